@@ -1,0 +1,120 @@
+"""`create_app(settings)`: the FastAPI application and its error handlers.
+
+One mapping turns every error into the v4 failure envelope: domain errors carry their own
+status and code; routing, validation, database and unexpected errors are mapped here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from servicetokens import __version__
+from servicetokens.api.body import BodySizeLimit
+from servicetokens.api.envelope import failure
+from servicetokens.api.routes import health, service_tokens, token_verify
+from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
+from servicetokens.service import Service
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/client/v4"
+log = logging.getLogger("servicetokens.api")
+
+
+class NoRoute(DomainError):
+    """No route matches (404, code 7000), as Cloudflare answers."""
+
+    status = 404
+    code = 7000
+    message = "No route for that URI"
+
+
+class MethodNotAllowed(DomainError):
+    """The route exists but not for this method (405, code 10000)."""
+
+    status = 405
+    code = 10000
+
+    def __init__(self, method: str) -> None:
+        super().__init__(f"{method} method not allowed for this URI")
+
+
+class InternalError(DomainError):
+    """An unexpected failure (500). The details go to the log, never to the client."""
+
+    status = 500
+    code = 10001
+    message = "Internal server error"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return failure(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return failure(MethodNotAllowed(request.method))
+        if exc.status_code == 404:
+            return failure(NoRoute())
+        error = DomainError(str(exc.detail))
+        error.status = exc.status_code
+        return failure(error)
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return failure(ValidationError(f"{where}: {first.get('msg', 'invalid request')}"))
+
+    async def database_error(_: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return failure(ServiceUnavailable(), headers={"retry-after": "1"})
+
+    async def unexpected_error(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return failure(InternalError())
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(OperationalError, database_error)
+    app.add_exception_handler(PoolTimeout, database_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The management API over `service`, mounted at `/client/v4`."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.repository.engine.dispose()
+
+    app = FastAPI(
+        title="servicetokens",
+        version=__version__,
+        description="Cloudflare Access service tokens, self-hosted: a v4-compatible API.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    _install_error_handlers(app)
+    app.include_router(service_tokens.router, prefix=API_PREFIX)
+    app.include_router(token_verify.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit)
+    return app

@@ -1,0 +1,81 @@
+"""The v4 envelope: every response, success or failure, has the same four keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from servicetokens.domain.clock import format_timestamp
+from servicetokens.domain.errors import DomainError
+from servicetokens.domain.tokens import ServiceToken
+
+__all__ = ["JSONResponse", "failure", "serialize_token", "success"]
+
+_JSON = "application/json"
+
+
+class JSONResponse(Response):
+    """A JSON response rendered with orjson."""
+
+    media_type = _JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def success(
+    result: object,
+    *,
+    status: int = 200,
+    result_info: Mapping[str, int] | None = None,
+    messages: Sequence[Mapping[str, object]] = (),
+) -> JSONResponse:
+    """`{"success": true, "errors": [], "messages": [...], "result": ...}`."""
+    body: dict[str, object] = {
+        "success": True,
+        "errors": [],
+        "messages": list(messages),
+        "result": result,
+    }
+    if result_info is not None:
+        body["result_info"] = result_info
+    return JSONResponse(body, status_code=status)
+
+
+def failure(error: DomainError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """`{"success": false, "errors": [{code, message}], "messages": [], "result": null}`."""
+    item: dict[str, object] = {"code": error.code, "message": error.message}
+    chain = error.error_chain
+    if chain:
+        item["error_chain"] = chain
+    body = {"success": False, "errors": [item], "messages": [], "result": None}
+    return JSONResponse(body, status_code=error.status, headers=dict(headers or {}))
+
+
+def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[str, object]:
+    """A service token as the API shows it; `client_secret` only when one was just minted."""
+    body: dict[str, object] = {
+        "id": token.id,
+        "name": token.name,
+        "client_id": token.client_id,
+        "created_at": format_timestamp(token.created_at),
+        "updated_at": format_timestamp(token.updated_at),
+        "expires_at": format_timestamp(token.expires_at),
+        "duration": token.duration,
+        "enabled": token.enabled,
+        "last_seen_at": (
+            None if token.last_seen_at is None else format_timestamp(token.last_seen_at)
+        ),
+        "client_secret_version": token.client_secret_version,
+        "previous_client_secret_expires_at": (
+            None
+            if token.previous_client_secret_expires_at is None
+            else format_timestamp(token.previous_client_secret_expires_at)
+        ),
+    }
+    if secret is not None:
+        body["client_secret"] = secret
+    return body

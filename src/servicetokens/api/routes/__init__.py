@@ -1,0 +1,1 @@
+"""One module per resource; handlers parse, call the service, shape the response."""

@@ -1,0 +1,134 @@
+"""`/accounts/{account_id}/access/service_tokens` and `/zones/{zone_id}/...`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from servicetokens.api.auth import CurrentPrincipal, ServiceDep
+from servicetokens.api.body import read_json
+from servicetokens.api.envelope import serialize_token, success
+from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
+from servicetokens.domain.paging import parse_list_query
+from servicetokens.domain.permissions import ContainerKind
+from servicetokens.service import ContainerRef
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Access service tokens"])
+
+_SCOPES = {
+    ContainerKind.ACCOUNT: ("accounts", "account_id", "access-service-tokens"),
+    ContainerKind.ZONE: ("zones", "zone_id", "zone-level-access-service-tokens"),
+}
+
+
+def _ref(kind: ContainerKind, request: Request) -> ContainerRef:
+    param = _SCOPES[kind][1]
+    return ContainerRef(kind, request.path_params[param], request.url.path)
+
+
+def _register(kind: ContainerKind) -> None:
+    segment, param, op_prefix = _SCOPES[kind]
+    collection = f"/{segment}/{{{param}}}/access/service_tokens"
+    item = f"{collection}/{{service_token_id}}"
+    Handler = Callable[..., Awaitable[Response]]
+
+    def route(
+        method: str, path: str, op: str, summary: str, status: int = 200
+    ) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            router.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                operation_id=f"{op_prefix}-{op}",
+                summary=summary,
+                status_code=status,
+                response_class=Response,
+            )
+            return handler
+
+        return decorator
+
+    @route("GET", collection, "list-service-tokens", "List service tokens")
+    async def list_tokens(
+        request: Request,
+        principal: CurrentPrincipal,
+        service: ServiceDep,
+        name: str | None = None,
+        search: str | None = None,
+        page: str | None = None,
+        per_page: str | None = None,
+    ) -> Response:
+        query = parse_list_query(name=name, search=search, page=page, per_page=per_page)
+        result = await run_in_threadpool(service.list_tokens, principal, _ref(kind, request), query)
+        return success(
+            [serialize_token(t) for t in result.tokens], result_info=result.info.as_dict()
+        )
+
+    @route("POST", collection, "create-a-service-token", "Create a service token", 201)
+    async def create_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep
+    ) -> Response:
+        ref = _ref(kind, request)
+        fields = parse_token_fields(await read_json(request), require_name=True)
+        token, secret = await run_in_threadpool(service.create_token, principal, ref, fields)
+        return success(serialize_token(token, secret=secret), status=201)
+
+    @route("GET", item, "get-a-service-token", "Get a service token")
+    async def get_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+    ) -> Response:
+        ref = _ref(kind, request)
+        token = await run_in_threadpool(service.get_token, principal, ref, service_token_id)
+        return success(serialize_token(token))
+
+    @route("PUT", item, "update-a-service-token", "Update a service token")
+    async def update_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+    ) -> Response:
+        ref = _ref(kind, request)
+        body = await read_json(request)
+        fields = parse_token_fields({} if body is None else body, require_name=False)
+        token, secret = await run_in_threadpool(
+            service.update_token, principal, ref, service_token_id, fields
+        )
+        return success(serialize_token(token, secret=secret))
+
+    @route("DELETE", item, "delete-a-service-token", "Delete a service token")
+    async def delete_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+    ) -> Response:
+        ref = _ref(kind, request)
+        token = await run_in_threadpool(service.delete_token, principal, ref, service_token_id)
+        return success(serialize_token(token))
+
+    @route("POST", f"{item}/refresh", "refresh-a-service-token", "Refresh a service token")
+    async def refresh_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+    ) -> Response:
+        ref = _ref(kind, request)
+        await read_json(request)  # any body is accepted and ignored, but must be valid if sent
+        token = await run_in_threadpool(service.refresh_token, principal, ref, service_token_id)
+        return success(serialize_token(token))
+
+    @route("POST", f"{item}/rotate", "rotate-a-service-token", "Rotate a service token")
+    async def rotate_token(
+        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+    ) -> Response:
+        ref = _ref(kind, request)
+        previous = parse_rotate_body(await read_json(request))
+        token, secret = await run_in_threadpool(
+            lambda: service.rotate_token(
+                principal, ref, service_token_id, previous_expires_at=previous
+            )
+        )
+        return success(serialize_token(token, secret=secret))
+
+
+for _kind in ContainerKind:
+    _register(_kind)

@@ -1,0 +1,1 @@
+"""The `servicetokens` command line (Typer + Rich)."""

@@ -1,0 +1,197 @@
+"""`servicetokens` commands. `--database URL` is global and comes before the command."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from servicetokens.cli.output import emit, fail
+from servicetokens.cli.welcome import print_welcome
+from servicetokens.config import DATABASE_ENV, Settings
+from servicetokens.domain.errors import DomainError
+from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.service import Service
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="servicetokens",
+    help="Self-hosted Cloudflare Access service tokens: the v4 API, the gate, and admin.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+accounts_app = typer.Typer(help="Accounts (containers of service tokens).", no_args_is_help=True)
+zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=True)
+api_tokens_app = typer.Typer(help="API tokens for the management API.", no_args_is_help=True)
+users_app = typer.Typer(help="Users (X-Auth-Email + X-Auth-Key).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(zones_app, name="zones")
+app.add_typer(api_tokens_app, name="api-tokens")
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar=DATABASE_ENV,
+            help="sqlite:///PATH or postgresql://user@host:port/db (default ./servicetokens.db).",
+        ),
+    ] = None,
+) -> None:
+    settings = Settings(database_url=database) if database else Settings()
+    ctx.obj = settings
+
+
+def _service(ctx: typer.Context) -> Service:
+    from servicetokens.bootstrap import build_service
+
+    settings: Settings = ctx.obj
+    return build_service(settings)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the management API (migrates the database; creates a first account if none)."""
+    import uvicorn
+
+    settings: Settings = ctx.obj
+    service = _service(ctx)
+    if not service.any_account():
+        account_id = service.create_account("default")
+        credential = service.create_api_token(
+            "bootstrap",
+            scope=ContainerKind.ACCOUNT,
+            scope_id=account_id,
+            permission=Permission.WRITE,
+        )
+        print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
+    service.repository.engine.dispose()
+    os.environ[DATABASE_ENV] = settings.database_url
+    uvicorn.run(
+        "servicetokens.bootstrap:build_api",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+    )
+
+
+@accounts_app.command("create")
+def accounts_create(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
+    """Create an account; prints its id."""
+    account_id = _service(ctx).create_account(name)
+    emit({"id": account_id, "name": name}, as_json=as_json, title="account")
+
+
+@zones_app.command("create")
+def zones_create(
+    ctx: typer.Context,
+    name: str,
+    account: Annotated[str, typer.Option("--account", help="The owning account's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a zone in an account; prints its id."""
+    try:
+        zone_id = _service(ctx).create_zone(name, account_id=account)
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(1) from None
+    emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
+
+
+@api_tokens_app.command("create")
+def api_tokens_create(
+    ctx: typer.Context,
+    name: str,
+    permission: Annotated[str, typer.Option(help="read or write.")],
+    account: Annotated[str | None, typer.Option(help="Grant on this account.")] = None,
+    zone: Annotated[str | None, typer.Option(help="Grant on this zone.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API token (Access: Service Tokens Read/Write); prints it once."""
+    if (account is None) == (zone is None):
+        fail("give exactly one of --account and --zone")
+        raise typer.Exit(2)
+    try:
+        level = Permission.parse(permission)
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from None
+    scope, scope_id = (
+        (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
+    )
+    try:
+        credential = _service(ctx).create_api_token(
+            name, scope=scope, scope_id=scope_id, permission=level
+        )
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(1) from None
+    emit(
+        {"id": credential.id, "token": credential.secret, "permission": level.group_name},
+        as_json=as_json,
+        title="API token (shown once)",
+    )
+
+
+@api_tokens_app.command("revoke")
+def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke an API token by id."""
+    try:
+        _service(ctx).revoke_api_token(token_id)
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(1) from None
+    emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
+
+
+@users_app.command("create")
+def users_create(
+    ctx: typer.Context,
+    email: str,
+    account: Annotated[str, typer.Option("--account", help="Account the user belongs to.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user with a global API key (X-Auth-Key); prints the key once."""
+    try:
+        credential = _service(ctx).create_user(email, account_id=account)
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(1) from None
+    emit(
+        {"email": credential.id, "api_key": credential.secret},
+        as_json=as_json,
+        title="user (key shown once)",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from servicetokens.store.migrate import head_revision
+
+    _service(ctx).repository.engine.dispose()
+    emit({"revision": head_revision()}, as_json=as_json, title="database")
+
+
+def main() -> None:
+    """Entry point of the `servicetokens` script."""
+    app()

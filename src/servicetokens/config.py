@@ -1,0 +1,28 @@
+"""Settings from flags and SERVICETOKENS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from servicetokens.store.engine import default_database_url
+
+__all__ = ["DATABASE_ENV", "Settings"]
+
+DATABASE_ENV = "SERVICETOKENS_DATABASE_URL"
+
+
+def _env_database() -> str:
+    return os.environ.get(DATABASE_ENV) or default_database_url()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a servicetokens process connects and serves."""
+
+    database_url: str = field(default_factory=_env_database)
+    """`sqlite:///path` (default `./servicetokens.db`) or `postgresql://user@host:port/db`."""
+    pool_size: int = field(
+        default_factory=lambda: int(os.environ.get("SERVICETOKENS_POOL_SIZE", "10"))
+    )
+    """Database connections kept per process."""

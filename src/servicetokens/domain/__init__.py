@@ -1,0 +1,1 @@
+"""Pure rules of servicetokens: no I/O, no framework, no SQL."""

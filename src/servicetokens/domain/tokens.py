@@ -1,0 +1,212 @@
+"""A service token and its lifecycle: create, update, refresh, rotate, and verification.
+
+Every function here is pure: it takes the current time and returns a new token (and, where
+one is minted, the new plaintext secret, which is never stored).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from servicetokens.domain.durations import DEFAULT_DURATION, FOREVER, parse_token_duration
+from servicetokens.domain.errors import ValidationError
+from servicetokens.domain.fields import UNSET, TokenFields
+from servicetokens.domain.permissions import Container
+from servicetokens.domain.secrets import (
+    digest,
+    digests_match,
+    new_client_id,
+    new_client_secret,
+    new_token_id,
+)
+
+__all__ = [
+    "FOREVER_LIFETIME",
+    "ServiceToken",
+    "Verdict",
+    "create_token",
+    "expiry_for",
+    "refresh_token",
+    "rotate_token",
+    "update_token",
+    "verify_secret",
+]
+
+FOREVER_LIFETIME = timedelta(days=36_525)
+"""`expires_at` of a `forever` token: 100 years after it was set (the API always shows one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceToken:
+    """A service token as stored: the secrets appear only as SHA-256 digests."""
+
+    id: str
+    container: Container
+    name: str
+    client_id: str
+    secret_digest: bytes
+    client_secret_version: int
+    previous_secret_digest: bytes | None
+    previous_client_secret_expires_at: datetime | None
+    duration: str
+    expires_at: datetime
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime | None
+
+    @property
+    def never_expires(self) -> bool:
+        """Whether the token was given the `forever` duration."""
+        return self.duration == FOREVER
+
+
+def expiry_for(duration: str, start: datetime) -> datetime:
+    """When a token with `duration` set at `start` expires (already-validated duration)."""
+    lifetime = parse_token_duration(duration)
+    try:
+        return start + (FOREVER_LIFETIME if lifetime is None else lifetime)
+    except OverflowError:
+        raise ValidationError(f'duration "{duration}" reaches past the year 9999') from None
+
+
+def create_token(
+    fields: TokenFields, *, container: Container, now: datetime
+) -> tuple[ServiceToken, str]:
+    """A new token from validated create fields, and its plaintext secret."""
+    assert fields.name is not UNSET
+    duration = DEFAULT_DURATION if fields.duration is UNSET else fields.duration
+    secret = new_client_secret()
+    token = ServiceToken(
+        id=new_token_id(),
+        container=container,
+        name=fields.name,
+        client_id=new_client_id(),
+        secret_digest=digest(secret),
+        client_secret_version=1
+        if fields.client_secret_version is UNSET
+        else fields.client_secret_version,
+        previous_secret_digest=None,
+        previous_client_secret_expires_at=(
+            None
+            if fields.previous_client_secret_expires_at is UNSET
+            else fields.previous_client_secret_expires_at
+        ),
+        duration=duration,
+        expires_at=expiry_for(duration, now),
+        enabled=True if fields.enabled is UNSET else fields.enabled,
+        created_at=now,
+        updated_at=now,
+        last_seen_at=None,
+    )
+    return token, secret
+
+
+def _with_new_secret(
+    token: ServiceToken, *, version: int, previous_expires_at: datetime | None, now: datetime
+) -> tuple[ServiceToken, str]:
+    secret = new_client_secret()
+    rotated = replace(
+        token,
+        secret_digest=digest(secret),
+        previous_secret_digest=token.secret_digest,
+        previous_client_secret_expires_at=now
+        if previous_expires_at is None
+        else previous_expires_at,
+        client_secret_version=version,
+        updated_at=now,
+    )
+    return rotated, secret
+
+
+def update_token(
+    token: ServiceToken, fields: TokenFields, *, now: datetime
+) -> tuple[ServiceToken, str | None]:
+    """Apply a partial update (PUT); a higher `client_secret_version` rotates the secret.
+
+    Omitted fields keep their values. A new `duration` restarts the lifetime from `now`.
+    Returns the updated token and the new secret when one was minted.
+    """
+    changes: dict[str, object] = {"updated_at": now}
+    if fields.name is not UNSET:
+        changes["name"] = fields.name
+    if fields.enabled is not UNSET:
+        changes["enabled"] = fields.enabled
+    if fields.duration is not UNSET:
+        changes["duration"] = fields.duration
+        changes["expires_at"] = expiry_for(fields.duration, now)
+    previous_expiry_given = fields.previous_client_secret_expires_at is not UNSET
+    if previous_expiry_given:
+        changes["previous_client_secret_expires_at"] = fields.previous_client_secret_expires_at
+    updated = replace(token, **changes)  # type: ignore[arg-type]
+
+    version = fields.client_secret_version
+    if version is UNSET or version == token.client_secret_version:
+        return updated, None
+    if version < token.client_secret_version:
+        raise ValidationError(
+            f"client_secret_version {version} is lower than the current version "
+            f"{token.client_secret_version}"
+        )
+    previous = updated.previous_client_secret_expires_at if previous_expiry_given else None
+    return _with_new_secret(updated, version=version, previous_expires_at=previous, now=now)
+
+
+def rotate_token(
+    token: ServiceToken, *, previous_expires_at: datetime | None, now: datetime
+) -> tuple[ServiceToken, str]:
+    """A new secret, same client id; the old one stays valid until `previous_expires_at`.
+
+    Without `previous_expires_at` the old secret stops working at once.
+    """
+    return _with_new_secret(
+        token,
+        version=token.client_secret_version + 1,
+        previous_expires_at=previous_expires_at,
+        now=now,
+    )
+
+
+def refresh_token(token: ServiceToken, *, now: datetime) -> ServiceToken:
+    """Extend the lifetime: `expires_at = now + duration` (a `forever` token keeps its own)."""
+    if token.never_expires:
+        return replace(token, updated_at=now)
+    return replace(token, expires_at=expiry_for(token.duration, now), updated_at=now)
+
+
+class Verdict(enum.Enum):
+    """The outcome of checking a presented secret against a token."""
+
+    VALID = "valid"
+    VALID_PREVIOUS = "valid_previous"
+    """The previous secret, inside its grace period."""
+    WRONG_SECRET = "wrong_secret"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+
+    @property
+    def admitted(self) -> bool:
+        """Whether the presented credentials authenticate."""
+        return self in (Verdict.VALID, Verdict.VALID_PREVIOUS)
+
+
+def verify_secret(token: ServiceToken, secret: str, *, now: datetime) -> Verdict:
+    """Check `secret` against the token's current and previous secret at time `now`.
+
+    Both digests are always compared, so timing does not tell which one matched.
+    """
+    current = digests_match(secret, token.secret_digest)
+    previous = digests_match(secret, token.previous_secret_digest)
+    in_grace = (
+        token.previous_client_secret_expires_at is not None
+        and now < token.previous_client_secret_expires_at
+    )
+    if not current and not (previous and in_grace):
+        return Verdict.WRONG_SECRET
+    if not token.enabled:
+        return Verdict.DISABLED
+    if not token.never_expires and now >= token.expires_at:
+        return Verdict.EXPIRED
+    return Verdict.VALID if current else Verdict.VALID_PREVIOUS

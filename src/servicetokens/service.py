@@ -1,0 +1,290 @@
+"""Use cases. Every authorization decision is made here, in one place.
+
+The service takes a repository and a clock; entrypoints (API, gate, CLI) call it with
+validated domain values and a principal, and get domain values back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.domain.errors import (
+    InvalidAccessToken,
+    InvalidIdentifier,
+    NotFound,
+    PermissionDenied,
+    UnknownEmailOrKey,
+    ValidationError,
+)
+from servicetokens.domain.fields import TokenFields
+from servicetokens.domain.paging import ListQuery, PageInfo
+from servicetokens.domain.permissions import (
+    Container,
+    ContainerKind,
+    Grant,
+    Permission,
+    Principal,
+    PrincipalKind,
+    is_allowed,
+)
+from servicetokens.domain.secrets import (
+    digest,
+    digests_match,
+    new_api_key,
+    new_api_token,
+    new_container_id,
+)
+from servicetokens.domain.tokens import (
+    ServiceToken,
+    create_token,
+    refresh_token,
+    rotate_token,
+    update_token,
+)
+from servicetokens.store.repository import ApiTokenRecord, Repository
+
+__all__ = ["ContainerRef", "IssuedCredential", "Service", "TokenPage"]
+
+_CONTAINER_ID = re.compile(r"^[0-9a-f]{32}$")
+_TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRef:
+    """An account or zone as named in a request path (not yet checked to exist)."""
+
+    kind: ContainerKind
+    id: str
+    path: str
+    """The request path, for the 7003 'could not route' message."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPage:
+    """One page of a list."""
+
+    tokens: list[ServiceToken]
+    info: PageInfo
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    """A newly made API credential; `secret` is shown once and never stored."""
+
+    id: str
+    secret: str
+
+
+class Service:
+    """The service-token use cases over one repository."""
+
+    def __init__(self, repository: Repository, *, clock: Clock = system_clock) -> None:
+        self.repository = repository
+        self.clock = clock
+
+    # -- authentication -----------------------------------------------------------------
+
+    def principal_for_api_token(self, token: str) -> Principal:
+        """The principal behind a Bearer token, or 403/9109."""
+        with self.repository.read() as tx:
+            record = tx.api_token_by_digest(digest(token))
+        if record is None or not self._api_token_usable(record):
+            raise InvalidAccessToken()
+        grant = Grant(record.scope, record.scope_id, record.permission)
+        return Principal(PrincipalKind.API_TOKEN, record.id, (grant,))
+
+    def _api_token_usable(self, record: ApiTokenRecord) -> bool:
+        if record.status != "active":
+            return False
+        return record.expires_at is None or self.clock() < record.expires_at
+
+    def principal_for_api_key(self, email: str, key: str) -> Principal:
+        """The user behind X-Auth-Email + X-Auth-Key, or 403/9103."""
+        with self.repository.read() as tx:
+            user = tx.user(email.lower())
+        # An unknown email still costs a digest comparison, so timing tells nothing.
+        if not digests_match(key, None if user is None else user.api_key_digest) or user is None:
+            raise UnknownEmailOrKey()
+        grants = tuple(
+            Grant(ContainerKind.ACCOUNT, account_id, Permission.WRITE)
+            for account_id in user.account_ids
+        )
+        return Principal(PrincipalKind.USER, user.email, grants)
+
+    def verify_api_token(self, token: str) -> ApiTokenRecord | None:
+        """The stored record for `token` if it exists (for /user/tokens/verify)."""
+        with self.repository.read() as tx:
+            return tx.api_token_by_digest(digest(token))
+
+    # -- authorization ------------------------------------------------------------------
+
+    def _authorize(self, principal: Principal, ref: ContainerRef, need: Permission) -> Container:
+        if not _CONTAINER_ID.match(ref.id):
+            raise InvalidIdentifier(ref.path)
+        with self.repository.read() as tx:
+            container = tx.container(ref.kind, ref.id)
+        # An unknown container and a foreign one answer alike: existence is not leaked.
+        if container is None or not is_allowed(principal, need, container):
+            raise PermissionDenied()
+        return container
+
+    @staticmethod
+    def _check_token_id(token_id: str) -> None:
+        if not _TOKEN_ID.match(token_id):
+            raise NotFound()
+
+    # -- service tokens -----------------------------------------------------------------
+
+    def list_tokens(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
+        """A page of the container's tokens (Read)."""
+        container = self._authorize(principal, ref, Permission.READ)
+        with self.repository.read() as tx:
+            tokens, total = tx.list_tokens(container, query)
+        info = PageInfo(query.page, query.per_page, len(tokens), total)
+        return TokenPage(tokens, info)
+
+    def get_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+        """One token (Read); 404 when the container has no such token."""
+        container = self._authorize(principal, ref, Permission.READ)
+        self._check_token_id(token_id)
+        with self.repository.read() as tx:
+            token = tx.token(container, token_id)
+        if token is None:
+            raise NotFound()
+        return token
+
+    def create_token(
+        self, principal: Principal, ref: ContainerRef, fields: TokenFields
+    ) -> tuple[ServiceToken, str]:
+        """A new token and its secret (Write)."""
+        container = self._authorize(principal, ref, Permission.WRITE)
+        token, secret = create_token(fields, container=container, now=self.clock())
+        with self.repository.write() as tx:
+            tx.insert_token(token)
+        return token, secret
+
+    def update_token(
+        self, principal: Principal, ref: ContainerRef, token_id: str, fields: TokenFields
+    ) -> tuple[ServiceToken, str | None]:
+        """Apply a partial update (Write); a new secret when the version was raised."""
+        container = self._authorize(principal, ref, Permission.WRITE)
+        self._check_token_id(token_id)
+        with self.repository.write() as tx:
+            token = tx.token(container, token_id, for_update=True)
+            if token is None:
+                raise NotFound()
+            updated, secret = update_token(token, fields, now=self.clock())
+            tx.save_token(updated)
+        return updated, secret
+
+    def delete_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+        """Remove a token (Write); returns it as it was."""
+        container = self._authorize(principal, ref, Permission.WRITE)
+        self._check_token_id(token_id)
+        with self.repository.write() as tx:
+            token = tx.token(container, token_id, for_update=True)
+            if token is None:
+                raise NotFound()
+            tx.delete_token(token_id)
+        return token
+
+    def refresh_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+        """Restart the token's lifetime from now (Write)."""
+        container = self._authorize(principal, ref, Permission.WRITE)
+        self._check_token_id(token_id)
+        with self.repository.write() as tx:
+            token = tx.token(container, token_id, for_update=True)
+            if token is None:
+                raise NotFound()
+            refreshed = refresh_token(token, now=self.clock())
+            tx.save_token(refreshed)
+        return refreshed
+
+    def rotate_token(
+        self,
+        principal: Principal,
+        ref: ContainerRef,
+        token_id: str,
+        *,
+        previous_expires_at: datetime | None,
+    ) -> tuple[ServiceToken, str]:
+        """A new secret for the token (Write); the old one lasts until `previous_expires_at`."""
+        container = self._authorize(principal, ref, Permission.WRITE)
+        self._check_token_id(token_id)
+        with self.repository.write() as tx:
+            token = tx.token(container, token_id, for_update=True)
+            if token is None:
+                raise NotFound()
+            rotated, secret = rotate_token(
+                token, previous_expires_at=previous_expires_at, now=self.clock()
+            )
+            tx.save_token(rotated)
+        return rotated, secret
+
+    # -- administration (CLI) -----------------------------------------------------------
+
+    def create_account(self, name: str) -> str:
+        """A new account; returns its id."""
+        account_id = new_container_id()
+        with self.repository.write() as tx:
+            tx.add_account(account_id, name, now=self.clock())
+        return account_id
+
+    def create_zone(self, name: str, *, account_id: str) -> str:
+        """A new zone in an account; returns its id."""
+        zone_id = new_container_id()
+        with self.repository.write() as tx:
+            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            tx.add_zone(zone_id, account_id, name, now=self.clock())
+        return zone_id
+
+    def create_api_token(
+        self, name: str, *, scope: ContainerKind, scope_id: str, permission: Permission
+    ) -> IssuedCredential:
+        """A new API token with one grant; the token is returned once."""
+        token = new_api_token()
+        token_id = new_container_id()
+        with self.repository.write() as tx:
+            container = tx.container(scope, scope_id)
+            if container is None:
+                raise ValidationError(f"no {scope.value} {scope_id}")
+            tx.add_api_token(
+                token_id=token_id,
+                name=name,
+                token_digest=digest(token),
+                scope=container,
+                permission=permission,
+                now=self.clock(),
+            )
+        return IssuedCredential(token_id, token)
+
+    def revoke_api_token(self, token_id: str) -> None:
+        """Stop an API token from working."""
+        with self.repository.write() as tx:
+            if not tx.set_api_token_status(token_id, "revoked"):
+                raise ValidationError(f"no API token {token_id}")
+
+    def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
+        """A user who is a member of `account_id`; returns their email and global API key."""
+        email = email.strip().lower()
+        if not _EMAIL.match(email):
+            raise ValidationError(f"not an email address: {email!r}")
+        key = new_api_key()
+        with self.repository.write() as tx:
+            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            if tx.user(email) is not None:
+                raise ValidationError(f"user {email} already exists")
+            tx.add_user(email, digest(key), now=self.clock())
+            tx.add_membership(email, account_id)
+        return IssuedCredential(email, key)
+
+    def any_account(self) -> bool:
+        """Whether the database holds any account yet."""
+        with self.repository.read() as tx:
+            return tx.any_account()

@@ -1,0 +1,1 @@
+"""Storage: one SQLAlchemy Core adapter over SQLite (default) and PostgreSQL."""

@@ -1,0 +1,76 @@
+"""Database URLs and engines: SQLite tuned for durable WAL commits, PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+__all__ = ["WRITE_INTENT", "default_database_url", "make_engine", "normalise_url"]
+
+WRITE_INTENT = "servicetokens.write"
+"""Connection-info flag: the next transaction writes (SQLite then takes the lock up front)."""
+
+
+def default_database_url() -> str:
+    """`sqlite:///servicetokens.db` in the current directory."""
+    return f"sqlite:///{Path('servicetokens.db').resolve()}"
+
+
+def normalise_url(url: str) -> URL:
+    """Accept plain `postgresql://` / `postgres://` and `sqlite:///path`, pick our drivers."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun by us (below), not by the driver's own heuristics.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a 2xx means the write survives power loss
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock at BEGIN, so read-modify-write cannot lose an update
+        # and never fails half-way with SQLITE_BUSY on lock upgrade.
+        if connection.info.pop(WRITE_INTENT, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for `url` with the settings servicetokens relies on."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            connect_args={"check_same_thread": False, "timeout": 10},
+        )
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=10000"},
+    )

@@ -1,0 +1,338 @@
+"""The queries the service needs, and nothing else.
+
+`Repository.read()` and `Repository.write()` open a transaction and hand out a `Transaction`
+whose methods speak domain types; rows never leave this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from servicetokens.domain.clock import from_micros, to_micros
+from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.permissions import Container, ContainerKind, Permission
+from servicetokens.domain.tokens import ServiceToken
+from servicetokens.store.engine import WRITE_INTENT
+from servicetokens.store.schema import (
+    accounts,
+    api_tokens,
+    memberships,
+    service_tokens,
+    users,
+    zones,
+)
+
+__all__ = ["ApiTokenRecord", "Repository", "Transaction", "UserRecord", "search_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRecord:
+    """A stored API token (for the management API): its scope and standing."""
+
+    id: str
+    name: str
+    scope: ContainerKind
+    scope_id: str
+    permission: Permission
+    status: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user who authenticates with X-Auth-Email + X-Auth-Key."""
+
+    email: str
+    api_key_digest: bytes
+    account_ids: tuple[str, ...]
+
+
+def search_key(name: str, client_id: str) -> str:
+    """What `search` matches against: the case-folded name and client id."""
+    return f"{name.casefold()}\n{client_id}"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def _token_from_row(row: Row[Any]) -> ServiceToken:
+    return ServiceToken(
+        id=row.id,
+        container=Container(ContainerKind(row.container_kind), row.container_id, row.account_id),
+        name=row.name,
+        client_id=row.client_id,
+        secret_digest=bytes(row.secret_digest),
+        client_secret_version=row.client_secret_version,
+        previous_secret_digest=(
+            None if row.previous_secret_digest is None else bytes(row.previous_secret_digest)
+        ),
+        previous_client_secret_expires_at=_moment(row.previous_client_secret_expires_at),
+        duration=row.duration,
+        expires_at=from_micros(row.expires_at),
+        enabled=bool(row.enabled),
+        created_at=from_micros(row.created_at),
+        updated_at=from_micros(row.updated_at),
+        last_seen_at=_moment(row.last_seen_at),
+    )
+
+
+def _token_values(token: ServiceToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "container_kind": token.container.kind.value,
+        "container_id": token.container.id,
+        "account_id": token.container.account_id,
+        "name": token.name,
+        "search_key": search_key(token.name, token.client_id),
+        "client_id": token.client_id,
+        "secret_digest": token.secret_digest,
+        "client_secret_version": token.client_secret_version,
+        "previous_secret_digest": token.previous_secret_digest,
+        "previous_client_secret_expires_at": _micros(token.previous_client_secret_expires_at),
+        "duration": token.duration,
+        "expires_at": to_micros(token.expires_at),
+        "enabled": token.enabled,
+        "created_at": to_micros(token.created_at),
+        "updated_at": to_micros(token.updated_at),
+        "last_seen_at": _micros(token.last_seen_at),
+    }
+
+
+class Transaction:
+    """One open transaction; every method is a single statement or two."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+        self._postgres = connection.dialect.name == "postgresql"
+
+    # -- containers ---------------------------------------------------------------------
+
+    def container(self, kind: ContainerKind, container_id: str) -> Container | None:
+        """The account or zone with that id, if it exists."""
+        if kind is ContainerKind.ACCOUNT:
+            found = self._conn.execute(
+                select(accounts.c.id).where(accounts.c.id == container_id)
+            ).scalar()
+            return None if found is None else Container(kind, container_id, container_id)
+        account_id = self._conn.execute(
+            select(zones.c.account_id).where(zones.c.id == container_id)
+        ).scalar()
+        return None if account_id is None else Container(kind, container_id, account_id)
+
+    def add_account(self, account_id: str, name: str, *, now: datetime) -> None:
+        """Store a new account."""
+        self._conn.execute(
+            insert(accounts).values(id=account_id, name=name, created_at=to_micros(now))
+        )
+
+    def add_zone(self, zone_id: str, account_id: str, name: str, *, now: datetime) -> None:
+        """Store a new zone of an account."""
+        self._conn.execute(
+            insert(zones).values(
+                id=zone_id, account_id=account_id, name=name, created_at=to_micros(now)
+            )
+        )
+
+    def any_account(self) -> bool:
+        """Whether any account exists yet."""
+        return self._conn.execute(select(accounts.c.id).limit(1)).first() is not None
+
+    # -- API credentials ----------------------------------------------------------------
+
+    def add_api_token(
+        self,
+        *,
+        token_id: str,
+        name: str,
+        token_digest: bytes,
+        scope: Container,
+        permission: Permission,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Store an API token's digest and its one grant."""
+        self._conn.execute(
+            insert(api_tokens).values(
+                id=token_id,
+                name=name,
+                token_digest=token_digest,
+                scope_kind=scope.kind.value,
+                scope_id=scope.id,
+                permission=int(permission),
+                status="active",
+                expires_at=_micros(expires_at),
+                created_at=to_micros(now),
+            )
+        )
+
+    def api_token_by_digest(self, token_digest: bytes) -> ApiTokenRecord | None:
+        """The API token whose SHA-256 digest is `token_digest`."""
+        row = self._conn.execute(
+            select(api_tokens).where(api_tokens.c.token_digest == token_digest)
+        ).first()
+        if row is None:
+            return None
+        return ApiTokenRecord(
+            id=row.id,
+            name=row.name,
+            scope=ContainerKind(row.scope_kind),
+            scope_id=row.scope_id,
+            permission=Permission(row.permission),
+            status=row.status,
+            expires_at=_moment(row.expires_at),
+        )
+
+    def set_api_token_status(self, token_id: str, status: str) -> bool:
+        """Mark an API token active or revoked; False when there is no such token."""
+        result = self._conn.execute(
+            update(api_tokens).where(api_tokens.c.id == token_id).values(status=status)
+        )
+        return result.rowcount == 1
+
+    def add_user(self, email: str, api_key_digest: bytes, *, now: datetime) -> None:
+        """Store a user and the digest of their global API key."""
+        self._conn.execute(
+            insert(users).values(
+                email=email, api_key_digest=api_key_digest, created_at=to_micros(now)
+            )
+        )
+
+    def add_membership(self, email: str, account_id: str) -> None:
+        """Make a user a member (with full rights) of an account."""
+        self._conn.execute(insert(memberships).values(email=email, account_id=account_id))
+
+    def user(self, email: str) -> UserRecord | None:
+        """The user with that email and the accounts they belong to."""
+        row = self._conn.execute(select(users).where(users.c.email == email)).first()
+        if row is None:
+            return None
+        account_ids = self._conn.execute(
+            select(memberships.c.account_id).where(memberships.c.email == email)
+        ).scalars()
+        return UserRecord(row.email, bytes(row.api_key_digest), tuple(account_ids))
+
+    # -- service tokens -----------------------------------------------------------------
+
+    def _filters(self, container: Container, query: ListQuery) -> list[Any]:
+        conditions: list[Any] = [
+            service_tokens.c.container_kind == container.kind.value,
+            service_tokens.c.container_id == container.id,
+        ]
+        if query.name is not None:
+            conditions.append(service_tokens.c.name == query.name)
+        if query.search is not None:
+            pattern = f"%{_escape_like(query.search.casefold())}%"
+            conditions.append(service_tokens.c.search_key.like(pattern, escape="\\"))
+        return conditions
+
+    def list_tokens(self, container: Container, query: ListQuery) -> tuple[list[ServiceToken], int]:
+        """One page of a container's tokens, in (created_at, id) order, and the total count."""
+        where = and_(*self._filters(container, query))
+        total = self._conn.execute(
+            select(func.count()).select_from(service_tokens).where(where)
+        ).scalar_one()
+        if query.past_any_end or query.offset >= total:
+            return [], total
+        rows = self._conn.execute(
+            select(service_tokens)
+            .where(where)
+            .order_by(service_tokens.c.created_at, service_tokens.c.id)
+            .limit(query.per_page)
+            .offset(query.offset)
+        )
+        return [_token_from_row(row) for row in rows], total
+
+    def token(
+        self, container: Container, token_id: str, *, for_update: bool = False
+    ) -> ServiceToken | None:
+        """The container's token with that id (locked for update on PostgreSQL if asked)."""
+        statement = select(service_tokens).where(
+            service_tokens.c.id == token_id,
+            service_tokens.c.container_kind == container.kind.value,
+            service_tokens.c.container_id == container.id,
+        )
+        if for_update and self._postgres:
+            statement = statement.with_for_update()
+        row = self._conn.execute(statement).first()
+        return None if row is None else _token_from_row(row)
+
+    def token_by_client_id(self, client_id: str) -> ServiceToken | None:
+        """The token with that client id, in any container."""
+        row = self._conn.execute(
+            select(service_tokens).where(service_tokens.c.client_id == client_id)
+        ).first()
+        return None if row is None else _token_from_row(row)
+
+    def insert_token(self, token: ServiceToken) -> None:
+        """Store a new token."""
+        self._conn.execute(insert(service_tokens).values(**_token_values(token)))
+
+    def insert_tokens(self, tokens: Sequence[ServiceToken]) -> None:
+        """Store many new tokens in one statement (bulk seeding)."""
+        if tokens:
+            self._conn.execute(insert(service_tokens), [_token_values(t) for t in tokens])
+
+    def save_token(self, token: ServiceToken) -> None:
+        """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
+        values = _token_values(token)
+        for fixed in ("id", "container_kind", "container_id", "account_id", "created_at"):
+            values.pop(fixed)
+        values.pop("last_seen_at")
+        self._conn.execute(
+            update(service_tokens).where(service_tokens.c.id == token.id).values(**values)
+        )
+
+    def delete_token(self, token_id: str) -> None:
+        """Remove a token for good."""
+        self._conn.execute(delete(service_tokens).where(service_tokens.c.id == token_id))
+
+    def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
+        """Move `last_seen_at` forward (never back) for each (token id, time)."""
+        for token_id, moment in seen:
+            micros = to_micros(moment)
+            self._conn.execute(
+                update(service_tokens)
+                .where(
+                    service_tokens.c.id == token_id,
+                    (service_tokens.c.last_seen_at.is_(None))
+                    | (service_tokens.c.last_seen_at < micros),
+                )
+                .values(last_seen_at=micros)
+            )
+
+
+class Repository:
+    """Opens transactions on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only transaction."""
+        with self.engine.connect() as connection, connection.begin():
+            yield Transaction(connection)
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A write transaction, committed when the block ends without an exception."""
+        with self.engine.connect() as connection:
+            connection.info[WRITE_INTENT] = True
+            with connection.begin():
+                yield Transaction(connection)

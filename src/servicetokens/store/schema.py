@@ -1,0 +1,111 @@
+"""SQLAlchemy Core tables and indexes: one schema for SQLite and PostgreSQL.
+
+Timestamps are stored as integer microseconds since the Unix epoch (UTC): the same type,
+ordering and precision on both engines, and cheap to index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "accounts",
+    "api_tokens",
+    "memberships",
+    "metadata",
+    "service_tokens",
+    "users",
+    "zones",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("api_key_digest", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("email", String(254), ForeignKey("users.email"), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("token_digest", LargeBinary(32), nullable=False, unique=True),
+    Column("scope_kind", String(8), nullable=False),
+    Column("scope_id", String(32), nullable=False),
+    Column("permission", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+service_tokens = Table(
+    "service_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("container_kind", String(8), nullable=False),
+    Column("container_id", String(32), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("search_key", Text, nullable=False),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("secret_digest", LargeBinary(32), nullable=False),
+    Column("client_secret_version", BigInteger, nullable=False),
+    Column("previous_secret_digest", LargeBinary(32), nullable=True),
+    Column("previous_client_secret_expires_at", BigInteger, nullable=True),
+    Column("duration", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=True),
+    # The list order and the `name` filter are both served from an index, never a scan.
+    Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
+    Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
+)

@@ -1,0 +1,223 @@
+"""Conformance fixtures: a live ``servicetokens serve`` driven by the official SDKs.
+
+One server per test session, on a free loopback port, over a fresh SQLite database in a
+temporary directory. Accounts, a zone, API tokens and a user are made through the CLI
+before the server starts, exactly as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+HERE = Path(__file__).resolve().parent
+CLI_TIMEOUT_S = 60
+HEALTH_TIMEOUT_S = 30
+API_PREFIX = "/client/v4"
+
+# Environment variables that the official SDKs read on their own: a developer's real
+# Cloudflare credentials must never leak into (or redirect) the conformance clients.
+SDK_ENV_VARS = (
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_KEY",
+    "CLOUDFLARE_EMAIL",
+    "CLOUDFLARE_API_USER_SERVICE_KEY",
+    "CLOUDFLARE_BASE_URL",
+    "CLOUDFLARE_CUSTOM_HEADERS",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "conformance: official Cloudflare SDKs against a live servicetokens server"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees every collected item of the session, not only this folder's.
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.conformance)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running server and the principals made for it."""
+
+    base_url: str
+    """``http://127.0.0.1:PORT/client/v4``: what the SDKs take as their base URL."""
+    database_url: str
+    log_path: Path
+    account_id: str
+    """Account A: where most tests work."""
+    account_b_id: str
+    """Account B: only used to prove isolation from account A."""
+    zone_id: str
+    """A zone of account A."""
+    write_token: str
+    """Bearer token: Access Service Tokens Write on account A."""
+    read_token: str
+    """Bearer token: Access Service Tokens Read on account A."""
+    account_b_token: str
+    """Bearer token: Write on account B only."""
+    zone_token: str
+    """Bearer token: Write on the zone."""
+    user_email: str
+    """X-Auth-Email of a user with full rights on account A."""
+    user_api_key: str
+    """X-Auth-Key of that user."""
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _cli_command() -> list[str]:
+    """The ``servicetokens`` console script of the interpreter running the tests."""
+    script = Path(sys.executable).parent / "servicetokens"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("servicetokens")
+    if found is None:
+        pytest.fail("the servicetokens console script is not installed (pip install -e .)")
+    return [found]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SDK_ENV_VARS}
+
+
+class _Cli:
+    def __init__(self, database_url: str) -> None:
+        self.base = [*_cli_command(), "--database", database_url]
+
+    def json(self, *args: str) -> dict[str, str]:
+        cmd = [*self.base, *args, "--json"]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=_child_env()
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"CLI failed ({proc.returncode}): {' '.join(cmd)}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        try:
+            data = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"CLI printed no JSON: {' '.join(cmd)}\nstdout:\n{proc.stdout}")
+        assert isinstance(data, dict), data
+        return data
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], root: str, log_path: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"servicetokens serve exited with {proc.returncode} before it was ready; log:\n"
+                + log_path.read_text(errors="replace")
+            )
+        try:
+            if httpx.get(f"{root}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"servicetokens serve not healthy after {HEALTH_TIMEOUT_S} s; log:\n"
+        + log_path.read_text(errors="replace")
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("conformance")
+    database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
+    cli = _Cli(database_url)
+
+    account_a = cli.json("accounts", "create", "conformance-a")["id"]
+    zone = cli.json("zones", "create", "conformance.example.com", "--account", account_a)["id"]
+    account_b = cli.json("accounts", "create", "conformance-b")["id"]
+
+    def api_token(name: str, scope: str, scope_id: str, permission: str) -> str:
+        args = ("api-tokens", "create", name, scope, scope_id, "--permission", permission)
+        return cli.json(*args)["token"]
+
+    write_token = api_token("a-write", "--account", account_a, "write")
+    read_token = api_token("a-read", "--account", account_a, "read")
+    account_b_token = api_token("b-write", "--account", account_b, "write")
+    zone_token = api_token("zone-write", "--zone", zone, "write")
+    email = f"conformance-{uuid.uuid4().hex[:8]}@example.com"
+    user = cli.json("users", "create", email, "--account", account_a)
+
+    port = _free_port()
+    root = f"http://127.0.0.1:{port}"
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*cli.base, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_child_env(),
+        )
+    try:
+        _wait_healthy(proc, root, log_path)
+        yield LiveServer(
+            base_url=f"{root}{API_PREFIX}",
+            database_url=database_url,
+            log_path=log_path,
+            account_id=account_a,
+            account_b_id=account_b,
+            zone_id=zone,
+            write_token=write_token,
+            read_token=read_token,
+            account_b_token=account_b_token,
+            zone_token=zone_token,
+            user_email=user["email"],
+            user_api_key=user["api_key"],
+        )
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_cloudflare_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SDK_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name prefix no other test (or earlier run on the same server) uses."""
+    test = request.node.name.removeprefix("test_")[:40]
+    return f"cf-{test}-{uuid.uuid4().hex[:10]}"
