@@ -162,9 +162,11 @@ class Service:
     ) -> tuple[ServiceToken, str]:
         """A new token and its secret (Write)."""
         container = self._authorize(principal, ref, Permission.WRITE)
-        token, secret = create_token(fields, container=container, now=self.clock())
+        now = self.clock()
+        token, secret = create_token(fields, container=container, now=now)
         with self.repository.write() as tx:
             tx.insert_token(token)
+            tx.record_change(token, now=now)
         return token, secret
 
     def update_token(
@@ -177,8 +179,10 @@ class Service:
             token = tx.token(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
-            updated, secret = update_token(token, fields, now=self.clock())
+            now = self.clock()
+            updated, secret = update_token(token, fields, now=now)
             tx.save_token(updated)
+            tx.record_change(updated, now=now)
         return updated, secret
 
     def delete_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
@@ -190,6 +194,7 @@ class Service:
             if token is None:
                 raise NotFound()
             tx.delete_token(token_id)
+            tx.record_change(token, now=self.clock())
         return token
 
     def refresh_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
@@ -200,8 +205,10 @@ class Service:
             token = tx.token(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
-            refreshed = refresh_token(token, now=self.clock())
+            now = self.clock()
+            refreshed = refresh_token(token, now=now)
             tx.save_token(refreshed)
+            tx.record_change(refreshed, now=now)
         return refreshed
 
     def rotate_token(
@@ -219,10 +226,10 @@ class Service:
             token = tx.token(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
-            rotated, secret = rotate_token(
-                token, previous_expires_at=previous_expires_at, now=self.clock()
-            )
+            now = self.clock()
+            rotated, secret = rotate_token(token, previous_expires_at=previous_expires_at, now=now)
             tx.save_token(rotated)
+            tx.record_change(rotated, now=now)
         return rotated, secret
 
     # -- administration (CLI) -----------------------------------------------------------

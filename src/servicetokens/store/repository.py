@@ -25,11 +25,35 @@ from servicetokens.store.schema import (
     api_tokens,
     memberships,
     service_tokens,
+    token_changes,
     users,
     zones,
 )
 
-__all__ = ["ApiTokenRecord", "Repository", "Transaction", "UserRecord", "search_key"]
+__all__ = [
+    "CHANGES_CHANNEL",
+    "ApiTokenRecord",
+    "Repository",
+    "TokenChange",
+    "Transaction",
+    "UserRecord",
+    "search_key",
+]
+
+CHANGES_CHANNEL = "servicetokens_changes"
+"""PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChange:
+    """One committed write to a service token."""
+
+    seq: int
+    client_id: str
+    container: tuple[str, str]
+    """(container kind, container id)."""
+    changed_at: int
+    """Microseconds since the epoch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +325,37 @@ class Transaction:
     def delete_token(self, token_id: str) -> None:
         """Remove a token for good."""
         self._conn.execute(delete(service_tokens).where(service_tokens.c.id == token_id))
+
+    def record_change(self, token: ServiceToken, *, now: datetime) -> None:
+        """Announce a write to `token` to every cache in every process (on commit)."""
+        self._conn.execute(
+            insert(token_changes).values(
+                client_id=token.client_id,
+                container_kind=token.container.kind.value,
+                container_id=token.container.id,
+                changed_at=to_micros(now),
+            )
+        )
+        if self._postgres:
+            self._conn.execute(select(func.pg_notify(CHANGES_CHANNEL, token.client_id)))
+
+    def changes_since(self, changed_at: int) -> list[TokenChange]:
+        """Changes recorded at or after `changed_at` (microseconds), oldest first."""
+        rows = self._conn.execute(
+            select(token_changes)
+            .where(token_changes.c.changed_at >= changed_at)
+            .order_by(token_changes.c.seq)
+        )
+        return [
+            TokenChange(
+                row.seq, row.client_id, (row.container_kind, row.container_id), row.changed_at
+            )
+            for row in rows
+        ]
+
+    def prune_changes(self, before: int) -> None:
+        """Forget changes older than `before` (microseconds); readers look back seconds."""
+        self._conn.execute(delete(token_changes).where(token_changes.c.changed_at < before))
 
     def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
         """Move `last_seen_at` forward (never back) for each (token id, time)."""

@@ -26,6 +26,7 @@ __all__ = [
     "memberships",
     "metadata",
     "service_tokens",
+    "token_changes",
     "users",
     "zones",
 ]
@@ -108,4 +109,19 @@ service_tokens = Table(
     # The list order and the `name` filter are both served from an index, never a scan.
     Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
     Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
+)
+
+token_changes = Table(
+    "token_changes",
+    metadata,
+    # A feed of writes to service tokens, in commit order. Gates (and response caches) read
+    # it to evict what they hold: revocation beats every cache, across processes.
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("client_id", String(64), nullable=False),
+    Column("container_kind", String(8), nullable=False),
+    Column("container_id", String(32), nullable=False),
+    Column("changed_at", BigInteger, nullable=False),
+    Index("ix_token_changes_changed_at", "changed_at"),
 )
