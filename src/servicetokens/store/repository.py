@@ -25,6 +25,7 @@ from servicetokens.store.schema import (
     api_tokens,
     memberships,
     service_tokens,
+    signing_keys,
     token_changes,
     users,
     zones,
@@ -34,11 +35,14 @@ __all__ = [
     "CHANGES_CHANNEL",
     "ApiTokenRecord",
     "Repository",
+    "SigningKeyRecord",
     "TokenChange",
     "Transaction",
     "UserRecord",
     "search_key",
 ]
+
+_SIGNING_KEYS_LOCK = 0x5E_2F_1C_E8  # advisory lock key: one key rotation at a time
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
@@ -54,6 +58,18 @@ class TokenChange:
     """(container kind, container id)."""
     changed_at: int
     """Microseconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """A stored JWT signing key: PEM private key, its self-signed certificate, and when it
+    starts signing (microseconds since the epoch)."""
+
+    kid: str
+    private_pem: str
+    cert_pem: str
+    created_at: int
+    activates_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +386,45 @@ class Transaction:
                 )
                 .values(last_seen_at=micros)
             )
+
+    # -- gate: signing keys -------------------------------------------------------------
+
+    def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every stored signing key, oldest activation first."""
+        rows = self._conn.execute(
+            select(signing_keys).order_by(signing_keys.c.activates_at, signing_keys.c.kid)
+        )
+        return [
+            SigningKeyRecord(
+                row.kid, row.private_pem, row.cert_pem, row.created_at, row.activates_at
+            )
+            for row in rows
+        ]
+
+    def lock_signing_keys(self) -> None:
+        """Serialise key rotation across processes until this transaction ends.
+
+        SQLite write transactions already hold the database lock (BEGIN IMMEDIATE).
+        """
+        if self._postgres:
+            self._conn.execute(select(func.pg_advisory_xact_lock(_SIGNING_KEYS_LOCK)))
+
+    def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """Store a new signing key."""
+        self._conn.execute(
+            insert(signing_keys).values(
+                kid=key.kid,
+                private_pem=key.private_pem,
+                cert_pem=key.cert_pem,
+                created_at=key.created_at,
+                activates_at=key.activates_at,
+            )
+        )
+
+    def delete_signing_keys(self, kids: Sequence[str]) -> None:
+        """Forget retired signing keys."""
+        if kids:
+            self._conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(list(kids))))
 
 
 class Repository:

@@ -26,6 +26,7 @@ __all__ = [
     "memberships",
     "metadata",
     "service_tokens",
+    "signing_keys",
     "token_changes",
     "users",
     "zones",
@@ -124,4 +125,18 @@ token_changes = Table(
     Column("container_id", String(32), nullable=False),
     Column("changed_at", BigInteger, nullable=False),
     Index("ix_token_changes_changed_at", "changed_at"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    # RS256 keys the gate signs JWTs with, shared by every replica. A key is published
+    # before it signs (`activates_at` lies ahead when it is made) and stays published for
+    # an overlap after its successor activates, so no verifier ever meets an unknown kid.
+    Column("kid", String(64), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("cert_pem", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("activates_at", BigInteger, nullable=False),
+    Index("ix_signing_keys_activates_at", "activates_at"),
 )
