@@ -66,14 +66,23 @@ def run_script(node: str, script: str, live_server: LiveServer, **env: str) -> l
         "ACCOUNT_ID": live_server.account_id,
         **env,
     }
-    proc = subprocess.run(
-        [node, script],
-        cwd=TS_DIR,
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT_S,
-    )
+    try:
+        proc = subprocess.run(
+            [node, script],
+            cwd=TS_DIR,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=NODE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or ""
+        if isinstance(out, bytes):  # POSIX hands back bytes here even with text=True
+            out = out.decode(errors="replace")
+        pytest.fail(
+            f"node {script} still running after {NODE_TIMEOUT_S} s (a list only ends on an"
+            f" empty page: does a page past the end return []?)\nlast output:\n{out[-2000:]}"
+        )
     assert proc.returncode == 0, (
         f"node {script} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         f"\nserver log (tail):\n{live_server.log_text()[-4000:]}"

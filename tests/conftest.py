@@ -1,0 +1,130 @@
+"""Shared fixtures: a database on each engine, and a populated world of credentials."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from servicetokens.bootstrap import build_service
+from servicetokens.config import Settings
+from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.service import Service
+
+PG_ADMIN_URL = os.environ.get(
+    "SERVICETOKENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    name = f"st_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh SQLite file for this test run."""
+    path: Path = tmp_path_factory.mktemp("sqlite") / "servicetokens.db"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test on SQLite and on the machine's real PostgreSQL."""
+    fixture = "sqlite_database" if request.param == "sqlite" else "postgres_database"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[Service]:
+    """The service layer on a migrated database."""
+    svc = build_service(Settings(database_url=database_url, pool_size=4))
+    try:
+        yield svc
+    finally:
+        svc.repository.engine.dispose()
+
+
+@dataclass(frozen=True)
+class World:
+    """Two accounts with a zone each, and credentials of every kind."""
+
+    account_a: str
+    zone_a: str
+    account_b: str
+    zone_b: str
+    write_a: str
+    read_a: str
+    write_b: str
+    write_zone_a: str
+    read_zone_a: str
+    write_zone_b: str
+    revoked_a: str
+    user_a: tuple[str, str]
+    user_b: tuple[str, str]
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    @staticmethod
+    def key(user: tuple[str, str]) -> dict[str, str]:
+        return {"X-Auth-Email": user[0], "X-Auth-Key": user[1]}
+
+
+def make_world(service: Service) -> World:
+    """Fresh accounts and credentials (unique per call, so tests never see each other)."""
+    a = service.create_account("A")
+    b = service.create_account("B")
+    za = service.create_zone("a.example", account_id=a)
+    zb = service.create_zone("b.example", account_id=b)
+
+    def token(kind: ContainerKind, scope: str, perm: Permission) -> str:
+        return service.create_api_token("t", scope=kind, scope_id=scope, permission=perm).secret
+
+    revoked = service.create_api_token(
+        "revoked", scope=ContainerKind.ACCOUNT, scope_id=a, permission=Permission.WRITE
+    )
+    service.revoke_api_token(revoked.id)
+    user_a = service.create_user(f"a-{secrets.token_hex(4)}@example.com", account_id=a)
+    user_b = service.create_user(f"b-{secrets.token_hex(4)}@example.com", account_id=b)
+    return World(
+        account_a=a,
+        zone_a=za,
+        account_b=b,
+        zone_b=zb,
+        write_a=token(ContainerKind.ACCOUNT, a, Permission.WRITE),
+        read_a=token(ContainerKind.ACCOUNT, a, Permission.READ),
+        write_b=token(ContainerKind.ACCOUNT, b, Permission.WRITE),
+        write_zone_a=token(ContainerKind.ZONE, za, Permission.WRITE),
+        read_zone_a=token(ContainerKind.ZONE, za, Permission.READ),
+        write_zone_b=token(ContainerKind.ZONE, zb, Permission.WRITE),
+        revoked_a=revoked.secret,
+        user_a=(user_a.id, user_a.secret),
+        user_b=(user_b.id, user_b.secret),
+    )
+
+
+@pytest.fixture
+def world(service: Service) -> World:
+    """A fresh world of accounts, zones and credentials."""
+    return make_world(service)
