@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, Select, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.clock import from_micros, to_micros
@@ -39,6 +39,7 @@ __all__ = [
     "TokenChange",
     "Transaction",
     "UserRecord",
+    "list_statements",
     "search_key",
 ]
 
@@ -152,6 +153,29 @@ def _token_values(token: ServiceToken) -> dict[str, Any]:
         "updated_at": to_micros(token.updated_at),
         "last_seen_at": _micros(token.last_seen_at),
     }
+
+
+def list_statements(container: Container, query: ListQuery) -> tuple[Select[Any], Select[Any]]:
+    """The count and page queries of a list request (exposed so tests can check their plans)."""
+    conditions: list[Any] = [
+        service_tokens.c.container_kind == container.kind.value,
+        service_tokens.c.container_id == container.id,
+    ]
+    if query.name is not None:
+        conditions.append(service_tokens.c.name == query.name)
+    if query.search is not None:
+        pattern = f"%{_escape_like(query.search.casefold())}%"
+        conditions.append(service_tokens.c.search_key.like(pattern, escape="\\"))
+    where = and_(*conditions)
+    count = select(func.count()).select_from(service_tokens).where(where)
+    page = (
+        select(service_tokens)
+        .where(where)
+        .order_by(service_tokens.c.created_at, service_tokens.c.id)
+        .limit(query.per_page)
+        .offset(query.offset)
+    )
+    return count, page
 
 
 class Transaction:
@@ -269,34 +293,13 @@ class Transaction:
 
     # -- service tokens -----------------------------------------------------------------
 
-    def _filters(self, container: Container, query: ListQuery) -> list[Any]:
-        conditions: list[Any] = [
-            service_tokens.c.container_kind == container.kind.value,
-            service_tokens.c.container_id == container.id,
-        ]
-        if query.name is not None:
-            conditions.append(service_tokens.c.name == query.name)
-        if query.search is not None:
-            pattern = f"%{_escape_like(query.search.casefold())}%"
-            conditions.append(service_tokens.c.search_key.like(pattern, escape="\\"))
-        return conditions
-
     def list_tokens(self, container: Container, query: ListQuery) -> tuple[list[ServiceToken], int]:
         """One page of a container's tokens, in (created_at, id) order, and the total count."""
-        where = and_(*self._filters(container, query))
-        total = self._conn.execute(
-            select(func.count()).select_from(service_tokens).where(where)
-        ).scalar_one()
+        count, page = list_statements(container, query)
+        total = self._conn.execute(count).scalar_one()
         if query.past_any_end or query.offset >= total:
             return [], total
-        rows = self._conn.execute(
-            select(service_tokens)
-            .where(where)
-            .order_by(service_tokens.c.created_at, service_tokens.c.id)
-            .limit(query.per_page)
-            .offset(query.offset)
-        )
-        return [_token_from_row(row) for row in rows], total
+        return [_token_from_row(row) for row in self._conn.execute(page)], total
 
     def token(
         self, container: Container, token_id: str, *, for_update: bool = False

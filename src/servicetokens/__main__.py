@@ -1,0 +1,5 @@
+"""`python -m servicetokens`."""
+
+from servicetokens.cli.main import main
+
+main()

@@ -1,0 +1,5 @@
+"""`python -m servicetokens.cli`."""
+
+from servicetokens.cli.main import main
+
+main()
