@@ -20,7 +20,7 @@ from starlette.responses import Response
 from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
-from servicetokens.api.routes import health, service_tokens, token_verify
+from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.service import Service
 
@@ -116,5 +116,6 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(certs.router)
     app.add_middleware(BodySizeLimit)
     return app

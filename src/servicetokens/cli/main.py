@@ -192,6 +192,76 @@ def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     emit({"revision": head_revision()}, as_json=as_json, title="database")
 
 
+@app.command()
+def gate(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option("--account", help="Only this account's tokens pass.")],
+    upstream: Annotated[str, typer.Option("--upstream", help="URL requests are proxied to.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8788,
+    policy: Annotated[
+        str, typer.Option(help="`any` valid token of the account, or TOKEN_ID,TOKEN_ID,...")
+    ] = "any",
+    audience: Annotated[
+        str | None, typer.Option(help="JWT `aud` (default: derived from account + upstream).")
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="JWT `iss` (default: servicetokens:ACCOUNT).")
+    ] = None,
+    token_header: Annotated[
+        str | None,
+        typer.Option(help="Single-header mode: header holding the JSON id + secret."),
+    ] = None,
+    jwt_ttl: Annotated[int, typer.Option(help="Seconds an issued JWT lives.")] = 3600,
+    failure_limit: Annotated[
+        int, typer.Option(help="Failed attempts per client id per window (0: no limit).")
+    ] = 30,
+    failure_window: Annotated[int, typer.Option(help="Seconds the failure limit spans.")] = 60,
+) -> None:
+    """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
+    from datetime import timedelta
+
+    import uvicorn
+
+    from servicetokens.gate import GateSettings, build_gate
+    from servicetokens.gate.policy import parse_policy
+
+    try:
+        admitted = parse_policy(policy)
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from None
+    settings = GateSettings(
+        account_id=account,
+        upstream=upstream,
+        policy=admitted,
+        audience=audience or "",
+        issuer=issuer or "",
+        token_header=token_header,
+        jwt_ttl=timedelta(seconds=jwt_ttl),
+        failure_limit=failure_limit,
+        failure_window=timedelta(seconds=failure_window),
+    )
+    gate_app = build_gate(settings, ctx.obj)
+    with gate_app.repository.read() as tx:
+        known = tx.container(ContainerKind.ACCOUNT, account) is not None
+    if not known:
+        fail(f"no account {account}")
+        raise typer.Exit(1)
+    typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
+    uvicorn.run(
+        gate_app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,  # the upstream's Date passes through
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
 def main() -> None:
     """Entry point of the `servicetokens` script."""
     app()

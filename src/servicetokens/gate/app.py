@@ -1,0 +1,243 @@
+"""The gate as an ASGI application: reserved `/cdn-cgi/` endpoints, then check and proxy.
+
+Reserved paths (never proxied):
+- `GET /cdn-cgi/access/certs`: the signing keys, in Cloudflare's shape.
+- `/cdn-cgi/access/authorize` (any method): forward-auth; 200 with the JWT, or 401/403.
+- `GET /cdn-cgi/servicetokens/metrics`: Prometheus metrics.
+- `GET /cdn-cgi/servicetokens/health`: 200 while the change feed is current, else 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from servicetokens.config import Settings
+from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.gate.cache import TokenCache
+from servicetokens.gate.changes import ChangeFeed
+from servicetokens.gate.credentials import COOKIE_NAME, credential_header_names
+from servicetokens.gate.jwt import JwtIssuer
+from servicetokens.gate.keys import KeyRing, KeySchedule
+from servicetokens.gate.last_seen import LastSeenWriter
+from servicetokens.gate.metrics import GateMetrics
+from servicetokens.gate.policy import Policy
+from servicetokens.gate.proxy import ASSERTION_HEADER, UpstreamProxy, refusal
+from servicetokens.gate.rate_limit import FailureLimiter
+from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
+from servicetokens.gate.verifier import Decision, Verifier
+from servicetokens.store.engine import make_engine
+from servicetokens.store.migrate import upgrade
+from servicetokens.store.repository import Repository
+
+__all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp", "build_gate"]
+
+log = logging.getLogger("servicetokens.gate")
+
+CERTS_PATH = "/cdn-cgi/access/certs"
+METRICS_PATH = "/cdn-cgi/servicetokens/metrics"
+HEALTH_PATH = "/cdn-cgi/servicetokens/health"
+_KEY_SYNC_EVERY = 60.0
+
+Scope = dict[str, Any]
+
+
+def build_gate(settings: GateSettings, database: Settings) -> GateApp:
+    """A gate on the configured database, migrated to the newest schema first."""
+    engine = make_engine(database.database_url, pool_size=database.pool_size)
+    upgrade(engine)
+    return GateApp(settings, Repository(engine))
+
+
+class GateApp:
+    """One gate: verifier, keys, change feed, last_seen writer and proxy, as ASGI."""
+
+    def __init__(
+        self, settings: GateSettings, repository: Repository, *, clock: Clock = system_clock
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.metrics = GateMetrics()
+        self.keys = KeyRing(
+            repository,
+            schedule=KeySchedule(settings.key_rotation, settings.key_overlap, settings.key_lead),
+            clock=clock,
+        )
+        self.issuer = JwtIssuer(
+            self.keys, audience=settings.aud, issuer=settings.iss, ttl=settings.jwt_ttl, clock=clock
+        )
+        self.feed = ChangeFeed(
+            repository, evict=self._evict, clear=self._clear, interval=settings.poll_interval
+        )
+        self.cache = TokenCache(
+            repository, is_current=self.feed.is_current, max_size=settings.cache_size
+        )
+        self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
+        self.verifier = Verifier(
+            cache=self.cache,
+            policy=Policy(settings.account_id, settings.policy),
+            issuer=self.issuer,
+            last_seen=self.last_seen,
+            limiter=FailureLimiter(
+                limit=settings.failure_limit,
+                window=settings.failure_window.total_seconds(),
+            ),
+            metrics=self.metrics,
+            token_header=settings.token_header,
+            clock=clock,
+        )
+        self.proxy = UpstreamProxy(
+            settings.upstream,
+            strip=credential_header_names(settings.token_header),
+            timeout=settings.upstream_timeout,
+        )
+        self._cookie_tail = b"; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d" % int(
+            settings.jwt_ttl.total_seconds()
+        )
+        self._key_task: asyncio.Task[None] | None = None
+        for name, doc, read in (
+            ("servicetokens_gate_cache_entries", "Client ids cached.", lambda: len(self.cache)),
+            ("servicetokens_gate_cache_hits", "Cache hits.", lambda: self.cache.hits),
+            ("servicetokens_gate_cache_misses", "Cache misses.", lambda: self.cache.misses),
+            ("servicetokens_gate_evictions", "Change-feed evictions.", lambda: self.feed.evictions),
+            ("servicetokens_gate_jwt_signed", "JWTs signed.", lambda: self.issuer.signed),
+            ("servicetokens_gate_upstream_errors", "502/504 answers.", lambda: self.proxy.errors),
+            (
+                "servicetokens_gate_last_seen_written",
+                "Uses written.",
+                lambda: self.last_seen.written,
+            ),
+        ):
+            self.metrics.gauge(name, doc, read)
+
+    def _evict(self, client_id: str) -> None:
+        self.verifier.evict(client_id)
+
+    def _clear(self) -> None:
+        self.cache.clear()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load (or make) signing keys, read the change feed, start the background work."""
+        if self.settings.check:
+            await asyncio.to_thread(self.keys.sync)
+            await asyncio.to_thread(self.feed.start)
+            self.last_seen.start()
+            self._key_task = asyncio.create_task(self._sync_keys())
+        await self.proxy.start()
+
+    async def shutdown(self) -> None:
+        """Stop background work and flush last_seen_at."""
+        if self._key_task is not None:
+            self._key_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_task
+        await self.proxy.aclose()
+        if self.settings.check:
+            await asyncio.to_thread(self.feed.stop)
+            await asyncio.to_thread(self.last_seen.stop)
+        self.repository.engine.dispose()
+
+    async def _sync_keys(self) -> None:
+        while True:
+            await asyncio.sleep(_KEY_SYNC_EVERY)
+            try:
+                await asyncio.to_thread(self.keys.sync)
+            except Exception as exc:
+                log.warning("signing key sync failed: %s", exc)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("gate failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # WebSockets are not proxied
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        path: str = scope["path"]
+        if path.startswith("/cdn-cgi/"):
+            await self._reserved(path, scope, send)
+            return
+        if not self.settings.check:
+            await self.proxy.forward(scope, receive, send, assertion=None)
+            return
+        decision = await self.verifier.decide(scope["headers"])
+        if decision.status != 200:
+            await self._refuse(send, decision)
+            return
+        cookie = self._cookie(scope, decision)
+        await self.proxy.forward(scope, receive, send, assertion=decision.jwt, set_cookie=cookie)
+
+    def _cookie(self, scope: Scope, decision: Decision) -> bytes | None:
+        if not (decision.issued and self.settings.cookie and decision.jwt):
+            return None
+        cookie = f"{COOKIE_NAME}={decision.jwt}".encode() + self._cookie_tail
+        https = (
+            scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]
+        )
+        return cookie + b"; Secure" if https else cookie
+
+    async def _refuse(self, send: Any, decision: Decision) -> None:
+        body, start = refusal(decision.status, decision.reason, retry_after=decision.retry_after)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    async def _reserved(self, path: str, scope: Scope, send: Any) -> None:
+        if path == FORWARD_AUTH_PATH and self.settings.check:
+            await self._authorize(scope, send)
+        elif path == CERTS_PATH and self.settings.check:
+            await _reply(send, 200, orjson.dumps(self.keys.certs_document()))
+        elif path == METRICS_PATH:
+            await _reply(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+        elif path == HEALTH_PATH:
+            current = not self.settings.check or self.feed.is_current()
+            body = b'{"status":"ok"}' if current else b'{"status":"stale"}'
+            await _reply(send, 200 if current else 503, body)
+        else:
+            await _reply(send, 404, b'{"error":"not_found"}')
+
+    async def _authorize(self, scope: Scope, send: Any) -> None:
+        decision = await self.verifier.decide(scope["headers"])
+        if decision.status == 429:
+            # nginx auth_request understands only 2xx, 401 and 403 (anything else is a 500).
+            decision = Decision(401, decision.reason, retry_after=decision.retry_after)
+        if decision.status != 200:
+            await self._refuse(send, decision)
+            return
+        assert decision.jwt is not None
+        headers = [(ASSERTION_HEADER, decision.jwt.encode()), (b"content-length", b"0")]
+        cookie = self._cookie(scope, decision)
+        if cookie is not None:
+            headers.append((b"set-cookie", cookie))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _reply(
+    send: Any, status: int, body: bytes, content_type: bytes = b"application/json"
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

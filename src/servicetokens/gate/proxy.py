@@ -1,0 +1,194 @@
+"""The reverse proxy: streams a request to the upstream and its answer back (httpx).
+
+Credential headers never reach the upstream, nor does a client-supplied
+`Cf-Access-Jwt-Assertion` (the gate sets its own). Hop-by-hop headers are dropped both
+ways; `X-Forwarded-For`/`-Proto`/`-Host` are added. Bodies stream in both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from servicetokens.gate.credentials import COOKIE_NAME
+
+__all__ = ["ASSERTION_HEADER", "ClientDisconnected", "UpstreamProxy", "refusal"]
+
+ASSERTION_HEADER = b"cf-access-jwt-assertion"
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
+_RESPONSE_DROP = _HOP_BY_HOP - {b"host"}  # bytes pass through raw: content-length holds
+
+_ERRORS = {
+    401: "unauthorized",
+    403: "forbidden",
+    429: "rate_limited",
+    502: "bad_gateway",
+    504: "gateway_timeout",
+}
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its body was being streamed upstream."""
+
+
+def _without_cookie(value: bytes) -> bytes:
+    prefix = COOKIE_NAME.encode() + b"="
+    parts = [p.strip() for p in value.split(b";")]
+    return b"; ".join(p for p in parts if p and not p.startswith(prefix))
+
+
+def refusal(status: int, reason: str, *, retry_after: float = 0.0) -> tuple[bytes, Message]:
+    """A short JSON answer for a refused request: (body, response-start message)."""
+    error = _ERRORS.get(status, "unavailable")
+    body = b'{"error":"%s","reason":"%s"}' % (error.encode(), reason.encode())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))
+    return body, {"type": "http.response.start", "status": status, "headers": headers}
+
+
+class UpstreamProxy:
+    """Forwards requests to one upstream base URL over a pooled keep-alive client."""
+
+    def __init__(self, upstream: str, *, strip: frozenset[bytes], timeout: float) -> None:
+        self._base = upstream.rstrip("/")
+        self._strip = strip | _HOP_BY_HOP | {ASSERTION_HEADER}
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self._client: httpx.AsyncClient | None = None
+        self.errors = 0
+        """Requests the upstream did not answer (502/504)."""
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        self._client = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _headers(self, scope: Scope, assertion: str | None) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = []
+        forwarded_for = b""
+        host = b""
+        strip = self._strip
+        for name, value in scope["headers"]:
+            if name in strip:
+                if name == b"host":
+                    host = value
+                continue
+            if name == b"cookie":
+                if COOKIE_NAME.encode() in value:
+                    value = _without_cookie(value)
+                    if not value:
+                        continue
+            elif name == b"x-forwarded-for":
+                forwarded_for = value + b", "
+                continue
+            headers.append((name, value))
+        client = scope.get("client")
+        if client:
+            headers.append((b"x-forwarded-for", forwarded_for + client[0].encode()))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+        if host:
+            headers.append((b"x-forwarded-host", host))
+        if assertion is not None:
+            headers.append((ASSERTION_HEADER, assertion.encode("ascii")))
+        return headers
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        *,
+        assertion: str | None,
+        set_cookie: bytes | None = None,
+    ) -> None:
+        """Proxy one HTTP request and stream the answer back."""
+        assert self._client is not None, "start() first"
+        headers = self._headers(scope, assertion)
+        has_body = any(
+            n == b"transfer-encoding" or (n == b"content-length" and v != b"0")
+            for n, v in scope["headers"]
+        )
+        target = self._base + scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        request = self._client.build_request(
+            scope["method"],
+            target,
+            headers=headers,
+            content=_body(receive) if has_body else None,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException:
+            self.errors += 1
+            await _answer(send, 504, "upstream timed out")
+            return
+        except (httpx.HTTPError, ClientDisconnected):
+            self.errors += 1
+            await _answer(send, 502, "upstream unreachable")
+            return
+        try:
+            out = [
+                (name.lower(), value)
+                for name, value in response.headers.raw
+                if name.lower() not in _RESPONSE_DROP
+            ]
+            if set_cookie is not None:
+                out.append((b"set-cookie", set_cookie))
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": out}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+async def _body(receive: Any) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _answer(send: Any, status: int, reason: str) -> None:
+    body, start = refusal(status, reason)
+    await send(start)
+    await send({"type": "http.response.body", "body": body})

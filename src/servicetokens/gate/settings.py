@@ -1,0 +1,69 @@
+"""How one gate enforces: which account, which upstream, which policy, and its tunables."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = ["FORWARD_AUTH_PATH", "GateSettings", "default_audience"]
+
+FORWARD_AUTH_PATH = "/cdn-cgi/access/authorize"
+"""The forward-auth endpoint (nginx `auth_request`, Traefik ForwardAuth, Caddy forward_auth)."""
+
+
+def default_audience(account_id: str, upstream: str) -> str:
+    """An AUD tag stable across restarts and replicas: 64 hex digits, like Cloudflare's."""
+    return hashlib.sha256(f"servicetokens\n{account_id}\n{upstream}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateSettings:
+    """Everything a gate process needs besides its database."""
+
+    account_id: str
+    """Only tokens of this account (its own or its zones') authenticate."""
+    upstream: str
+    """Base URL requests are proxied to, e.g. `http://127.0.0.1:8080`."""
+    policy: frozenset[str] | None = None
+    """Token ids (UUIDs) the policy admits; None admits any valid token of the account."""
+    audience: str = ""
+    """The `aud` of issued JWTs; empty means `default_audience(account_id, upstream)`."""
+    issuer: str = ""
+    """The `iss` of issued JWTs; empty means `servicetokens:<account_id>`."""
+    token_header: str | None = None
+    """Single-header mode: the header holding `{"cf-access-client-id", ...}` JSON."""
+    jwt_ttl: timedelta = timedelta(hours=1)
+    """Lifetime of an issued JWT (reuse still re-checks the token on every request)."""
+    key_rotation: timedelta = timedelta(weeks=6)
+    """How long a signing key signs before its successor takes over."""
+    key_overlap: timedelta = timedelta(days=7)
+    """How long a superseded key stays published (must outlive `jwt_ttl`)."""
+    key_lead: timedelta = timedelta(minutes=10)
+    """How long a new key is published before it signs (replicas refresh within a minute)."""
+    failure_limit: int = 30
+    """Failed attempts allowed per client id per `failure_window`; 0 disables the limit."""
+    failure_window: timedelta = timedelta(minutes=1)
+    """The window the failure limit refills over."""
+    last_seen_interval: float = 1.0
+    """Seconds between last_seen_at flushes (the documented staleness bound is 5 s)."""
+    poll_interval: float = 0.15
+    """Seconds between reads of the change feed (the PostgreSQL backstop uses 0.5 s)."""
+    cache_size: int = 100_000
+    """Most client ids (known and unknown) kept in the verification cache."""
+    upstream_timeout: float = 60.0
+    """Seconds to wait for the upstream to connect, send or answer."""
+    cookie: bool = True
+    """Return the JWT as the `CF_Authorization` cookie for reuse."""
+    check: bool = True
+    """False proxies without checking anything: for `bench/gate.py` only, never from the CLI."""
+
+    @property
+    def aud(self) -> str:
+        """The effective audience."""
+        return self.audience or default_audience(self.account_id, self.upstream)
+
+    @property
+    def iss(self) -> str:
+        """The effective issuer."""
+        return self.issuer or f"servicetokens:{self.account_id}"
