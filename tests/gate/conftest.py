@@ -1,0 +1,337 @@
+"""Gate fixtures: a real upstream on a free port, gates in-process or via the CLI, a world.
+
+`upstream_app` echoes what it received as JSON (so tests can see exactly which headers the
+gate forwarded), streams large answers on `/stream/N`, and hashes request bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+import uvicorn
+
+from servicetokens.bootstrap import build_service
+from servicetokens.config import Settings
+from servicetokens.domain.clock import system_clock
+from servicetokens.domain.fields import TokenFields
+from servicetokens.domain.permissions import (
+    ContainerKind,
+    Grant,
+    Permission,
+    Principal,
+    PrincipalKind,
+)
+from servicetokens.domain.tokens import ServiceToken
+from servicetokens.gate import GateApp, GateSettings
+from servicetokens.service import ContainerRef, Service
+from servicetokens.store.engine import make_engine
+from servicetokens.store.repository import Repository
+
+CLI = str(Path(sys.executable).parent / "servicetokens")
+PG_ADMIN = os.environ.get(
+    "SERVICETOKENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echo the request as JSON; `/stream/N` answers N MiB in 64 KiB chunks."""
+    if scope["type"] == "lifespan":
+        while True:
+            kind = (await receive())["type"]
+            await send({"type": kind + ".complete"})
+            if kind == "lifespan.shutdown":
+                return
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        digest.update(chunk)
+        size += len(chunk)
+        if not message.get("more_body"):
+            break
+    path: str = scope["path"]
+    if path.startswith("/stream/"):
+        total = int(path.rsplit("/", 1)[1]) * 1024 * 1024
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(total // 65536):
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers: dict[str, list[str]] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode(), []).append(value.decode("latin-1"))
+    body = orjson.dumps(
+        {
+            "method": scope["method"],
+            "path": path,
+            "query": scope["query_string"].decode(),
+            "headers": headers,
+            "body_size": size,
+            "body_sha256": digest.hexdigest(),
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"x-upstream", b"yes")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServerThread:
+    """An ASGI app under a real uvicorn on a free port, in a thread of this process."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            date_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    """Block until `url` answers anything."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class Process:
+    """A `servicetokens` CLI subprocess, stopped with SIGTERM (graceful) at the end."""
+
+    def __init__(self, args: list[str], *, log: Path) -> None:
+        self._log = log.open("wb")
+        self.popen = subprocess.Popen([CLI, *args], stdout=self._log, stderr=subprocess.STDOUT)
+        self.log = log
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode
+
+
+def start_gate_cli(
+    database_url: str, account: str, upstream: str, tmp: Path, *extra: str
+) -> tuple[Process, str]:
+    port = free_port()
+    gate = Process(
+        [
+            "--database",
+            database_url,
+            "gate",
+            "--account",
+            account,
+            "--upstream",
+            upstream,
+            "--port",
+            str(port),
+            *extra,
+        ],
+        log=tmp / f"gate-{port}.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/cdn-cgi/servicetokens/health")
+    return gate, url
+
+
+def start_api_cli(database_url: str, tmp: Path) -> tuple[Process, str]:
+    port = free_port()
+    api = Process(
+        ["--database", database_url, "serve", "--port", str(port)], log=tmp / f"api-{port}.log"
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/healthz")
+    return api, url
+
+
+@dataclass
+class Tenant:
+    """An account with a writer principal and an API token, on one database."""
+
+    database_url: str
+    service: Service
+    account: str
+    api_token: str
+    principal: Principal = field(init=False)
+
+    def __post_init__(self) -> None:
+        grant = Grant(ContainerKind.ACCOUNT, self.account, Permission.WRITE)
+        self.principal = Principal(PrincipalKind.API_TOKEN, "tests", (grant,))
+
+    @property
+    def ref(self) -> ContainerRef:
+        return ContainerRef(ContainerKind.ACCOUNT, self.account, "/")
+
+    def token(self, name: str = "t", **fields: Any) -> tuple[ServiceToken, str]:
+        return self.service.create_token(self.principal, self.ref, TokenFields(name=name, **fields))
+
+    def expired_token(self) -> tuple[ServiceToken, str]:
+        """A token whose one-hour life ended an hour ago."""
+        past = Service(self.service.repository, clock=lambda: system_clock() - timedelta(hours=2))
+        return past.create_token(self.principal, self.ref, TokenFields(name="old", duration="1h"))
+
+    def update(self, token: ServiceToken, **fields: Any) -> ServiceToken:
+        return self.service.update_token(self.principal, self.ref, token.id, TokenFields(**fields))[
+            0
+        ]
+
+    def rotate(self, token: ServiceToken, grace: datetime | None) -> str:
+        return self.service.rotate_token(
+            self.principal, self.ref, token.id, previous_expires_at=grace
+        )[1]
+
+    def get(self, token: ServiceToken) -> ServiceToken:
+        return self.service.get_token(self.principal, self.ref, token.id)
+
+    def api_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_token}"}
+
+
+def make_tenant(database_url: str) -> Tenant:
+    service = build_service(Settings(database_url=database_url, pool_size=4))
+    account = service.create_account("gate tests")
+    api = service.create_api_token(
+        "gate tests", scope=ContainerKind.ACCOUNT, scope_id=account, permission=Permission.WRITE
+    )
+    return Tenant(database_url, service, account, api.secret)
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[str]:
+    """The echo upstream's base URL."""
+    with ServerThread(upstream_app) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('gate') / 'gate.db'}"
+
+
+@pytest.fixture(scope="module")
+def tenant(sqlite_url: str) -> Iterator[Tenant]:
+    made = make_tenant(sqlite_url)
+    yield made
+    made.service.repository.engine.dispose()
+
+
+class GateFactory:
+    """Starts in-process gates for one tenant; `apps[url]` is the GateApp behind a URL."""
+
+    def __init__(self, tenant: Tenant, upstream: str) -> None:
+        self._tenant = tenant
+        self._upstream = upstream
+        self._servers: list[ServerThread] = []
+        self.apps: dict[str, GateApp] = {}
+
+    def __call__(self, **overrides: Any) -> str:
+        options: dict[str, Any] = {"poll_interval": 0.1, "upstream": self._upstream, **overrides}
+        settings = GateSettings(account_id=self._tenant.account, **options)
+        engine = make_engine(self._tenant.database_url, pool_size=4)
+        app = GateApp(settings, Repository(engine))
+        server = ServerThread(app).__enter__()
+        self._servers.append(server)
+        self.apps[server.url] = app
+        return server.url
+
+    def close(self) -> None:
+        for server in reversed(self._servers):
+            server.__exit__()
+
+
+@pytest.fixture(scope="module")
+def start_gate(tenant: Tenant, upstream: str) -> Iterator[GateFactory]:
+    """Start in-process gates with GateSettings overrides; each call returns a URL."""
+    factory = GateFactory(tenant, upstream)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database `st_gate_<random>` for this run, dropped afterwards."""
+    name = f"st_gate_{secrets.token_hex(5)}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
+    try:
+        yield f"{PG_ADMIN.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def creds(client_id: str, secret: str) -> dict[str, str]:
+    return {"CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": secret}
+
+
+def until(predicate: Callable[[], bool], *, within: float, step: float = 0.02) -> float:
+    """Seconds until `predicate()` held; fails the test if it did not within `within`."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > within:
+            pytest.fail(f"condition not met within {within} s")
+        time.sleep(step)
+    return time.monotonic() - start
