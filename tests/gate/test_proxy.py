@@ -178,7 +178,9 @@ def test_policy_refuses_other_tokens_with_403(tenant: Tenant, start_gate: GateFa
     other, other_secret = tenant.token()
     gate = start_gate(policy=frozenset({admitted.id}))
     assert httpx.get(gate, headers=creds(admitted.client_id, admitted_secret)).status_code == 200
-    _refused(httpx.get(gate, headers=creds(other.client_id, other_secret)), 403, "not allowed by policy")
+    _refused(
+        httpx.get(gate, headers=creds(other.client_id, other_secret)), 403, "not allowed by policy"
+    )
     # Authentication comes first: a wrong secret is still a 401, not a 403.
     _refused(httpx.get(gate, headers=creds(other.client_id, "x" * 64)), 401, "invalid credentials")
 
@@ -195,7 +197,9 @@ def test_previous_secret_works_during_grace_only(tenant: Tenant, gate: str) -> N
     until(lambda: system_clock() > grace_end, within=2, step=0.05)
     _refused(httpx.get(gate, headers=creds(token.client_id, old)), 401, "invalid credentials")
     # A JWT earned with the previous secret dies with it.
-    _refused(httpx.get(gate, headers={"cf-access-token": jwt_from_old}), 401, "invalid or expired token")
+    _refused(
+        httpx.get(gate, headers={"cf-access-token": jwt_from_old}), 401, "invalid or expired token"
+    )
     assert httpx.get(gate, headers=creds(token.client_id, new)).status_code == 200
 
 
@@ -253,7 +257,9 @@ def test_a_token_created_after_its_id_was_tried_is_accepted(tenant: Tenant, gate
     # The negative cache entry for an unknown id is evicted by the creation.
     token, secret = tenant.token()
     tenant.service.delete_token(tenant.principal, tenant.ref, token.id)
-    until(lambda: httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 401, within=1)
+    until(
+        lambda: httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 401, within=1
+    )
     fresh, fresh_secret = tenant.token()
     assert httpx.get(gate, headers=creds(fresh.client_id, fresh_secret)).status_code == 200
 
@@ -265,7 +271,8 @@ def test_last_seen_at_moves_within_five_seconds(tenant: Tenant, gate: str) -> No
     assert httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 200
     until(lambda: tenant.get(token).last_seen_at is not None, within=5, step=0.1)
     seen = tenant.get(token).last_seen_at
-    assert seen is not None and seen >= before - timedelta(seconds=1)
+    assert seen is not None
+    assert seen >= before - timedelta(seconds=1)
 
 
 def test_last_seen_is_flushed_on_shutdown(tenant: Tenant, upstream: str) -> None:
@@ -287,7 +294,7 @@ def test_failed_attempts_are_rate_limited_and_counted(
     tenant: Tenant, start_gate: GateFactory
 ) -> None:
     gate = start_gate(failure_limit=3, failure_window=timedelta(minutes=10))
-    token, secret = tenant.token()
+    token, _ = tenant.token()
     for _ in range(3):
         _refused(httpx.get(gate, headers=creds(token.client_id, "x")), 401, "invalid credentials")
     limited = httpx.get(gate, headers=creds(token.client_id, "x"))

@@ -1,0 +1,93 @@
+"""Signing keys: made once for all replicas, rotated on schedule, published with overlap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+
+from servicetokens.gate.keys import KeyRing, KeySchedule
+from servicetokens.store.engine import make_engine
+from servicetokens.store.migrate import upgrade
+from servicetokens.store.repository import Repository
+
+SCHEDULE = KeySchedule(
+    rotation=timedelta(days=42), overlap=timedelta(days=7), lead=timedelta(minutes=10)
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}", pool_size=2)
+    upgrade(engine)
+    return Repository(engine)
+
+
+def test_replicas_share_one_key(repository: Repository) -> None:
+    clock = Clock()
+    first, second = (
+        KeyRing(repository, schedule=SCHEDULE, clock=clock),
+        KeyRing(repository, schedule=SCHEDULE, clock=clock),
+    )
+    first.sync()
+    second.sync()
+    assert first.signing_key().kid == second.signing_key().kid
+    with repository.read() as tx:
+        assert len(tx.signing_keys()) == 1
+
+
+def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_overlap(
+    repository: Repository,
+) -> None:
+    clock = Clock()
+    start = clock.now
+    ring = KeyRing(repository, schedule=SCHEDULE, clock=clock)
+    ring.sync()
+    old = ring.signing_key().kid
+    clock.now = start + SCHEDULE.rotation - timedelta(minutes=5)  # inside the lead window
+    ring.sync()
+    published = [k.kid for k in ring.published()]
+    assert len(published) == 2
+    assert old in published
+    assert ring.signing_key().kid == old  # the new key is published before it signs
+    new = next(kid for kid in published if kid != old)
+    switch = clock.now + SCHEDULE.lead  # no sooner than a full lead after it was published
+    clock.now = switch - timedelta(seconds=1)
+    assert ring.signing_key().kid == old
+    clock.now = switch
+    assert ring.signing_key().kid == new
+    clock.now = switch + SCHEDULE.overlap - timedelta(seconds=1)
+    assert {k.kid for k in ring.published()} == {old, new}
+    assert ring.public_key(old) is not None
+    clock.now = switch + SCHEDULE.overlap
+    assert [k.kid for k in ring.published()] == [new]
+    assert ring.public_key(old) is None
+    clock.now += timedelta(days=1, seconds=1)
+    ring.sync()  # retired keys are deleted a day after they stop being published
+    with repository.read() as tx:
+        assert [k.kid for k in tx.signing_keys()] == [new]
+
+
+def test_certs_document_has_cloudflares_shape(repository: Repository) -> None:
+    ring = KeyRing(repository, schedule=SCHEDULE)
+    ring.sync()
+    document = ring.certs_document()
+    assert set(document) == {"keys", "public_cert", "public_certs"}
+    (jwk,) = document["keys"]
+    assert set(jwk) == {"kid", "kty", "alg", "use", "e", "n"}
+    assert (jwk["kty"], jwk["alg"], jwk["use"], jwk["e"]) == ("RSA", "RS256", "sig", "AQAB")
+    assert document["public_cert"]["kid"] == jwk["kid"]
+    assert document["public_certs"] == [document["public_cert"]]
+    key = jwt.PyJWK(jwk)
+    signed = jwt.encode({"a": 1}, ring.signing_key().private_key, algorithm="RS256")
+    assert jwt.decode(signed, key.key, algorithms=["RS256"]) == {"a": 1}
