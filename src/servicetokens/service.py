@@ -6,10 +6,13 @@ validated domain values and a principal, and get domain values back.
 
 from __future__ import annotations
 
+import getpass
 import re
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 
+from servicetokens.domain.audit import AuditEntry, token_audit
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.errors import (
     InvalidAccessToken,
@@ -19,7 +22,7 @@ from servicetokens.domain.errors import (
     UnknownEmailOrKey,
     ValidationError,
 )
-from servicetokens.domain.fields import TokenFields
+from servicetokens.domain.fields import UNSET, TokenFields
 from servicetokens.domain.paging import ListQuery, PageInfo
 from servicetokens.domain.permissions import (
     Container,
@@ -166,7 +169,8 @@ class Service:
         token, secret = create_token(fields, container=container, now=now)
         with self.repository.write() as tx:
             tx.insert_token(token)
-            tx.record_change(token, now=now)
+            tx.record_change(token, now=now, count_delta=1)
+            tx.add_audit(token_audit(principal, "create", token, now=now))
         return token, secret
 
     def update_token(
@@ -183,6 +187,11 @@ class Service:
             updated, secret = update_token(token, fields, now=now)
             tx.save_token(updated)
             tx.record_change(updated, now=now)
+            changed = [
+                f.name for f in dataclass_fields(fields) if getattr(fields, f.name) is not UNSET
+            ]
+            action = "update_rotate" if secret is not None else "update"
+            tx.add_audit(token_audit(principal, action, updated, now=now, fields=changed))
         return updated, secret
 
     def delete_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
@@ -193,8 +202,10 @@ class Service:
             token = tx.token(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
+            now = self.clock()
             tx.delete_token(token_id)
-            tx.record_change(token, now=self.clock())
+            tx.record_change(token, now=now, count_delta=-1)
+            tx.add_audit(token_audit(principal, "delete", token, now=now))
         return token
 
     def refresh_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
@@ -209,6 +220,7 @@ class Service:
             refreshed = refresh_token(token, now=now)
             tx.save_token(refreshed)
             tx.record_change(refreshed, now=now)
+            tx.add_audit(token_audit(principal, "refresh", refreshed, now=now))
         return refreshed
 
     def rotate_token(
@@ -230,15 +242,52 @@ class Service:
             rotated, secret = rotate_token(token, previous_expires_at=previous_expires_at, now=now)
             tx.save_token(rotated)
             tx.record_change(rotated, now=now)
+            grace = rotated.previous_client_secret_expires_at
+            tx.add_audit(
+                token_audit(
+                    principal,
+                    "rotate",
+                    rotated,
+                    now=now,
+                    previous_client_secret_expires_at=None if grace is None else grace.isoformat(),
+                )
+            )
         return rotated, secret
 
     # -- administration (CLI) -----------------------------------------------------------
+
+    def _admin_audit(
+        self, action: str, *, account_id: str | None, target: str | None = None, **detail: object
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock(),
+            actor_kind="cli",
+            actor_id=getpass.getuser(),
+            action=action,
+            account_id=account_id,
+            target=target,
+            detail=detail,
+        )
+
+    def audit_log(
+        self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """The newest audit entries, oldest first (administration only)."""
+        with self.repository.read() as tx:
+            return tx.audit_entries(account_id=account_id, since=since, limit=limit)
+
+    def record_gate_failure(self, entries: list[AuditEntry]) -> None:
+        """Store failed gate attempts for recognised client ids (batched by the gate)."""
+        with self.repository.write() as tx:
+            for entry in entries:
+                tx.add_audit(entry)
 
     def create_account(self, name: str) -> str:
         """A new account; returns its id."""
         account_id = new_container_id()
         with self.repository.write() as tx:
             tx.add_account(account_id, name, now=self.clock())
+            tx.add_audit(self._admin_audit("account.create", account_id=account_id, name=name))
         return account_id
 
     def create_zone(self, name: str, *, account_id: str) -> str:
@@ -248,6 +297,9 @@ class Service:
             if tx.container(ContainerKind.ACCOUNT, account_id) is None:
                 raise ValidationError(f"no account {account_id}")
             tx.add_zone(zone_id, account_id, name, now=self.clock())
+            tx.add_audit(
+                self._admin_audit("zone.create", account_id=account_id, target=zone_id, name=name)
+            )
         return zone_id
 
     def create_api_token(
@@ -268,6 +320,16 @@ class Service:
                 permission=permission,
                 now=self.clock(),
             )
+            tx.add_audit(
+                self._admin_audit(
+                    "api_token.create",
+                    account_id=container.account_id,
+                    target=token_id,
+                    name=name,
+                    scope=f"{scope.value}/{scope_id}",
+                    permission=permission.group_name,
+                )
+            )
         return IssuedCredential(token_id, token)
 
     def revoke_api_token(self, token_id: str) -> None:
@@ -275,6 +337,7 @@ class Service:
         with self.repository.write() as tx:
             if not tx.set_api_token_status(token_id, "revoked"):
                 raise ValidationError(f"no API token {token_id}")
+            tx.add_audit(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
         """A user who is a member of `account_id`; returns their email and global API key."""
@@ -289,6 +352,7 @@ class Service:
                 raise ValidationError(f"user {email} already exists")
             tx.add_user(email, digest(key), now=self.clock())
             tx.add_membership(email, account_id)
+            tx.add_audit(self._admin_audit("user.create", account_id=account_id, target=email))
         return IssuedCredential(email, key)
 
     def any_account(self) -> bool:

@@ -5,6 +5,7 @@ Routes never parse these headers themselves; they declare the principal as a dep
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,7 +39,14 @@ def bearer_token(request: Request) -> str | None:
 
 
 def get_principal(request: Request) -> Principal:
-    """Authenticate the request. The key pair wins when both kinds are sent (as in Python's SDK)."""
+    """Authenticate the request; the principal carries the caller's address for the audit log."""
+    principal = _authenticate(request)
+    origin = request.client.host if request.client else None
+    return replace(principal, origin=origin)
+
+
+def _authenticate(request: Request) -> Principal:
+    """The key pair wins when both kinds are sent (as in Python's SDK)."""
     service = get_service(request)
     email = request.headers.get("x-auth-email")
     key = request.headers.get("x-auth-key")

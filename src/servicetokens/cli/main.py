@@ -27,11 +27,15 @@ zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=Tr
 api_tokens_app = typer.Typer(help="API tokens for the management API.", no_args_is_help=True)
 users_app = typer.Typer(help="Users (X-Auth-Email + X-Auth-Key).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit log (mutations and failed gate attempts).", no_args_is_help=True
+)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(zones_app, name="zones")
 app.add_typer(api_tokens_app, name="api-tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -260,6 +264,29 @@ def gate(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account's entries.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only entries at or after this RFC 3339 time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the audit log, oldest first."""
+    from servicetokens.cli.audit import print_audit
+    from servicetokens.domain.fields import parse_timestamp
+
+    try:
+        moment = None if since is None else parse_timestamp(since, field="--since")
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(2) from None
+    entries = _service(ctx).audit_log(account_id=account, since=moment, limit=limit)
+    print_audit(entries, as_json=as_json)
 
 
 def main() -> None:

@@ -84,6 +84,8 @@ class Principal:
     id: str
     """The API token's id or the user's email."""
     grants: tuple[Grant, ...]
+    origin: str | None = None
+    """The network address the request came from (for the audit log)."""
 
 
 def is_allowed(principal: Principal, need: Permission, container: Container) -> bool:

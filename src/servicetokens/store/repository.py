@@ -6,6 +6,7 @@ whose methods speak domain types; rows never leave this module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, Select, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import from_micros, to_micros
 from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import Container, ContainerKind, Permission
@@ -23,6 +27,8 @@ from servicetokens.store.engine import WRITE_INTENT
 from servicetokens.store.schema import (
     accounts,
     api_tokens,
+    audit_log,
+    container_versions,
     memberships,
     service_tokens,
     signing_keys,
@@ -296,7 +302,10 @@ class Transaction:
     def list_tokens(self, container: Container, query: ListQuery) -> tuple[list[ServiceToken], int]:
         """One page of a container's tokens, in (created_at, id) order, and the total count."""
         count, page = list_statements(container, query)
-        total = self._conn.execute(count).scalar_one()
+        if query.name is None and query.search is None:
+            total = self.container_state(container)[1]
+        else:
+            total = self._conn.execute(count).scalar_one()
         if query.past_any_end or query.offset >= total:
             return [], total
         return [_token_from_row(row) for row in self._conn.execute(page)], total
@@ -328,8 +337,14 @@ class Transaction:
 
     def insert_tokens(self, tokens: Sequence[ServiceToken]) -> None:
         """Store many new tokens in one statement (bulk seeding)."""
-        if tokens:
-            self._conn.execute(insert(service_tokens), [_token_values(t) for t in tokens])
+        if not tokens:
+            return
+        self._conn.execute(insert(service_tokens), [_token_values(t) for t in tokens])
+        per_container: dict[Container, int] = {}
+        for token in tokens:
+            per_container[token.container] = per_container.get(token.container, 0) + 1
+        for container, added in per_container.items():
+            self.bump_container(container, count_delta=added)
 
     def save_token(self, token: ServiceToken) -> None:
         """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
@@ -345,8 +360,9 @@ class Transaction:
         """Remove a token for good."""
         self._conn.execute(delete(service_tokens).where(service_tokens.c.id == token_id))
 
-    def record_change(self, token: ServiceToken, *, now: datetime) -> None:
-        """Announce a write to `token` to every cache in every process (on commit)."""
+    def record_change(self, token: ServiceToken, *, now: datetime, count_delta: int = 0) -> None:
+        """Announce a write to `token` to every cache in every process (on commit), and bump
+        its container's version (and token count by `count_delta`)."""
         self._conn.execute(
             insert(token_changes).values(
                 client_id=token.client_id,
@@ -355,8 +371,79 @@ class Transaction:
                 changed_at=to_micros(now),
             )
         )
+        self.bump_container(token.container, count_delta=count_delta)
         if self._postgres:
             self._conn.execute(select(func.pg_notify(CHANGES_CHANNEL, token.client_id)))
+
+    def bump_container(self, container: Container, *, count_delta: int) -> None:
+        """Advance the container's version; adjust its token count."""
+        table = container_versions
+        insert_fn = pg_insert if self._postgres else sqlite_insert
+        statement = insert_fn(table).values(
+            container_kind=container.kind.value,
+            container_id=container.id,
+            version=1,
+            token_count=max(count_delta, 0),
+        )
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.container_kind, table.c.container_id],
+                set_={
+                    "version": table.c.version + 1,
+                    "token_count": table.c.token_count + count_delta,
+                },
+            )
+        )
+
+    def container_state(self, container: Container) -> tuple[int, int]:
+        """(version, token count) of a container; (0, 0) before its first token."""
+        row = self._conn.execute(
+            select(container_versions.c.version, container_versions.c.token_count).where(
+                container_versions.c.container_kind == container.kind.value,
+                container_versions.c.container_id == container.id,
+            )
+        ).first()
+        return (0, 0) if row is None else (row.version, row.token_count)
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Record an audit entry (in the caller's transaction: it commits with the change)."""
+        self._conn.execute(
+            insert(audit_log).values(
+                at=to_micros(entry.at),
+                account_id=entry.account_id,
+                actor_kind=entry.actor_kind,
+                actor_id=entry.actor_id,
+                action=entry.action,
+                target=entry.target,
+                origin=entry.origin,
+                detail=json.dumps(dict(entry.detail), sort_keys=True, default=str),
+            )
+        )
+
+    def audit_entries(
+        self, *, account_id: str | None, since: datetime | None, limit: int
+    ) -> list[AuditEntry]:
+        """The newest `limit` entries (optionally of one account, at or after `since`),
+        oldest first."""
+        statement = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        if account_id is not None:
+            statement = statement.where(audit_log.c.account_id == account_id)
+        if since is not None:
+            statement = statement.where(audit_log.c.at >= to_micros(since))
+        rows = list(self._conn.execute(statement.limit(limit)))
+        return [
+            AuditEntry(
+                at=from_micros(row.at),
+                actor_kind=row.actor_kind,
+                actor_id=row.actor_id,
+                action=row.action,
+                account_id=row.account_id,
+                target=row.target,
+                origin=row.origin,
+                detail=json.loads(row.detail),
+            )
+            for row in reversed(rows)
+        ]
 
     def changes_since(self, changed_at: int) -> list[TokenChange]:
         """Changes recorded at or after `changed_at` (microseconds), oldest first."""

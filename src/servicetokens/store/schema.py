@@ -23,6 +23,8 @@ from sqlalchemy import (
 __all__ = [
     "accounts",
     "api_tokens",
+    "audit_log",
+    "container_versions",
     "memberships",
     "metadata",
     "service_tokens",
@@ -139,4 +141,36 @@ signing_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("activates_at", BigInteger, nullable=False),
     Index("ix_signing_keys_activates_at", "activates_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who did what to which token, when and from where: every mutation, and every failed
+    # gate attempt for a recognised client id. Never a secret.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("account_id", String(32), nullable=True),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", String(254), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(64), nullable=True),
+    Column("origin", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_log_account_id_at", "account_id", "at"),
+    Index("ix_audit_log_at", "at"),
+)
+
+container_versions = Table(
+    "container_versions",
+    metadata,
+    # Bumped in the same transaction as every token mutation in the container: a response
+    # cache is valid while the version it was built at is current. Also holds the token count,
+    # so an unfiltered list needs no COUNT(*) over the container.
+    Column("container_kind", String(16), primary_key=True),
+    Column("container_id", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("token_count", BigInteger, nullable=False),
 )
