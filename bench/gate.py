@@ -1,0 +1,326 @@
+"""Gate overhead: requests/s and p50/p99 through the gate with checking on vs. off.
+
+    python -m bench.gate            (or: python bench/gate.py)  [--duration 10] [--rounds 3]
+
+One command starts everything on loopback: an upstream (nginx answering a tiny 200 when
+nginx is installed, else a minimal Python ASGI app), two gate processes built the same way
+(`GateApp` under uvicorn with the CLI's settings) on one temporary SQLite database, one with
+checking and one with `GateSettings(check=False)` (a bench-only construction: the CLI has no
+way to switch checking off), then drives each from a separate load process (wrk when
+installed, else a Python asyncio/httpx generator) with valid credentials on every request.
+
+Rounds alternate unchecked/checked so drift hits both. The gate process is pinned to CPU 0
+and the upstream and load generator to the other CPUs (when there are at least two), so the
+comparison is of the gate's own CPU cost. Prints one table and the checked/unchecked ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+NGINX_UPSTREAM = """
+daemon off; master_process off; worker_processes 1; pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p; fastcgi_temp_path {tmp}/f;
+    uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
+    keepalive_requests 1000000;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    if hasattr(os, "sched_setaffinity") and cpus:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
+
+
+# -- processes launched by this script -----------------------------------------------------
+
+
+async def _tiny_upstream(scope: dict[str, object], receive: object, send: object) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b"ok\n"})  # type: ignore[operator]
+
+
+def serve_upstream(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(_tiny_upstream, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+
+
+def serve_gate(database: str, account: str, upstream: str, port: int, check: bool) -> None:
+    """The gate exactly as `servicetokens gate` runs it, with checking on or off."""
+    import uvicorn
+
+    from servicetokens.config import Settings
+    from servicetokens.gate import GateSettings, build_gate
+
+    settings = GateSettings(account_id=account, upstream=upstream, check=check)
+    uvicorn.run(
+        build_gate(settings, Settings(database_url=database)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        lifespan="on",
+    )
+
+
+def load_python(url: str, seconds: float, connections: int, headers: dict[str, str]) -> None:
+    """Fallback load generator: `connections` keep-alive clients in one asyncio loop."""
+
+    async def run() -> None:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(limits=limits, headers=headers, timeout=10) as client:
+            end = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    start = time.perf_counter()
+                    try:
+                        response = await client.get(url)
+                        if response.status_code != 200:
+                            errors += 1
+                    except httpx.HTTPError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - start)
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            elapsed = time.perf_counter() - began
+        latencies.sort()
+        p50 = latencies[len(latencies) // 2] * 1000
+        p99 = latencies[int(len(latencies) * 0.99)] * 1000
+        print(f"RESULT {len(latencies) / elapsed:.1f} {p50:.3f} {p99:.3f} {errors}")
+
+    asyncio.run(run())
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def drive(
+    url: str, seconds: float, connections: int, headers: dict[str, str], cpus: set[int]
+) -> Result:
+    wrk = shutil.which("wrk")
+    if wrk:
+        args = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+        for name, value in headers.items():
+            args[1:1] = ["-H", f"{name}: {value}"]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        pin(process.pid, cpus)
+        out, _ = process.communicate()
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        sock = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        )
+        errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
+        return Result(rps, p50, p99, errors)
+    here = str(Path(__file__).resolve().parents[1])
+    call = (
+        f"load_python({url!r}, {seconds!r}, {connections!r}, json.loads({json.dumps(headers)!r}))"
+    )
+    code = f"import sys, json; sys.path.insert(0, {here!r}); from bench.gate import *; {call}"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pin(process.pid, cpus)
+    out, _ = process.communicate()
+    rps, p50, p99, errors = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+)", out).groups()  # type: ignore[union-attr]
+    return Result(float(rps), float(p50), float(p99), int(errors))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--python-upstream", action="store_true", help="never use nginx")
+    args = parser.parse_args()
+
+    from servicetokens.bootstrap import build_service
+    from servicetokens.config import Settings
+    from servicetokens.domain.fields import TokenFields
+    from servicetokens.domain.permissions import (
+        ContainerKind,
+        Grant,
+        Permission,
+        Principal,
+        PrincipalKind,
+    )
+    from servicetokens.service import ContainerRef
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    gate_cpus = {cpus[0]} if len(cpus) >= 2 else set()
+    other_cpus = set(cpus[1:]) if len(cpus) >= 2 else set()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
+    database = f"sqlite:///{tmp / 'bench.db'}"
+    service = build_service(Settings(database_url=database))
+    account = service.create_account("bench")
+    grant = Grant(ContainerKind.ACCOUNT, account, Permission.WRITE)
+    principal = Principal(PrincipalKind.API_TOKEN, "bench", (grant,))
+    token, secret = service.create_token(
+        principal, ContainerRef(ContainerKind.ACCOUNT, account, "/"), TokenFields(name="bench")
+    )
+    service.repository.engine.dispose()
+    headers = {"CF-Access-Client-Id": token.client_id, "CF-Access-Client-Secret": secret}
+
+    processes: list[subprocess.Popen[bytes]] = []
+    here = str(Path(__file__).resolve().parents[1])
+
+    def launch(code: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", f"import sys; sys.path.insert(0, {here!r}); {code}"]
+        )
+        processes.append(process)
+        return process
+
+    try:
+        upstream_port = free_port()
+        nginx = (
+            None
+            if args.python_upstream
+            else shutil.which("nginx")
+            or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        )
+        if nginx:
+            conf = tmp / "nginx.conf"
+            conf.write_text(NGINX_UPSTREAM.format(tmp=tmp, port=upstream_port))
+            process = subprocess.Popen(
+                [nginx, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx-error.log")]
+            )
+            processes.append(process)
+            upstream_kind = "nginx"
+        else:
+            process = launch(
+                f"from bench.gate import serve_upstream; serve_upstream({upstream_port})"
+            )
+            upstream_kind = "python (uvicorn raw ASGI)"
+        pin(process.pid, other_cpus)
+        upstream = f"http://127.0.0.1:{upstream_port}"
+        wait_http(upstream)
+
+        gates: dict[str, str] = {}
+        for mode, check in (("unchecked", False), ("checked", True)):
+            port = free_port()
+            process = launch(
+                f"from bench.gate import serve_gate; "
+                f"serve_gate({database!r}, {account!r}, {upstream!r}, {port}, {check})"
+            )
+            pin(process.pid, gate_cpus)
+            gates[mode] = f"http://127.0.0.1:{port}/bench"
+            wait_http(gates[mode])
+
+        probe = httpx.get(gates["checked"], headers=headers)
+        assert probe.status_code == 200, probe.text
+        assert httpx.get(gates["checked"]).status_code == 401
+        for url in gates.values():  # warm up: connection pools, caches, the JWT
+            drive(url, 2, args.connections, headers, other_cpus)
+
+        results: dict[str, list[Result]] = {"unchecked": [], "checked": []}
+        for _ in range(args.rounds):
+            for mode in ("unchecked", "checked"):
+                result = drive(gates[mode], args.duration, args.connections, headers, other_cpus)
+                results[mode].append(result)
+                print(
+                    f"  {mode:9} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                    f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                    flush=True,
+                )
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def summary(mode: str) -> Result:
+        runs = results[mode]
+        return Result(
+            statistics.median(r.rps for r in runs),
+            statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p99_ms for r in runs),
+            sum(r.errors for r in runs),
+        )
+
+    loader = "wrk" if shutil.which("wrk") else "python httpx"
+    print(
+        f"\nupstream: {upstream_kind}; load: {loader}, {args.connections} connections, "
+        f"{args.rounds} x {args.duration:g} s per mode; "
+        f"gate pinned to CPU {sorted(gate_cpus) or 'any'}"
+    )
+    print(f"{'mode':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for mode in ("unchecked", "checked"):
+        r = summary(mode)
+        print(f"{mode:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d}")
+    ratio = summary("checked").rps / summary("unchecked").rps
+    print(f"checked / unchecked throughput: {ratio:.3f} (target >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()
