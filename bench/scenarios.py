@@ -1,0 +1,192 @@
+"""The scenarios: what each one requests, and how one answer is checked to be the real thing.
+
+API scenarios run against `servicetokens serve`; gate scenarios against `servicetokens gate`
+(forward-auth, so no upstream is involved). Each names the baseline its ratio is taken
+against: the API's own `GET /healthz`, or the gate's own health endpoint for gate rows.
+
+Reads that filter (`name`, `search`, `get`) cycle through many different values spread over
+the whole table, so they measure the index, not one hot row; page 1 and the deep page repeat
+one URL, as a dashboard or a paginating client would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from bench.load import Load
+from bench.seed import NAME_GROUP, Seeded, name_for
+
+__all__ = ["API", "GATE", "SCENARIOS", "Scenario", "by_name"]
+
+API = "api"
+GATE = "gate"
+
+GATE_HEALTH_PATH = "/cdn-cgi/servicetokens/health"
+FORWARD_AUTH_PATH = "/cdn-cgi/access/authorize"
+
+Check = Callable[[httpx.Response], str | None]
+"""None when an answer is right, else what is wrong with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One row of the table."""
+
+    name: str
+    target: str
+    """API or GATE: which server answers."""
+    baseline: str
+    """The scenario this one's throughput is divided by."""
+    build: Callable[[Seeded], tuple[Load, Check]]
+    writes: bool = False
+    warmup: bool = True
+    note: str = ""
+
+
+def _collection(seeded: Seeded) -> str:
+    return f"/client/v4/accounts/{seeded.account_id}/access/service_tokens"
+
+
+def _auth(seeded: Seeded) -> dict[str, str]:
+    return {"Authorization": f"Bearer {seeded.api_token}"}
+
+
+def _status(expected: int) -> Check:
+    def check(answer: httpx.Response) -> str | None:
+        if answer.status_code != expected:
+            return f"status {answer.status_code} (want {expected}): {answer.text[:200]}"
+        return None
+
+    return check
+
+
+def _listing(count: Callable[[int], bool], want: str) -> Check:
+    def check(answer: httpx.Response) -> str | None:
+        if answer.status_code != 200:
+            return f"status {answer.status_code}: {answer.text[:200]}"
+        body = orjson.loads(answer.content)
+        result = body.get("result")
+        if not body.get("success") or not isinstance(result, list) or not count(len(result)):
+            return f"want {want} tokens, got {answer.text[:200]}"
+        return None
+
+    return check
+
+
+def _spread(seeded: Seeded, how_many: int) -> list[int]:
+    """Name-group numbers spread evenly over the table."""
+    groups = max(1, seeded.count // NAME_GROUP)
+    step = max(1, groups // how_many)
+    return list(range(0, groups, step))[:how_many]
+
+
+def _healthz(seeded: Seeded) -> tuple[Load, Check]:
+    return Load("GET", ["/healthz"]), _status(200)
+
+
+def _page1(per_page: int) -> Callable[[Seeded], tuple[Load, Check]]:
+    def build(seeded: Seeded) -> tuple[Load, Check]:
+        want = min(per_page, seeded.count)
+        path = f"{_collection(seeded)}?per_page={per_page}"
+        return Load("GET", [path], _auth(seeded)), _listing(lambda n: n == want, str(want))
+
+    return build
+
+
+def _by_name(seeded: Seeded) -> tuple[Load, Check]:
+    paths = [
+        f"{_collection(seeded)}?name={name_for(g * NAME_GROUP)}&per_page=20"
+        for g in _spread(seeded, 500)
+    ]
+    return Load("GET", paths, _auth(seeded)), _listing(lambda n: n == NAME_GROUP, "10")
+
+
+def _search(seeded: Seeded) -> tuple[Load, Check]:
+    # `svc-000042` is a substring of the ten names `svc-000042` (and, by chance, of no
+    # 32-hex-digit client id: it holds letters beyond f).
+    paths = [
+        f"{_collection(seeded)}?search={name_for(g * NAME_GROUP)}&per_page=20"
+        for g in _spread(seeded, 500)
+    ]
+    return Load("GET", paths, _auth(seeded)), _listing(lambda n: n == NAME_GROUP, "10")
+
+
+def _deep(seeded: Seeded) -> tuple[Load, Check]:
+    last = -(-seeded.count // 20)
+    path = f"{_collection(seeded)}?per_page=20&page={last}"
+    return Load("GET", [path], _auth(seeded)), _listing(lambda n: n >= 1, "the last page of")
+
+
+def _get(seeded: Seeded) -> tuple[Load, Check]:
+    paths = [f"{_collection(seeded)}/{token_id}" for token_id in seeded.token_ids]
+    return Load("GET", paths, _auth(seeded)), _status(200)
+
+
+def _create(seeded: Seeded) -> tuple[Load, Check]:
+    body = orjson.dumps({"name": "bench-create", "duration": "8760h"})
+    headers = {**_auth(seeded), "Content-Type": "application/json"}
+    return Load("POST", [_collection(seeded)], headers, body), _status(201)
+
+
+def _rotate(seeded: Seeded) -> tuple[Load, Check]:
+    paths = [f"{_collection(seeded)}/{token_id}/rotate" for token_id in seeded.token_ids]
+    headers = {**_auth(seeded), "Content-Type": "application/json"}
+    return Load("POST", paths, headers, b"{}"), _status(200)
+
+
+def _gate_health(seeded: Seeded) -> tuple[Load, Check]:
+    return Load("GET", [GATE_HEALTH_PATH]), _status(200)
+
+
+def _gate_headers(seeded: Seeded) -> dict[str, str]:
+    return {"CF-Access-Client-Id": seeded.client_ids[0], "CF-Access-Client-Secret": seeded.secret}
+
+
+def _gate_warm(seeded: Seeded) -> tuple[Load, Check]:
+    return Load("GET", [FORWARD_AUTH_PATH], _gate_headers(seeded)), _status(200)
+
+
+def _gate_cold(seeded: Seeded) -> tuple[Load, Check]:
+    load = Load(
+        "GET",
+        [FORWARD_AUTH_PATH],
+        _gate_headers(seeded),
+        cycle_header="CF-Access-Client-Id",
+        cycle_values=seeded.client_ids,
+    )
+    return load, _status(200)
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("healthz", API, "healthz", _healthz, note="framework ceiling (baseline)"),
+    Scenario("list-20", API, "healthz", _page1(20), note="page 1, per_page=20"),
+    Scenario("list-1000", API, "healthz", _page1(1000), note="page 1, per_page=1000"),
+    Scenario("list-name", API, "healthz", _by_name, note="name=<500 names>, 10 hits each"),
+    Scenario("list-search", API, "healthz", _search, note="search=<500 terms>, 10 hits each"),
+    Scenario("list-deep", API, "healthz", _deep, note="last page, per_page=20"),
+    Scenario("get", API, "healthz", _get, note="2,000 ids spread over the table"),
+    Scenario("create", API, "healthz", _create, writes=True, note="durable commits"),
+    Scenario("rotate", API, "healthz", _rotate, writes=True, note="2,000 ids, cycled"),
+    Scenario("gate-health", GATE, "gate-health", _gate_health, note="gate baseline (1 proc)"),
+    Scenario("gate-warm", GATE, "gate-health", _gate_warm, note="one client id, cached"),
+    Scenario(
+        "gate-cold",
+        GATE,
+        "gate-health",
+        _gate_cold,
+        warmup=False,
+        note="distinct client ids: cache misses while requests < ids",
+    ),
+]
+
+
+def by_name(name: str) -> Scenario:
+    """The scenario called `name`."""
+    for scenario in SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise KeyError(name)

@@ -1,0 +1,54 @@
+"""The benchmark harness end to end on a tiny database, so it cannot rot unnoticed.
+
+Seeds a few hundred tokens through the bulk path, starts `servicetokens serve` as the
+benchmark does, checks and drives two scenarios (one static URL, one cycled through many
+URLs) for a second each, and renders the table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.profile import summarise
+from bench.report import render
+from bench.run import Options, measure_size
+from bench.scenarios import by_name
+from bench.seed import NAME_GROUP, seed
+
+
+def test_seed_writes_the_requested_tokens(tmp_path: Path) -> None:
+    seeded = seed(f"sqlite:///{tmp_path / 'seed.db'}", 250, batch=100)
+    assert seeded.count == 250
+    assert len(seeded.token_ids) == 250  # fewer than the sample size: every id is kept
+    assert len(set(seeded.client_ids)) == 250
+    assert NAME_GROUP == 10
+
+
+def test_two_scenarios_end_to_end(tmp_path: Path) -> None:
+    scenarios = [by_name("healthz"), by_name("list-20"), by_name("list-name")]
+    opts = Options(seconds=1, warmup=0, connections=4, workdir=tmp_path)
+    rows, seed_seconds = measure_size("sqlite", 300, scenarios, opts)
+    assert seed_seconds < 30
+    assert [r.scenario for r in rows] == ["healthz", "list-20", "list-name"]
+    for row in rows:
+        assert row.rps > 0, row
+        assert row.bad == 0, row
+        assert 0 < row.p50_ms <= row.p99_ms, row
+        assert row.rss_mb > 0, row
+        assert row.ratio is not None
+    assert rows[0].ratio == pytest.approx(1.0)
+    table = render(rows)
+    assert "list-name" in table
+
+
+def test_profile_summary_folds_collapsed_stacks(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "main (app.py:1);handle (app.py:5);query (db.py:9) 3\n"
+        "main (app.py:1);handle (app.py:5);dumps (json.py:2) 1\n"
+    )
+    summary = summarise(raw)
+    assert "4 samples" in summary
+    assert "100.0%  handle (app.py)" in summary
+    assert "75.0%  query (db.py)" in summary
