@@ -35,8 +35,10 @@ test: lint types
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
+## Benchmarks (docs/performance.md); installs the `bench` extra (moto, py-spy) on first use.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	@$(BIN)/python -c 'import moto.server' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
