@@ -15,6 +15,7 @@ __all__ = ["Row", "append_to_docs", "environment", "render"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
+RUNS_END = "<!-- bench: new runs are inserted above this line -->"
 
 
 @dataclass(slots=True)
@@ -98,7 +99,8 @@ def environment(*, admin_url: str, load_tool: str) -> dict[str, str]:
         "stack": f"uvicorn {_version('uvicorn')}, uvloop {_version('uvloop')}, "
         f"httptools {_version('httptools')}, fastapi {_version('fastapi')}, "
         f"sqlalchemy {_version('sqlalchemy')}, psycopg {_version('psycopg')}",
-        "load": (wrk[0] if wrk else load_tool),
+        "load tool": (wrk[0] if wrk else load_tool),
+        "load average at the end (1/5/15 min)": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
         "peer": f"moto {_version('moto')}",
     }
 
@@ -127,14 +129,21 @@ def render(rows: list[Row]) -> str:
 def append_to_docs(
     rows: list[Row], *, env: dict[str, str], command: str, settings: str, notes: list[str]
 ) -> Path:
-    """Append one dated run section to docs/performance.md (created if missing)."""
+    """Append one dated run section to docs/performance.md (created if missing).
+
+    The section goes just above the `RUNS_END` marker when the file has one, so sections
+    others keep after the runs (the gate's) stay where they are.
+    """
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"\n### Run of {when}\n", f"Command: `{command}`  ", f"Settings: {settings}\n"]
     parts += [f"- {key}: {value}" for key, value in env.items()]
     parts += ["", render(rows), ""]
     parts += [f"- {note}" for note in notes]
-    if not DOCS.exists():
-        DOCS.write_text("# Performance\n")
-    with DOCS.open("a") as out:
-        out.write("\n".join(parts) + "\n")
+    section = "\n".join(parts) + "\n"
+    text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
+    if RUNS_END in text:  # runs go at the end of their own section, before later sections
+        text = text.replace(RUNS_END, section.lstrip("\n") + "\n" + RUNS_END, 1)
+    else:
+        text += section
+    DOCS.write_text(text)
     return DOCS
