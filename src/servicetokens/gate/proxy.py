@@ -1,4 +1,9 @@
-"""The reverse proxy: streams a request to the upstream and its answer back (httpx).
+"""The reverse proxy: streams a request to the upstream and its answer back (aiohttp).
+
+aiohttp rather than httpx: profiling the gate under 32 concurrent connections showed
+httpcore's pool re-scanning (and poll()ing) every pooled connection on each assignment,
+dozens of times per request; aiohttp's C-accelerated client keeps the proxy itself cheap,
+which is what lets the cost of checking show (see docs/performance.md).
 
 Credential headers never reach the upstream, nor does a client-supplied
 `Cf-Access-Jwt-Assertion` (the gate sets its own). Hop-by-hop headers are dropped both
@@ -10,7 +15,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from servicetokens.gate.credentials import COOKIE_NAME
 
@@ -75,24 +81,27 @@ class UpstreamProxy:
     def __init__(self, upstream: str, *, strip: frozenset[bytes], timeout: float) -> None:
         self._base = upstream.rstrip("/")
         self._strip = strip | _HOP_BY_HOP | {ASSERTION_HEADER}
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
-        self._client: httpx.AsyncClient | None = None
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=min(timeout, 5.0), sock_read=timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
         self.errors = 0
         """Requests the upstream did not answer (502/504)."""
 
     async def start(self) -> None:
         """Open the connection pool."""
-        self._client = httpx.AsyncClient(
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30, ttl_dns_cache=60),
             timeout=self._timeout,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-            follow_redirects=False,
-            trust_env=False,
+            auto_decompress=False,  # bytes pass through as the upstream encoded them
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def _headers(self, scope: Scope, assertion: str | None) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
@@ -133,8 +142,11 @@ class UpstreamProxy:
         set_cookie: bytes | None = None,
     ) -> None:
         """Proxy one HTTP request and stream the answer back."""
-        assert self._client is not None, "start() first"
-        headers = self._headers(scope, assertion)
+        assert self._session is not None, "start() first"
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self._headers(scope, assertion)
+        ]
         has_body = any(
             n == b"transfer-encoding" or (n == b"content-length" and v != b"0")
             for n, v in scope["headers"]
@@ -142,38 +154,36 @@ class UpstreamProxy:
         target = self._base + scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
-        request = self._client.build_request(
-            scope["method"],
-            target,
-            headers=headers,
-            content=_body(receive) if has_body else None,
-        )
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await self._session.request(
+                scope["method"],
+                URL(target, encoded=True),
+                headers=headers,
+                data=_body(receive) if has_body else None,
+                allow_redirects=False,
+            )
+        except TimeoutError:
             self.errors += 1
             await _answer(send, 504, "upstream timed out")
             return
-        except (httpx.HTTPError, ClientDisconnected):
+        except (aiohttp.ClientError, ClientDisconnected, ValueError):
             self.errors += 1
             await _answer(send, 502, "upstream unreachable")
             return
         try:
             out = [
                 (name.lower(), value)
-                for name, value in response.headers.raw
+                for name, value in response.raw_headers
                 if name.lower() not in _RESPONSE_DROP
             ]
             if set_cookie is not None:
                 out.append((b"set-cookie", set_cookie))
-            await send(
-                {"type": "http.response.start", "status": response.status_code, "headers": out}
-            )
-            async for chunk in response.aiter_raw():
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await response.aclose()
+            response.release()
 
 
 async def _body(receive: Any) -> AsyncIterator[bytes]:
