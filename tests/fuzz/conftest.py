@@ -1,0 +1,137 @@
+"""Contract fuzzing fixtures: an in-process API on a fresh database, a world of credentials,
+and the checks every response must pass.
+
+Schemathesis' lazy `from_fixture` loader does not work with pytest 9 (it sets
+`Function._nodeid`), so schemas are loaded at import time and the application, which needs a
+database, is handed to `case.call_and_validate(app=...)` from a module-scoped fixture.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+
+from servicetokens.api import create_app
+from servicetokens.bootstrap import build_service
+from servicetokens.config import Settings
+from servicetokens.domain.fields import TokenFields
+from servicetokens.domain.permissions import ContainerKind
+from servicetokens.service import ContainerRef, Service
+from tests.conftest import World, make_world
+
+SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
+CLOUDFLARE_SPEC = SPEC_DIR / "cloudflare-access-service-tokens.openapi.json"
+
+
+@dataclass
+class FuzzEnv:
+    """The application under test, its service and a world of credentials."""
+
+    service: Service
+    world: World
+    app: FastAPI
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """An account-level Write token of account A: reaches every account and zone path."""
+        return self.world.bearer(self.world.write_a)
+
+    def real_token(self, kind: ContainerKind) -> str:
+        """The id of a fresh service token in account A or zone A."""
+        container = self.world.account_a if kind is ContainerKind.ACCOUNT else self.world.zone_a
+        principal = self.service.principal_for_api_token(self.world.write_a)
+        ref = ContainerRef(kind, container, "/")
+        token, _ = self.service.create_token(principal, ref, TokenFields(name="fuzz target"))
+        return token.id
+
+    def aim(self, path_parameters: dict[str, Any]) -> None:
+        """Point generated path parameters at real containers, and half the token ids at a
+        real token (chosen from the generated value, so a case always maps the same way)."""
+        kind = ContainerKind.ACCOUNT
+        if "account_id" in path_parameters:
+            path_parameters["account_id"] = self.world.account_a
+        if "zone_id" in path_parameters:
+            path_parameters["zone_id"] = self.world.zone_a
+            kind = ContainerKind.ZONE
+        generated = path_parameters.get("service_token_id")
+        if generated is not None and zlib.crc32(repr(generated).encode()) % 2 == 0:
+            path_parameters["service_token_id"] = self.real_token(kind)
+
+
+def _env(database_url: str) -> Iterator[FuzzEnv]:
+    service = build_service(Settings(database_url=database_url, pool_size=4))
+    try:
+        yield FuzzEnv(service=service, world=make_world(service), app=create_app(service))
+    finally:
+        service.repository.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzEnv]:
+    """The API on a fresh SQLite file."""
+    yield from _env(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def engine_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FuzzEnv]:
+    """The API on a fresh SQLite file, then on the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    yield from _env(url)
+
+
+def check_envelope(status: int, content_type: str, body: Any) -> None:
+    """The v4 envelope: four keys; a failure has at least one `{code >= 1000, message}`."""
+    assert content_type.startswith("application/json"), f"{status} with {content_type!r}"
+    assert isinstance(body, dict), f"{status}: body is not a JSON object: {body!r}"
+    assert {"success", "errors", "messages", "result"} <= body.keys(), f"{status}: {body!r}"
+    assert isinstance(body["messages"], list), body
+    if status >= 400:
+        assert body["success"] is False, body
+        assert body["result"] is None, body
+        assert body["messages"] == [], body
+        errors = body["errors"]
+        assert isinstance(errors, list), body
+        assert errors, f"{status} without an error: {body!r}"
+        for item in errors:
+            assert isinstance(item, dict), body
+            assert isinstance(item.get("code"), int), body
+            assert not isinstance(item["code"], bool), body
+            assert item["code"] >= 1000, body
+            assert isinstance(item.get("message"), str), body
+            assert item["message"].strip(), f"{status}: empty message: {body!r}"
+    else:
+        assert body["success"] is True, body
+        assert body["errors"] == [], body
+
+
+@schemathesis.check
+def v4_envelope(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: Any) -> None:
+    """Every answer of the v4 API, success or failure, is the v4 envelope (4xx: the failure
+    envelope). `/healthz` and `/cdn-cgi/access/certs` are not part of the v4 API."""
+    if "/client/v4/" not in str(response.request.url):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        raise AssertionError(
+            f"{response.status_code} body is not JSON: {response.content[:200]!r}"
+        ) from None
+    content_type = next(
+        (v[0] for k, v in response.headers.items() if k.lower() == "content-type" and v), ""
+    )
+    check_envelope(response.status_code, content_type, body)
+    return None
