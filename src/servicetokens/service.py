@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 
+from servicetokens.caches import PageMemo, PrincipalCache
 from servicetokens.domain.audit import AuditEntry, token_audit
 from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
 from servicetokens.domain.errors import (
     InvalidAccessToken,
     InvalidIdentifier,
@@ -47,12 +50,13 @@ from servicetokens.domain.tokens import (
     rotate_token,
     update_token,
 )
-from servicetokens.store.repository import ApiTokenRecord, Repository
+from servicetokens.store.repository import ApiTokenRecord, Repository, Transaction
 
 __all__ = ["ContainerRef", "IssuedCredential", "Service", "TokenPage"]
 
 _CONTAINER_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_MAX_CACHED_CONTAINERS = 100_000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 
 
@@ -88,35 +92,73 @@ class Service:
     def __init__(self, repository: Repository, *, clock: Clock = system_clock) -> None:
         self.repository = repository
         self.clock = clock
+        self._principals = PrincipalCache()
+        self._pages = PageMemo()
+        self._containers: dict[tuple[ContainerKind, str], Container] = {}
 
     # -- authentication -----------------------------------------------------------------
 
-    def principal_for_api_token(self, token: str) -> Principal:
-        """The principal behind a Bearer token, or 403/9109."""
+    def authenticate(self, credential: Credential) -> Principal:
+        """The principal behind a credential (403/9109 or 403/9103 when it is not valid)."""
         with self.repository.read() as tx:
-            record = tx.api_token_by_digest(digest(token))
-        if record is None or not self._api_token_usable(record):
+            return self._authenticate(tx, credential, credentials_version=None)
+
+    def _authenticate(
+        self, tx: Transaction, credential: Credential, *, credentials_version: int | None
+    ) -> Principal:
+        now = self.clock()
+        if isinstance(credential, ApiTokenCredential):
+            cache_key = digest(credential.token)
+        else:
+            cache_key = digest(f"{credential.email.lower()}\0{credential.key}")
+        if credentials_version is not None:
+            cached = self._principals.get(
+                cache_key, credentials_version=credentials_version, now=now
+            )
+            if cached is not None:
+                return cached
+        if isinstance(credential, ApiTokenCredential):
+            principal, expires_at = self._principal_for_api_token(tx, credential.token, now)
+        else:
+            principal, expires_at = self._principal_for_api_key(tx, credential), None
+        if credentials_version is not None:
+            self._principals.put(
+                cache_key, principal, credentials_version=credentials_version, expires_at=expires_at
+            )
+        return principal
+
+    @staticmethod
+    def _principal_for_api_token(
+        tx: Transaction, token: str, now: datetime
+    ) -> tuple[Principal, datetime | None]:
+        record = tx.api_token_by_digest(digest(token))
+        if record is None or record.status != "active":
+            raise InvalidAccessToken()
+        if record.expires_at is not None and now >= record.expires_at:
             raise InvalidAccessToken()
         grant = Grant(record.scope, record.scope_id, record.permission)
-        return Principal(PrincipalKind.API_TOKEN, record.id, (grant,))
+        return Principal(PrincipalKind.API_TOKEN, record.id, (grant,)), record.expires_at
 
-    def _api_token_usable(self, record: ApiTokenRecord) -> bool:
-        if record.status != "active":
-            return False
-        return record.expires_at is None or self.clock() < record.expires_at
-
-    def principal_for_api_key(self, email: str, key: str) -> Principal:
-        """The user behind X-Auth-Email + X-Auth-Key, or 403/9103."""
-        with self.repository.read() as tx:
-            user = tx.user(email.lower())
+    @staticmethod
+    def _principal_for_api_key(tx: Transaction, credential: ApiKeyCredential) -> Principal:
+        user = tx.user(credential.email.lower())
         # An unknown email still costs a digest comparison, so timing tells nothing.
-        if not digests_match(key, None if user is None else user.api_key_digest) or user is None:
+        stored = None if user is None else user.api_key_digest
+        if not digests_match(credential.key, stored) or user is None:
             raise UnknownEmailOrKey()
         grants = tuple(
             Grant(ContainerKind.ACCOUNT, account_id, Permission.WRITE)
             for account_id in user.account_ids
         )
         return Principal(PrincipalKind.USER, user.email, grants)
+
+    def principal_for_api_token(self, token: str) -> Principal:
+        """The principal behind a Bearer token, or 403/9109."""
+        return self.authenticate(ApiTokenCredential(token))
+
+    def principal_for_api_key(self, email: str, key: str) -> Principal:
+        """The user behind X-Auth-Email + X-Auth-Key, or 403/9103."""
+        return self.authenticate(ApiKeyCredential(email, key))
 
     def verify_api_token(self, token: str) -> ApiTokenRecord | None:
         """The stored record for `token` if it exists (for /user/tokens/verify)."""
@@ -125,11 +167,23 @@ class Service:
 
     # -- authorization ------------------------------------------------------------------
 
+    def _container(self, tx: Transaction, ref: ContainerRef) -> Container | None:
+        # Accounts and zones are never deleted or moved, so a found one is cached for good.
+        key = (ref.kind, ref.id)
+        container = self._containers.get(key)
+        if container is None:
+            container = tx.container(ref.kind, ref.id)
+            if container is not None:
+                if len(self._containers) >= _MAX_CACHED_CONTAINERS:
+                    self._containers.clear()
+                self._containers[key] = container
+        return container
+
     def _authorize(self, principal: Principal, ref: ContainerRef, need: Permission) -> Container:
         if not _CONTAINER_ID.match(ref.id):
             raise InvalidIdentifier(ref.path)
         with self.repository.read() as tx:
-            container = tx.container(ref.kind, ref.id)
+            container = self._container(tx, ref)
         # An unknown container and a foreign one answer alike: existence is not leaked.
         if container is None or not is_allowed(principal, need, container):
             raise PermissionDenied()
@@ -142,13 +196,38 @@ class Service:
 
     # -- service tokens -----------------------------------------------------------------
 
-    def list_tokens(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
-        """A page of the container's tokens (Read)."""
-        container = self._authorize(principal, ref, Permission.READ)
+    def list_tokens(
+        self,
+        credential: Credential,
+        ref: ContainerRef,
+        query: ListQuery,
+        *,
+        present: Callable[[TokenPage], bytes],
+    ) -> bytes:
+        """A page of the container's tokens (Read), as `present` renders it.
+
+        The hot path: one indexed query reads the container's version and the credentials
+        version; while both are unchanged the principal and the rendered page come from
+        memory. Any token mutation or credential revocation bumps a version in its own
+        transaction, so nothing stale is ever served.
+        """
+        if not _CONTAINER_ID.match(ref.id):
+            raise InvalidIdentifier(ref.path)
         with self.repository.read() as tx:
-            tokens, total = tx.list_tokens(container, query)
-        info = PageInfo(query.page, query.per_page, len(tokens), total)
-        return TokenPage(tokens, info)
+            version, token_count, credentials_version = tx.versions(ref.kind, ref.id)
+            principal = self._authenticate(tx, credential, credentials_version=credentials_version)
+            container = self._container(tx, ref)
+            if container is None or not is_allowed(principal, Permission.READ, container):
+                raise PermissionDenied()
+            memo_key = (ref.kind, ref.id, query)
+            body = self._pages.get(memo_key, version=version)
+            if body is None:
+                tokens, total = tx.list_tokens(container, query, token_count=token_count)
+                body = present(
+                    TokenPage(tokens, PageInfo(query.page, query.per_page, len(tokens), total))
+                )
+                self._pages.put(memo_key, version=version, body=body)
+        return body
 
     def get_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""
@@ -337,6 +416,7 @@ class Service:
         with self.repository.write() as tx:
             if not tx.set_api_token_status(token_id, "revoked"):
                 raise ValidationError(f"no API token {token_id}")
+            tx.bump_credentials()
             tx.add_audit(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:

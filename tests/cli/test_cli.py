@@ -13,7 +13,8 @@ import pytest
 
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
-from servicetokens.domain.permissions import ContainerKind, Permission, Principal
+from servicetokens.domain.credentials import ApiTokenCredential
+from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import ContainerRef
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -69,8 +70,11 @@ def test_cli_contract(fresh_sqlite: str) -> None:
     service = build_service(Settings(database_url=fresh_sqlite))
     try:
         ref = ContainerRef(ContainerKind.ACCOUNT, account["id"], "/")
-        principal: Principal = service.principal_for_api_token(api_token["token"])
-        service.list_tokens(principal, ref, _query())
+        credential = ApiTokenCredential(api_token["token"])
+        body = service.list_tokens(
+            credential, ref, _query(), present=lambda page: str(page.info).encode()
+        )
+        assert b"total_count=0" in body
         zone_principal = service.principal_for_api_token(zone_token["token"])
         assert zone_principal.grants[0].permission is Permission.READ
         assert service.principal_for_api_key(user["email"], user["api_key"]).grants

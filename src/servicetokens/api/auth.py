@@ -1,6 +1,7 @@
-"""Credential headers → principal: Bearer API tokens, or X-Auth-Email + X-Auth-Key.
+"""Credential headers → credential → principal: Bearer API tokens, or X-Auth-Email + X-Auth-Key.
 
-Routes never parse these headers themselves; they declare the principal as a dependency.
+Routes never parse these headers themselves; they declare the credential or the principal as
+a dependency.
 """
 
 from __future__ import annotations
@@ -9,13 +10,25 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
+from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
 from servicetokens.domain.errors import InvalidHeaders, MissingCredentials
 from servicetokens.domain.permissions import Principal
 from servicetokens.domain.secrets import API_KEY_PATTERN, API_TOKEN_PATTERN
 from servicetokens.service import Service
 
-__all__ = ["CurrentPrincipal", "bearer_token", "get_principal", "get_service"]
+__all__ = [
+    "CurrentCredential",
+    "CurrentPrincipal",
+    "ServiceDep",
+    "bearer_token",
+    "get_principal",
+    "get_service",
+    "parse_credential",
+    "read_credential",
+]
 
 _MAX_EMAIL = 254
 
@@ -28,7 +41,11 @@ def get_service(request: Request) -> Service:
 
 def bearer_token(request: Request) -> str | None:
     """The Bearer token in `Authorization`, None when absent; 400/6003 when malformed."""
-    header = request.headers.get("authorization")
+    return _bearer(request.headers)
+
+
+def _bearer(headers: Headers) -> str | None:
+    header = headers.get("authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -38,35 +55,45 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-def get_principal(request: Request) -> Principal:
+async def read_credential(request: Request) -> Credential:
+    """The credential the request presents (400 when missing or malformed; not yet checked)."""
+    return parse_credential(request.headers)
+
+
+def parse_credential(headers: Headers) -> Credential:
+    """The credential in these headers (400 when missing or malformed; not yet checked).
+
+    The key pair wins when both kinds are sent, as in Python's SDK; a lone X-Auth-Email or
+    X-Auth-Key beside a Bearer token is ignored, as the TypeScript SDK sends every header
+    it was configured with.
+    """
+    email = headers.get("x-auth-email")
+    key = headers.get("x-auth-key")
+    if email is not None and key is not None:
+        email = email.strip()
+        if not email or len(email) > _MAX_EMAIL or "@" not in email:
+            raise InvalidHeaders("X-Auth-Email")
+        key = key.strip()
+        if not API_KEY_PATTERN.match(key):
+            raise InvalidHeaders("X-Auth-Key")
+        return ApiKeyCredential(email, key)
+    token = _bearer(headers)
+    if token is not None:
+        return ApiTokenCredential(token)
+    if email is not None or key is not None:
+        raise InvalidHeaders("X-Auth-Key" if key is None else "X-Auth-Email")
+    raise MissingCredentials()
+
+
+CurrentCredential = Annotated[Credential, Depends(read_credential)]
+"""The credential a route's caller presents."""
+
+
+async def get_principal(request: Request, credential: CurrentCredential) -> Principal:
     """Authenticate the request; the principal carries the caller's address for the audit log."""
-    principal = _authenticate(request)
+    principal = await run_in_threadpool(get_service(request).authenticate, credential)
     origin = request.client.host if request.client else None
     return replace(principal, origin=origin)
-
-
-def _authenticate(request: Request) -> Principal:
-    """The key pair wins when both kinds are sent (as in Python's SDK)."""
-    service = get_service(request)
-    email = request.headers.get("x-auth-email")
-    key = request.headers.get("x-auth-key")
-    if email is not None or key is not None:
-        if email is not None and key is not None:
-            email = email.strip()
-            if not email or len(email) > _MAX_EMAIL or "@" not in email:
-                raise InvalidHeaders("X-Auth-Email")
-            key = key.strip()
-            if not API_KEY_PATTERN.match(key):
-                raise InvalidHeaders("X-Auth-Key")
-            return service.principal_for_api_key(email, key)
-        token = bearer_token(request)
-        if token is not None:
-            return service.principal_for_api_token(token)
-        raise InvalidHeaders("X-Auth-Key" if key is None else "X-Auth-Email")
-    token = bearer_token(request)
-    if token is None:
-        raise MissingCredentials()
-    return service.principal_for_api_token(token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

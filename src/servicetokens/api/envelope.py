@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.responses import Response
@@ -12,7 +12,10 @@ from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.errors import DomainError
 from servicetokens.domain.tokens import ServiceToken
 
-__all__ = ["JSONResponse", "failure", "serialize_token", "success"]
+if TYPE_CHECKING:
+    from servicetokens.service import TokenPage
+
+__all__ = ["JSONResponse", "failure", "render_page", "serialize_token", "success"]
 
 _JSON = "application/json"
 
@@ -79,3 +82,16 @@ def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[s
     if secret is not None:
         body["client_secret"] = secret
     return body
+
+
+def render_page(page: TokenPage) -> bytes:
+    """A list response body: the tokens (never a secret) and `result_info`."""
+    return orjson.dumps(
+        {
+            "success": True,
+            "errors": [],
+            "messages": [],
+            "result": [serialize_token(token) for token in page.tokens],
+            "result_info": page.info.as_dict(),
+        }
+    )

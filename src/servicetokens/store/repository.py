@@ -51,6 +51,17 @@ __all__ = [
 
 _SIGNING_KEYS_LOCK = 0x5E_2F_1C_E8  # advisory lock key: one key rotation at a time
 
+_CREDENTIALS = ("credentials", "all")
+"""The container_versions row whose version covers every API credential."""
+
+_VERSIONS_SQL = (
+    "SELECT container_kind, version, token_count FROM container_versions "
+    "WHERE (container_kind = {kind} AND container_id = {id}) "
+    "OR (container_kind = 'credentials' AND container_id = 'all')"
+)
+_VERSIONS_SQL_SQLITE = _VERSIONS_SQL.format(kind="?", id="?")
+_VERSIONS_SQL_PG = _VERSIONS_SQL.format(kind="%(kind)s", id="%(id)s")
+
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
 
@@ -299,11 +310,16 @@ class Transaction:
 
     # -- service tokens -----------------------------------------------------------------
 
-    def list_tokens(self, container: Container, query: ListQuery) -> tuple[list[ServiceToken], int]:
-        """One page of a container's tokens, in (created_at, id) order, and the total count."""
+    def list_tokens(
+        self, container: Container, query: ListQuery, *, token_count: int | None = None
+    ) -> tuple[list[ServiceToken], int]:
+        """One page of a container's tokens, in (created_at, id) order, and the total count.
+
+        `token_count` is the container's stored count, when the caller has already read it.
+        """
         count, page = list_statements(container, query)
         if query.name is None and query.search is None:
-            total = self.container_state(container)[1]
+            total = self.container_state(container)[1] if token_count is None else token_count
         else:
             total = self._conn.execute(count).scalar_one()
         if query.past_any_end or query.offset >= total:
@@ -394,6 +410,39 @@ class Transaction:
                 },
             )
         )
+
+    def bump_credentials(self) -> None:
+        """Advance the credentials version: every cached principal must be read again."""
+        insert_fn = pg_insert if self._postgres else sqlite_insert
+        table = container_versions
+        statement = insert_fn(table).values(
+            container_kind=_CREDENTIALS[0], container_id=_CREDENTIALS[1], version=1, token_count=0
+        )
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.container_kind, table.c.container_id],
+                set_={"version": table.c.version + 1},
+            )
+        )
+
+    def versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
+        """(container version, its token count, credentials version) in one indexed query;
+        0 for what was never bumped."""
+        # The hottest query of the API: plain SQL, so no statement is built or compiled.
+        sql = _VERSIONS_SQL_PG if self._postgres else _VERSIONS_SQL_SQLITE
+        params: Any = (
+            {"kind": kind.value, "id": container_id}
+            if self._postgres
+            else (kind.value, container_id)
+        )
+        rows = self._conn.exec_driver_sql(sql, params).all()
+        container_version = token_count = credentials_version = 0
+        for row_kind, row_version, row_count in rows:
+            if row_kind == _CREDENTIALS[0]:
+                credentials_version = row_version
+            else:
+                container_version, token_count = row_version, row_count
+        return container_version, token_count, credentials_version
 
     def container_state(self, container: Container) -> tuple[int, int]:
         """(version, token count) of a container; (0, 0) before its first token."""
@@ -522,6 +571,8 @@ class Repository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.inline_reads = engine.dialect.name == "sqlite"
+        """Whether short reads may run on the event loop (an embedded engine: no network)."""
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

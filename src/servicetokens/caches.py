@@ -1,0 +1,112 @@
+"""In-process caches of the service layer, each validated by a version read from the database.
+
+Nothing here is trusted on its own: a cached principal is used only while the credentials
+version it was read at is still current, and a memoised list page only while its container's
+version is. Versions are bumped in the same transaction as the writes they cover, so a cache
+never outlives a committed revocation or mutation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from servicetokens.domain.permissions import Principal
+
+__all__ = ["PageMemo", "PrincipalCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _BoundedLru(Generic[K, V]):
+    """A thread-safe LRU bounded by entry count and by a total weight."""
+
+    def __init__(self, *, max_entries: int, max_weight: int) -> None:
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_weight = max_weight
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: K, value: V, *, weight: int = 1) -> None:
+        if weight > self._max_weight:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+            self._items[key] = (value, weight)
+            self._weight += weight
+            while len(self._items) > self._max_entries or self._weight > self._max_weight:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._weight -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._weight = 0
+
+
+class PrincipalCache:
+    """Credential digest → principal, valid while the credentials version is unchanged."""
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self._lru: _BoundedLru[bytes, tuple[Principal, int, datetime | None]] = _BoundedLru(
+            max_entries=max_entries, max_weight=max_entries
+        )
+
+    def get(self, key: bytes, *, credentials_version: int, now: datetime) -> Principal | None:
+        """The cached principal, if it was read at this version and has not expired."""
+        item = self._lru.get(key)
+        if item is None:
+            return None
+        principal, version, expires_at = item
+        if version != credentials_version or (expires_at is not None and now >= expires_at):
+            return None
+        return principal
+
+    def put(
+        self,
+        key: bytes,
+        principal: Principal,
+        *,
+        credentials_version: int,
+        expires_at: datetime | None,
+    ) -> None:
+        """Remember a principal read at `credentials_version`."""
+        self._lru.put(key, (principal, credentials_version, expires_at))
+
+
+class PageMemo:
+    """(container, query) → rendered page, valid while the container's version is unchanged.
+
+    Bounded by total bytes, so large pages cannot grow the process without limit.
+    """
+
+    def __init__(self, *, max_bytes: int = 16 * 1024 * 1024, max_entries: int = 4096) -> None:
+        self._lru: _BoundedLru[Hashable, tuple[int, bytes]] = _BoundedLru(
+            max_entries=max_entries, max_weight=max_bytes
+        )
+
+    def get(self, key: Hashable, *, version: int) -> bytes | None:
+        """The page rendered at `version`, if that is what is cached."""
+        item = self._lru.get(key)
+        if item is None or item[0] != version:
+            return None
+        return item[1]
+
+    def put(self, key: Hashable, *, version: int, body: bytes) -> None:
+        """Remember a page rendered at `version`."""
+        self._lru.put(key, (version, body), weight=len(body))
