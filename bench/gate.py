@@ -55,6 +55,17 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = 0.0
+    """CPU time the gate process spent per request (robust on a busy machine)."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process so far (Linux /proc), 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -266,6 +277,7 @@ def main() -> None:
         wait_http(upstream)
 
         gates: dict[str, str] = {}
+        pids: dict[str, int] = {}
         for mode, check in (("unchecked", False), ("checked", True)):
             port = free_port()
             process = launch(
@@ -273,6 +285,7 @@ def main() -> None:
                 f"serve_gate({database!r}, {account!r}, {upstream!r}, {port}, {check})"
             )
             pin(process.pid, gate_cpus)
+            pids[mode] = process.pid
             gates[mode] = f"http://127.0.0.1:{port}/bench"
             wait_http(gates[mode])
 
@@ -285,11 +298,18 @@ def main() -> None:
         results: dict[str, list[Result]] = {"unchecked": [], "checked": []}
         for _ in range(args.rounds):
             for mode in ("unchecked", "checked"):
+                before = cpu_seconds(pids[mode])
                 result = drive(gates[mode], args.duration, args.connections, headers, other_cpus)
+                spent = cpu_seconds(pids[mode]) - before
+                served = result.rps * args.duration
+                result = Result(
+                    result.rps, result.p50_ms, result.p99_ms, result.errors, spent / served * 1e6
+                )
                 results[mode].append(result)
                 print(
                     f"  {mode:9} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-                    f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                    f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
+                    f"gate CPU {result.cpu_us:5.0f} us/req",
                     flush=True,
                 )
     finally:
@@ -309,6 +329,7 @@ def main() -> None:
             statistics.median(r.p50_ms for r in runs),
             statistics.median(r.p99_ms for r in runs),
             sum(r.errors for r in runs),
+            statistics.median(r.cpu_us for r in runs),
         )
 
     loader = "wrk" if shutil.which("wrk") else "python httpx"
@@ -317,12 +338,16 @@ def main() -> None:
         f"{args.rounds} x {args.duration:g} s per mode; "
         f"gate pinned to CPU {sorted(gate_cpus) or 'any'}"
     )
-    print(f"{'mode':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'mode':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/req':>11}")
     for mode in ("unchecked", "checked"):
         r = summary(mode)
-        print(f"{mode:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d}")
+        print(
+            f"{mode:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} {r.cpu_us:11.0f}"
+        )
     ratio = summary("checked").rps / summary("unchecked").rps
     print(f"checked / unchecked throughput: {ratio:.3f} (target >= 0.85)")
+    capacity = summary("unchecked").cpu_us / summary("checked").cpu_us
+    print(f"checked / unchecked capacity by gate CPU per request: {capacity:.3f}")
 
 
 if __name__ == "__main__":
