@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -94,6 +95,25 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
+def _document_security(app: FastAPI) -> None:
+    """Declare Cloudflare's credential schemes in the served OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "api_token": {"type": "http", "scheme": "bearer"},
+                "api_email": {"type": "apiKey", "in": "header", "name": "X-Auth-Email"},
+                "api_key": {"type": "apiKey", "in": "header", "name": "X-Auth-Key"},
+            }
+            schema["security"] = [{"api_token": []}, {"api_email": [], "api_key": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(service: Service) -> FastAPI:
     """The management API over `service`, mounted at `/client/v4`."""
 
@@ -112,6 +132,7 @@ def create_app(service: Service) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    _document_security(app)
     _install_error_handlers(app)
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)

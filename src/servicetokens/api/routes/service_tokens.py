@@ -6,12 +6,24 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from servicetokens.api.auth import CurrentPrincipal, ServiceDep, get_service, parse_credential
 from servicetokens.api.body import read_json
 from servicetokens.api.envelope import render_page, serialize_token, success
+from servicetokens.api.schemas import (
+    CreateInput,
+    RotateInput,
+    ServiceTokenEnvelope,
+    ServiceTokenListEnvelope,
+    ServiceTokenUpdateEnvelope,
+    ServiceTokenWithSecretEnvelope,
+    TokenInput,
+    request_body,
+    responses_for,
+)
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
 from servicetokens.domain.permissions import ContainerKind
@@ -34,6 +46,16 @@ def _query_param(name: str, description: str, schema: dict[str, object]) -> dict
         "required": False,
         "description": description,
         "schema": schema,
+    }
+
+
+def _path_param(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": "32 lowercase hex digits.",
+        "schema": {"type": "string", "maxLength": 32},
     }
 
 
@@ -71,23 +93,39 @@ def _register(kind: ContainerKind) -> None:
         summary: str,
         status: int = 200,
         params: list[dict[str, object]] | None = None,
+        model: type[BaseModel] = ServiceTokenEnvelope,
+        body: dict[str, object] | None = None,
     ) -> Callable[[Handler], Handler]:
+        extra: dict[str, object] = {}
+        if params:
+            extra["parameters"] = params
+        if body:
+            extra["requestBody"] = body
+
         def decorator(handler: Handler) -> Handler:
             router.add_api_route(
                 path,
                 handler,
-                openapi_extra={"parameters": params} if params else None,
+                openapi_extra=extra or None,
                 methods=[method],
                 operation_id=f"{op_prefix}-{op}",
                 summary=summary,
                 status_code=status,
                 response_class=Response,
+                responses=responses_for(status, model),
             )
             return handler
 
         return decorator
 
-    @route("GET", collection, "list-service-tokens", "List service tokens", params=_LIST_PARAMS)
+    @route(
+        "GET",
+        collection,
+        "list-service-tokens",
+        "List service tokens",
+        params=[_path_param(param), *_LIST_PARAMS],
+        model=ServiceTokenListEnvelope,
+    )
     async def list_tokens(request: Request) -> Response:
         # The hottest route takes only the request: FastAPI's dependency and parameter
         # machinery costs more than the whole memoised list does (see docs/performance.md).
@@ -108,7 +146,15 @@ def _register(kind: ContainerKind) -> None:
         body = call() if service.repository.inline_reads else await run_in_threadpool(call)
         return Response(body, media_type="application/json")
 
-    @route("POST", collection, "create-a-service-token", "Create a service token", 201)
+    @route(
+        "POST",
+        collection,
+        "create-a-service-token",
+        "Create a service token",
+        201,
+        model=ServiceTokenWithSecretEnvelope,
+        body=request_body(CreateInput, required=True),
+    )
     async def create_token(
         request: Request, principal: CurrentPrincipal, service: ServiceDep
     ) -> Response:
@@ -125,7 +171,14 @@ def _register(kind: ContainerKind) -> None:
         token = await run_in_threadpool(service.get_token, principal, ref, service_token_id)
         return success(serialize_token(token))
 
-    @route("PUT", item, "update-a-service-token", "Update a service token")
+    @route(
+        "PUT",
+        item,
+        "update-a-service-token",
+        "Update a service token",
+        model=ServiceTokenUpdateEnvelope,
+        body=request_body(TokenInput, required=False),
+    )
     async def update_token(
         request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
     ) -> Response:
@@ -154,7 +207,14 @@ def _register(kind: ContainerKind) -> None:
         token = await run_in_threadpool(service.refresh_token, principal, ref, service_token_id)
         return success(serialize_token(token))
 
-    @route("POST", f"{item}/rotate", "rotate-a-service-token", "Rotate a service token")
+    @route(
+        "POST",
+        f"{item}/rotate",
+        "rotate-a-service-token",
+        "Rotate a service token",
+        model=ServiceTokenWithSecretEnvelope,
+        body=request_body(RotateInput, required=False),
+    )
     async def rotate_token(
         request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
     ) -> Response:
