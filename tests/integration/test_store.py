@@ -25,7 +25,11 @@ from tests.conftest import make_world
 
 def test_migrations_match_the_schema(service: Service) -> None:
     with service.repository.engine.connect() as connection:
-        context = MigrationContext.configure(connection)
+        # The PostgreSQL-only trigram index (migration 0005) is not in the shared metadata.
+        context = MigrationContext.configure(
+            connection,
+            opts={"include_name": lambda name, *_: name != "ix_service_tokens_search_trgm"},
+        )
         assert context.get_current_revision() == head_revision()
         assert compare_metadata(context, metadata) == []
 

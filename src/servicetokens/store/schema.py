@@ -112,6 +112,8 @@ service_tokens = Table(
     # The list order and the `name` filter are both served from an index, never a scan.
     Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
     Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
+    # On PostgreSQL, migration 0005 adds ix_service_tokens_search_trgm: a pg_trgm GIN index
+    # on search_key, so `search` does not read every row of the container.
 )
 
 token_changes = Table(
