@@ -326,3 +326,27 @@ def test_upstream_down_is_502(tenant: Tenant, start_gate: GateFactory) -> None:
 def test_health_and_unknown_reserved_paths(gate: str) -> None:
     assert httpx.get(f"{gate}/cdn-cgi/servicetokens/health").json() == {"status": "ok"}
     assert httpx.get(f"{gate}/cdn-cgi/nothing").status_code == 404
+
+
+def test_failed_attempts_for_known_ids_are_audited_without_secrets(
+    tenant: Tenant, gate: str
+) -> None:
+    token, secret = tenant.token()
+    wrong = "f" * 64
+    _refused(httpx.get(gate, headers=creds(token.client_id, wrong)), 401, "invalid credentials")
+    httpx.get(gate, headers=creds("0" * 32 + ".access", wrong))  # unknown: not attributable
+
+    def failures() -> list[object]:
+        return [
+            e
+            for e in tenant.service.audit_log(account_id=tenant.account, limit=1000)
+            if e.action == "gate.auth_failed" and e.target == token.id
+        ]
+
+    until(lambda: len(failures()) == 1, within=5, step=0.1)
+    (entry,) = failures()
+    assert entry.target == token.id  # type: ignore[attr-defined]
+    assert entry.origin == "127.0.0.1"  # type: ignore[attr-defined]
+    assert entry.detail == {"client_id": token.client_id, "reason": "wrong_secret"}  # type: ignore[attr-defined]
+    assert wrong not in json.dumps(entry.detail)  # type: ignore[attr-defined]
+    assert secret not in json.dumps(entry.detail)  # type: ignore[attr-defined]

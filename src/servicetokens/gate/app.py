@@ -183,7 +183,7 @@ class GateApp:
         if not self.settings.check:
             await self.proxy.forward(scope, receive, send, assertion=None)
             return
-        decision = await self.verifier.decide(scope["headers"])
+        decision = await self.verifier.decide(scope["headers"], origin=_origin(scope))
         if decision.status != 200:
             await self._refuse(send, decision)
             return
@@ -219,7 +219,7 @@ class GateApp:
             await _reply(send, 404, b'{"error":"not_found"}')
 
     async def _authorize(self, scope: Scope, send: Any) -> None:
-        decision = await self.verifier.decide(scope["headers"])
+        decision = await self.verifier.decide(scope["headers"], origin=_origin(scope))
         if decision.status == 429:
             # nginx auth_request understands only 2xx, 401 and 403 (anything else is a 500).
             decision = Decision(401, decision.reason, retry_after=decision.retry_after)
@@ -241,3 +241,8 @@ async def _reply(
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _origin(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None

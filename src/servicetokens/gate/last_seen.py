@@ -1,4 +1,5 @@
-"""Write-behind of `last_seen_at`: remembered in memory, written in one batch per interval.
+"""Write-behind of `last_seen_at` (and of failed-attempt audit entries): remembered in memory,
+written in one batch per interval.
 
 Staleness bound: a use is written within `interval` (1 s by default) plus one write, and the
 documented bound is 5 s. A failed write keeps its batch for the next attempt; stopping the
@@ -11,11 +12,14 @@ import logging
 import threading
 from datetime import datetime
 
+from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.repository import Repository
 
 __all__ = ["LastSeenWriter"]
 
 log = logging.getLogger("servicetokens.gate.last_seen")
+
+_MAX_PENDING_FAILURES = 10_000
 
 
 class LastSeenWriter:
@@ -25,6 +29,8 @@ class LastSeenWriter:
         self._repository = repository
         self._interval = interval
         self._pending: dict[str, datetime] = {}
+        self._failures: list[AuditEntry] = []
+        self.failures_dropped = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,18 +44,32 @@ class LastSeenWriter:
             if seen is None or seen < moment:
                 self._pending[token_id] = moment
 
+    def record_failure(self, entry: AuditEntry) -> None:
+        """Note a failed attempt for a recognised client id (bounded: an attack cannot make
+        the batch grow without limit; what is dropped is counted)."""
+        with self._lock:
+            if len(self._failures) < _MAX_PENDING_FAILURES:
+                self._failures.append(entry)
+            else:
+                self.failures_dropped += 1
+
     def flush(self) -> None:
         """Write everything pending in one transaction (blocking I/O)."""
         with self._lock:
             batch, self._pending = self._pending, {}
-        if not batch:
+            failures, self._failures = self._failures, []
+        if not batch and not failures:
             return
         try:
             with self._repository.write() as tx:
                 tx.touch_last_seen(sorted(batch.items()))  # sorted: a stable lock order
+                for entry in failures:
+                    tx.add_audit(entry)
         except Exception:
             for token_id, moment in batch.items():
                 self.record(token_id, moment)
+            for entry in failures:
+                self.record_failure(entry)
             raise
         self.flushes += 1
         self.written += len(batch)

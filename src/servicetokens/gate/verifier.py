@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.secrets import digest, new_client_secret
@@ -107,12 +108,14 @@ class Verifier:
         self._cache.evict(client_id)
         self._issuer.forget(client_id)
 
-    async def decide(self, headers: list[tuple[bytes, bytes]]) -> Decision:
-        """The decision for a request with these (ASGI, lowercase) headers."""
+    async def decide(
+        self, headers: list[tuple[bytes, bytes]], *, origin: str | None = None
+    ) -> Decision:
+        """The decision for a request with these (ASGI, lowercase) headers, from `origin`."""
         presented = read_credentials(headers, token_header=self._token_header)
         try:
             if isinstance(presented, ClientCredentials):
-                decision = await self._by_secret(presented)
+                decision = await self._by_secret(presented, origin)
             elif isinstance(presented, JwtCredential):
                 decision = await self._by_jwt(presented)
             else:
@@ -145,7 +148,7 @@ class Verifier:
         token = entry.token
         return token if token is not None and self._policy.owns(token) else None
 
-    async def _by_secret(self, presented: ClientCredentials) -> Decision:
+    async def _by_secret(self, presented: ClientCredentials, origin: str | None) -> Decision:
         client_id = presented.client_id
         moment = time.monotonic()
         wait = self._limiter.retry_after(client_id, moment)
@@ -160,14 +163,34 @@ class Verifier:
         verdict = verify_secret(token, presented.secret, now=now)
         if not verdict.admitted:
             self._failed(client_id, moment, verdict.value, known=True)
+            self._audit_failure(token, verdict.value, now, origin)
             return _VERDICT_DECISIONS[verdict]
         if not self._policy.admits(token):
             self._metrics.failures.labels("policy", "known").inc()
+            self._audit_failure(token, "policy", now, origin)
             return _FORBIDDEN
         fingerprint = entry.fingerprint
         if verdict is Verdict.VALID_PREVIOUS and entry.previous_fingerprint is not None:
             fingerprint = entry.previous_fingerprint
         return self._admit(token, now, self._issuer.issue(token, fingerprint=fingerprint), True)
+
+    def _audit_failure(
+        self, token: ServiceToken, reason: str, now: datetime, origin: str | None
+    ) -> None:
+        # Written behind with last_seen_at (never a secret): the audit log's durable record of
+        # failed attempts for a recognised client id.
+        self._last_seen.record_failure(
+            AuditEntry(
+                at=now,
+                actor_kind="gate",
+                actor_id=token.client_id,
+                action="gate.auth_failed",
+                account_id=token.container.account_id,
+                target=token.id,
+                origin=origin,
+                detail={"client_id": token.client_id, "reason": reason},
+            )
+        )
 
     def _failed(self, client_id: str, moment: float, reason: str, *, known: bool) -> Decision:
         self._limiter.record_failure(client_id, moment)
