@@ -21,7 +21,7 @@ import pytest
 from cloudflare import Cloudflare
 
 if TYPE_CHECKING:
-    from conftest import LiveServer
+    from tests.conformance.conftest import LiveServer
 
 TS_DIR = Path(__file__).resolve().parent / "ts"
 NODE_TIMEOUT_S = 60
