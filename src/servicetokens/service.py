@@ -6,15 +6,16 @@ validated domain values and a principal, and get domain values back.
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
+from typing import TypeVar
 
+from servicetokens.admin import AdminUseCases, IssuedCredential
 from servicetokens.caches import PageMemo, PrincipalCache
-from servicetokens.domain.audit import AuditEntry, token_audit
+from servicetokens.domain.audit import token_audit
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
 from servicetokens.domain.errors import (
@@ -23,7 +24,6 @@ from servicetokens.domain.errors import (
     NotFound,
     PermissionDenied,
     UnknownEmailOrKey,
-    ValidationError,
 )
 from servicetokens.domain.fields import UNSET, TokenFields
 from servicetokens.domain.paging import ListQuery, PageInfo
@@ -39,9 +39,6 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.secrets import (
     digest,
     digests_match,
-    new_api_key,
-    new_api_token,
-    new_container_id,
 )
 from servicetokens.domain.tokens import (
     ServiceToken,
@@ -52,12 +49,13 @@ from servicetokens.domain.tokens import (
 )
 from servicetokens.store.repository import ApiTokenRecord, Repository, Transaction
 
-__all__ = ["ContainerRef", "IssuedCredential", "Service", "TokenPage"]
+__all__ = ["Caller", "ContainerRef", "IssuedCredential", "Service", "TokenPage"]
+
+_R = TypeVar("_R")
 
 _CONTAINER_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_CACHED_CONTAINERS = 100_000
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +76,11 @@ class TokenPage:
     info: PageInfo
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedCredential:
-    """A newly made API credential; `secret` is shown once and never stored."""
-
-    id: str
-    secret: str
+Caller = Principal | Credential
+"""Who calls a use case: an already authenticated principal, or a credential to check."""
 
 
-class Service:
+class Service(AdminUseCases):
     """The service-token use cases over one repository."""
 
     def __init__(self, repository: Repository, *, clock: Clock = system_clock) -> None:
@@ -97,6 +91,10 @@ class Service:
         self._containers: dict[tuple[ContainerKind, str], Container] = {}
 
     # -- authentication -----------------------------------------------------------------
+
+    def _principal(self, caller: Caller, origin: str | None) -> Principal:
+        principal = caller if isinstance(caller, Principal) else self.authenticate(caller)
+        return principal if origin is None else replace(principal, origin=origin)
 
     def authenticate(self, credential: Credential) -> Principal:
         """The principal behind a credential (403/9109 or 403/9103 when it is not valid)."""
@@ -179,11 +177,26 @@ class Service:
                 self._containers[key] = container
         return container
 
+    def authorize(
+        self, caller: Caller, ref: ContainerRef, need: Permission, *, origin: str | None = None
+    ) -> Principal:
+        """Authenticate `caller` and check it holds `need` on `ref` (7003, 9109, 10000, …).
+
+        Entrypoints call this before they validate a request body, so a caller without the
+        right learns nothing from validation errors. The principal it returns may be passed
+        to the use cases (which check again, from cache).
+        """
+        principal = self._principal(caller, origin)
+        self._authorize(principal, ref, need)
+        return principal
+
     def _authorize(self, principal: Principal, ref: ContainerRef, need: Permission) -> Container:
         if not _CONTAINER_ID.match(ref.id):
             raise InvalidIdentifier(ref.path)
-        with self.repository.read() as tx:
-            container = self._container(tx, ref)
+        container = self._containers.get((ref.kind, ref.id))
+        if container is None:
+            with self.repository.read() as tx:
+                container = self._container(tx, ref)
         # An unknown container and a foreign one answer alike: existence is not leaked.
         if container is None or not is_allowed(principal, need, container):
             raise PermissionDenied()
@@ -229,9 +242,9 @@ class Service:
                 self._pages.put(memo_key, version=version, body=body)
         return body
 
-    def get_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+    def get_token(self, caller: Caller, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""
-        container = self._authorize(principal, ref, Permission.READ)
+        container = self._authorize(self._principal(caller, None), ref, Permission.READ)
         self._check_token_id(token_id)
         with self.repository.read() as tx:
             token = tx.token(container, token_id)
@@ -240,84 +253,112 @@ class Service:
         return token
 
     def create_token(
-        self, principal: Principal, ref: ContainerRef, fields: TokenFields
+        self, caller: Caller, ref: ContainerRef, fields: TokenFields, *, origin: str | None = None
     ) -> tuple[ServiceToken, str]:
         """A new token and its secret (Write)."""
+        principal = self._principal(caller, origin)
         container = self._authorize(principal, ref, Permission.WRITE)
-        now = self.clock()
-        token, secret = create_token(fields, container=container, now=now)
-        with self.repository.write() as tx:
+
+        def unit(tx: Transaction) -> tuple[ServiceToken, str]:
+            now = self.clock()
+            token, secret = create_token(fields, container=container, now=now)
             tx.insert_token(token)
             tx.record_change(token, now=now, count_delta=1)
             tx.add_audit(token_audit(principal, "create", token, now=now))
-        return token, secret
+            return token, secret
 
-    def update_token(
-        self, principal: Principal, ref: ContainerRef, token_id: str, fields: TokenFields
-    ) -> tuple[ServiceToken, str | None]:
-        """Apply a partial update (Write); a new secret when the version was raised."""
+        return self.repository.run_write(unit)
+
+    def _mutate(
+        self,
+        caller: Caller,
+        ref: ContainerRef,
+        token_id: str,
+        origin: str | None,
+        change: Callable[[Transaction, ServiceToken, Principal, datetime], _R],
+    ) -> _R:
+        """Read-modify-write of one token under the write lock (Write permission)."""
+        principal = self._principal(caller, origin)
         container = self._authorize(principal, ref, Permission.WRITE)
         self._check_token_id(token_id)
-        with self.repository.write() as tx:
+
+        def unit(tx: Transaction) -> _R:
             token = tx.token(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
-            now = self.clock()
+            return change(tx, token, principal, self.clock())
+
+        return self.repository.run_write(unit)
+
+    def update_token(
+        self,
+        caller: Caller,
+        ref: ContainerRef,
+        token_id: str,
+        fields: TokenFields,
+        *,
+        origin: str | None = None,
+    ) -> tuple[ServiceToken, str | None]:
+        """Apply a partial update (Write); a new secret when the version was raised."""
+        changed = [f.name for f in dataclass_fields(fields) if getattr(fields, f.name) is not UNSET]
+
+        def change(
+            tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
+        ) -> tuple[ServiceToken, str | None]:
             updated, secret = update_token(token, fields, now=now)
             tx.save_token(updated)
             tx.record_change(updated, now=now)
-            changed = [
-                f.name for f in dataclass_fields(fields) if getattr(fields, f.name) is not UNSET
-            ]
             action = "update_rotate" if secret is not None else "update"
             tx.add_audit(token_audit(principal, action, updated, now=now, fields=changed))
-        return updated, secret
+            return updated, secret
 
-    def delete_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+        return self._mutate(caller, ref, token_id, origin, change)
+
+    def delete_token(
+        self, caller: Caller, ref: ContainerRef, token_id: str, *, origin: str | None = None
+    ) -> ServiceToken:
         """Remove a token (Write); returns it as it was."""
-        container = self._authorize(principal, ref, Permission.WRITE)
-        self._check_token_id(token_id)
-        with self.repository.write() as tx:
-            token = tx.token(container, token_id, for_update=True)
-            if token is None:
-                raise NotFound()
-            now = self.clock()
-            tx.delete_token(token_id)
+
+        def change(
+            tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
+        ) -> ServiceToken:
+            tx.delete_token(token.id)
             tx.record_change(token, now=now, count_delta=-1)
             tx.add_audit(token_audit(principal, "delete", token, now=now))
-        return token
+            return token
 
-    def refresh_token(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
+        return self._mutate(caller, ref, token_id, origin, change)
+
+    def refresh_token(
+        self, caller: Caller, ref: ContainerRef, token_id: str, *, origin: str | None = None
+    ) -> ServiceToken:
         """Restart the token's lifetime from now (Write)."""
-        container = self._authorize(principal, ref, Permission.WRITE)
-        self._check_token_id(token_id)
-        with self.repository.write() as tx:
-            token = tx.token(container, token_id, for_update=True)
-            if token is None:
-                raise NotFound()
-            now = self.clock()
+
+        def change(
+            tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
+        ) -> ServiceToken:
             refreshed = refresh_token(token, now=now)
             tx.save_token(refreshed)
             tx.record_change(refreshed, now=now)
             tx.add_audit(token_audit(principal, "refresh", refreshed, now=now))
-        return refreshed
+            return refreshed
+
+        return self._mutate(caller, ref, token_id, origin, change)
 
     def rotate_token(
         self,
-        principal: Principal,
+        caller: Caller,
         ref: ContainerRef,
         token_id: str,
         *,
         previous_expires_at: datetime | None,
+        origin: str | None = None,
     ) -> tuple[ServiceToken, str]:
         """A new secret for the token (Write); the old one lasts until `previous_expires_at`."""
-        container = self._authorize(principal, ref, Permission.WRITE)
-        self._check_token_id(token_id)
-        with self.repository.write() as tx:
-            token = tx.token(container, token_id, for_update=True)
-            if token is None:
-                raise NotFound()
-            now = self.clock()
+
+        def change(
+            tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
+        ) -> tuple[ServiceToken, str]:
             rotated, secret = rotate_token(token, previous_expires_at=previous_expires_at, now=now)
             tx.save_token(rotated)
             tx.record_change(rotated, now=now)
@@ -331,111 +372,6 @@ class Service:
                     previous_client_secret_expires_at=None if grace is None else grace.isoformat(),
                 )
             )
-        return rotated, secret
+            return rotated, secret
 
-    # -- administration (CLI) -----------------------------------------------------------
-
-    def _admin_audit(
-        self, action: str, *, account_id: str | None, target: str | None = None, **detail: object
-    ) -> AuditEntry:
-        return AuditEntry(
-            at=self.clock(),
-            actor_kind="cli",
-            actor_id=getpass.getuser(),
-            action=action,
-            account_id=account_id,
-            target=target,
-            detail=detail,
-        )
-
-    def audit_log(
-        self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
-        """The newest audit entries, oldest first (administration only)."""
-        with self.repository.read() as tx:
-            return tx.audit_entries(account_id=account_id, since=since, limit=limit)
-
-    def record_gate_failure(self, entries: list[AuditEntry]) -> None:
-        """Store failed gate attempts for recognised client ids (batched by the gate)."""
-        with self.repository.write() as tx:
-            for entry in entries:
-                tx.add_audit(entry)
-
-    def create_account(self, name: str) -> str:
-        """A new account; returns its id."""
-        account_id = new_container_id()
-        with self.repository.write() as tx:
-            tx.add_account(account_id, name, now=self.clock())
-            tx.add_audit(self._admin_audit("account.create", account_id=account_id, name=name))
-        return account_id
-
-    def create_zone(self, name: str, *, account_id: str) -> str:
-        """A new zone in an account; returns its id."""
-        zone_id = new_container_id()
-        with self.repository.write() as tx:
-            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
-                raise ValidationError(f"no account {account_id}")
-            tx.add_zone(zone_id, account_id, name, now=self.clock())
-            tx.add_audit(
-                self._admin_audit("zone.create", account_id=account_id, target=zone_id, name=name)
-            )
-        return zone_id
-
-    def create_api_token(
-        self, name: str, *, scope: ContainerKind, scope_id: str, permission: Permission
-    ) -> IssuedCredential:
-        """A new API token with one grant; the token is returned once."""
-        token = new_api_token()
-        token_id = new_container_id()
-        with self.repository.write() as tx:
-            container = tx.container(scope, scope_id)
-            if container is None:
-                raise ValidationError(f"no {scope.value} {scope_id}")
-            tx.add_api_token(
-                token_id=token_id,
-                name=name,
-                token_digest=digest(token),
-                scope=container,
-                permission=permission,
-                now=self.clock(),
-            )
-            tx.add_audit(
-                self._admin_audit(
-                    "api_token.create",
-                    account_id=container.account_id,
-                    target=token_id,
-                    name=name,
-                    scope=f"{scope.value}/{scope_id}",
-                    permission=permission.group_name,
-                )
-            )
-        return IssuedCredential(token_id, token)
-
-    def revoke_api_token(self, token_id: str) -> None:
-        """Stop an API token from working."""
-        with self.repository.write() as tx:
-            if not tx.set_api_token_status(token_id, "revoked"):
-                raise ValidationError(f"no API token {token_id}")
-            tx.bump_credentials()
-            tx.add_audit(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
-
-    def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
-        """A user who is a member of `account_id`; returns their email and global API key."""
-        email = email.strip().lower()
-        if not _EMAIL.match(email):
-            raise ValidationError(f"not an email address: {email!r}")
-        key = new_api_key()
-        with self.repository.write() as tx:
-            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
-                raise ValidationError(f"no account {account_id}")
-            if tx.user(email) is not None:
-                raise ValidationError(f"user {email} already exists")
-            tx.add_user(email, digest(key), now=self.clock())
-            tx.add_membership(email, account_id)
-            tx.add_audit(self._admin_audit("user.create", account_id=account_id, target=email))
-        return IssuedCredential(email, key)
-
-    def any_account(self) -> bool:
-        """Whether the database holds any account yet."""
-        with self.repository.read() as tx:
-            return tx.any_account()
+        return self._mutate(caller, ref, token_id, origin, change)

@@ -26,6 +26,7 @@ __all__ = [
     "bearer_token",
     "get_principal",
     "get_service",
+    "origin_of",
     "parse_credential",
     "read_credential",
 ]
@@ -89,11 +90,15 @@ CurrentCredential = Annotated[Credential, Depends(read_credential)]
 """The credential a route's caller presents."""
 
 
+def origin_of(request: Request) -> str | None:
+    """The caller's network address, for the audit log."""
+    return request.client.host if request.client else None
+
+
 async def get_principal(request: Request, credential: CurrentCredential) -> Principal:
     """Authenticate the request; the principal carries the caller's address for the audit log."""
     principal = await run_in_threadpool(get_service(request).authenticate, credential)
-    origin = request.client.host if request.client else None
-    return replace(principal, origin=origin)
+    return replace(principal, origin=origin_of(request))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -7,11 +7,11 @@ whose methods speak domain types; rows never leave this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Row, Select, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,6 +24,7 @@ from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import Container, ContainerKind, Permission
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.engine import WRITE_INTENT
+from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.schema import (
     accounts,
     api_tokens,
@@ -61,6 +62,8 @@ _VERSIONS_SQL = (
 )
 _VERSIONS_SQL_SQLITE = _VERSIONS_SQL.format(kind="?", id="?")
 _VERSIONS_SQL_PG = _VERSIONS_SQL.format(kind="%(kind)s", id="%(id)s")
+
+T = TypeVar("T")
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
@@ -573,6 +576,20 @@ class Repository:
         self.engine = engine
         self.inline_reads = engine.dialect.name == "sqlite"
         """Whether short reads may run on the event loop (an embedded engine: no network)."""
+        self._committer = GroupCommitter(engine, Transaction) if self.inline_reads else None
+
+    def run_write(self, unit: Callable[[Transaction], T]) -> T:
+        """Run `unit` in a committed write transaction and return its result.
+
+        On SQLite concurrent units share one transaction and one fsync (group commit), each
+        in its own savepoint; on PostgreSQL each runs in a transaction of its own. Either
+        way the result comes back only once the write is durable, and an exception from
+        `unit` undoes exactly that unit's writes.
+        """
+        if self._committer is not None:
+            return self._committer.run(unit)
+        with self.write() as tx:
+            return unit(tx)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from servicetokens.api.auth import CurrentPrincipal, ServiceDep, get_service, parse_credential
+from servicetokens.api.auth import CurrentCredential, get_service, origin_of, parse_credential
 from servicetokens.api.body import read_json
 from servicetokens.api.envelope import render_page, serialize_token, success
 from servicetokens.api.schemas import (
@@ -24,10 +24,11 @@ from servicetokens.api.schemas import (
     request_body,
     responses_for,
 )
+from servicetokens.domain.credentials import Credential
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
-from servicetokens.domain.permissions import ContainerKind
-from servicetokens.service import ContainerRef
+from servicetokens.domain.permissions import ContainerKind, Permission, Principal
+from servicetokens.service import ContainerRef, Service
 
 __all__ = ["router"]
 
@@ -73,6 +74,29 @@ _LIST_PARAMS = [
         {"type": "integer", "minimum": 1, "default": 1000},
     ),
 ]
+
+
+async def _call(
+    request: Request,
+    credential: Credential,
+    kind: ContainerKind,
+    need: Permission,
+    operation: Callable[[Service, Principal, ContainerRef], Response],
+) -> Response:
+    """Authorize, then run `operation`, in one trip to the thread pool.
+
+    Order of checks: credential, container id, permission, then the operation's own
+    validation (body, token id), so a caller without the right learns nothing more.
+    """
+    service = get_service(request)
+    ref = _ref(kind, request)
+    origin = origin_of(request)
+
+    def run() -> Response:
+        principal = service.authorize(credential, ref, need, origin=origin)
+        return operation(service, principal, ref)
+
+    return await run_in_threadpool(run)
 
 
 def _ref(kind: ContainerKind, request: Request) -> ContainerRef:
@@ -155,21 +179,24 @@ def _register(kind: ContainerKind) -> None:
         model=ServiceTokenWithSecretEnvelope,
         body=request_body(CreateInput, required=True),
     )
-    async def create_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep
-    ) -> Response:
-        ref = _ref(kind, request)
-        fields = parse_token_fields(await read_json(request), require_name=True)
-        token, secret = await run_in_threadpool(service.create_token, principal, ref, fields)
-        return success(serialize_token(token, secret=secret), status=201)
+    async def create_token(request: Request, credential: CurrentCredential) -> Response:
+        body = await read_json(request)
+
+        def create(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            fields = parse_token_fields(body, require_name=True)
+            token, secret = service.create_token(principal, ref, fields)
+            return success(serialize_token(token, secret=secret), status=201)
+
+        return await _call(request, credential, kind, Permission.WRITE, create)
 
     @route("GET", item, "get-a-service-token", "Get a service token")
     async def get_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+        request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        ref = _ref(kind, request)
-        token = await run_in_threadpool(service.get_token, principal, ref, service_token_id)
-        return success(serialize_token(token))
+        def get(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            return success(serialize_token(service.get_token(principal, ref, service_token_id)))
+
+        return await _call(request, credential, kind, Permission.READ, get)
 
     @route(
         "PUT",
@@ -180,32 +207,36 @@ def _register(kind: ContainerKind) -> None:
         body=request_body(TokenInput, required=False),
     )
     async def update_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+        request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        ref = _ref(kind, request)
         body = await read_json(request)
-        fields = parse_token_fields({} if body is None else body, require_name=False)
-        token, secret = await run_in_threadpool(
-            service.update_token, principal, ref, service_token_id, fields
-        )
-        return success(serialize_token(token, secret=secret))
+
+        def update(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            fields = parse_token_fields({} if body is None else body, require_name=False)
+            token, secret = service.update_token(principal, ref, service_token_id, fields)
+            return success(serialize_token(token, secret=secret))
+
+        return await _call(request, credential, kind, Permission.WRITE, update)
 
     @route("DELETE", item, "delete-a-service-token", "Delete a service token")
     async def delete_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+        request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        ref = _ref(kind, request)
-        token = await run_in_threadpool(service.delete_token, principal, ref, service_token_id)
-        return success(serialize_token(token))
+        def delete(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            return success(serialize_token(service.delete_token(principal, ref, service_token_id)))
+
+        return await _call(request, credential, kind, Permission.WRITE, delete)
 
     @route("POST", f"{item}/refresh", "refresh-a-service-token", "Refresh a service token")
     async def refresh_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+        request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        ref = _ref(kind, request)
-        await read_json(request)  # any body is accepted and ignored, but must be valid if sent
-        token = await run_in_threadpool(service.refresh_token, principal, ref, service_token_id)
-        return success(serialize_token(token))
+        await read_json(request)  # any body is accepted and ignored, but must be JSON if sent
+
+        def refresh(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            return success(serialize_token(service.refresh_token(principal, ref, service_token_id)))
+
+        return await _call(request, credential, kind, Permission.WRITE, refresh)
 
     @route(
         "POST",
@@ -216,16 +247,18 @@ def _register(kind: ContainerKind) -> None:
         body=request_body(RotateInput, required=False),
     )
     async def rotate_token(
-        request: Request, principal: CurrentPrincipal, service: ServiceDep, service_token_id: str
+        request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        ref = _ref(kind, request)
-        previous = parse_rotate_body(await read_json(request))
-        token, secret = await run_in_threadpool(
-            lambda: service.rotate_token(
+        body = await read_json(request)
+
+        def rotate(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            previous = parse_rotate_body(body)
+            token, secret = service.rotate_token(
                 principal, ref, service_token_id, previous_expires_at=previous
             )
-        )
-        return success(serialize_token(token, secret=secret))
+            return success(serialize_token(token, secret=secret))
+
+        return await _call(request, credential, kind, Permission.WRITE, rotate)
 
 
 for _kind in ContainerKind:

@@ -1,0 +1,137 @@
+"""Administration use cases (the CLI's): accounts, zones, API tokens, users, the audit log.
+
+These run with the operator's authority (whoever can reach the database), so they take no
+principal; each is recorded in the audit log with the operating-system user as the actor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from servicetokens.domain.audit import AuditEntry
+from servicetokens.domain.clock import Clock
+from servicetokens.domain.errors import ValidationError
+from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.domain.secrets import digest, new_api_key, new_api_token, new_container_id
+from servicetokens.store.repository import Repository
+
+__all__ = ["AdminUseCases", "IssuedCredential"]
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    """A newly made API credential; `secret` is shown once and never stored."""
+
+    id: str
+    secret: str
+
+
+class AdminUseCases:
+    """Operator actions; mixed into `Service`, which supplies the repository and clock."""
+
+    repository: Repository
+    clock: Clock
+
+    def _admin_audit(
+        self, action: str, *, account_id: str | None, target: str | None = None, **detail: object
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock(),
+            actor_kind="cli",
+            actor_id=getpass.getuser(),
+            action=action,
+            account_id=account_id,
+            target=target,
+            detail=detail,
+        )
+
+    def audit_log(
+        self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """The newest audit entries, oldest first (administration only)."""
+        with self.repository.read() as tx:
+            return tx.audit_entries(account_id=account_id, since=since, limit=limit)
+
+    def create_account(self, name: str) -> str:
+        """A new account; returns its id."""
+        account_id = new_container_id()
+        with self.repository.write() as tx:
+            tx.add_account(account_id, name, now=self.clock())
+            tx.add_audit(self._admin_audit("account.create", account_id=account_id, name=name))
+        return account_id
+
+    def create_zone(self, name: str, *, account_id: str) -> str:
+        """A new zone in an account; returns its id."""
+        zone_id = new_container_id()
+        with self.repository.write() as tx:
+            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            tx.add_zone(zone_id, account_id, name, now=self.clock())
+            tx.add_audit(
+                self._admin_audit("zone.create", account_id=account_id, target=zone_id, name=name)
+            )
+        return zone_id
+
+    def create_api_token(
+        self, name: str, *, scope: ContainerKind, scope_id: str, permission: Permission
+    ) -> IssuedCredential:
+        """A new API token with one grant; the token is returned once."""
+        token = new_api_token()
+        token_id = new_container_id()
+        with self.repository.write() as tx:
+            container = tx.container(scope, scope_id)
+            if container is None:
+                raise ValidationError(f"no {scope.value} {scope_id}")
+            tx.add_api_token(
+                token_id=token_id,
+                name=name,
+                token_digest=digest(token),
+                scope=container,
+                permission=permission,
+                now=self.clock(),
+            )
+            tx.add_audit(
+                self._admin_audit(
+                    "api_token.create",
+                    account_id=container.account_id,
+                    target=token_id,
+                    name=name,
+                    scope=f"{scope.value}/{scope_id}",
+                    permission=permission.group_name,
+                )
+            )
+        return IssuedCredential(token_id, token)
+
+    def revoke_api_token(self, token_id: str) -> None:
+        """Stop an API token from working."""
+        with self.repository.write() as tx:
+            if not tx.set_api_token_status(token_id, "revoked"):
+                raise ValidationError(f"no API token {token_id}")
+            tx.bump_credentials()
+            tx.add_audit(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
+
+    def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
+        """A user who is a member of `account_id`; returns their email and global API key."""
+        email = email.strip().lower()
+        if not _EMAIL.match(email):
+            raise ValidationError(f"not an email address: {email!r}")
+        key = new_api_key()
+        with self.repository.write() as tx:
+            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            if tx.user(email) is not None:
+                raise ValidationError(f"user {email} already exists")
+            tx.add_user(email, digest(key), now=self.clock())
+            tx.add_membership(email, account_id)
+            tx.add_audit(self._admin_audit("user.create", account_id=account_id, target=email))
+        return IssuedCredential(email, key)
+
+    def any_account(self) -> bool:
+        """Whether the database holds any account yet."""
+        with self.repository.read() as tx:
+            return tx.any_account()
