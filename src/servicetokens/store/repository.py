@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, Select, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -64,6 +64,34 @@ _VERSIONS_SQL_SQLITE = _VERSIONS_SQL.format(kind="?", id="?")
 _VERSIONS_SQL_PG = _VERSIONS_SQL.format(kind="%(kind)s", id="%(id)s")
 
 T = TypeVar("T")
+
+
+def _bump_statement(insert_fn: Any) -> Any:
+    table = container_versions
+    return (
+        insert_fn(table)
+        .values(
+            container_kind=bindparam("kind"),
+            container_id=bindparam("id"),
+            version=1,
+            token_count=bindparam("initial"),
+        )
+        .on_conflict_do_update(
+            index_elements=[table.c.container_kind, table.c.container_id],
+            set_={
+                "version": table.c.version + 1,
+                "token_count": table.c.token_count + bindparam("delta"),
+            },
+        )
+    )
+
+
+# Built once: the write path executes these for every mutation.
+_BUMP_PG = _bump_statement(pg_insert)
+_BUMP_SQLITE = _bump_statement(sqlite_insert)
+_INSERT_TOKEN = insert(service_tokens)
+_INSERT_CHANGE = insert(token_changes)
+_INSERT_AUDIT = insert(audit_log)
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
@@ -352,13 +380,13 @@ class Transaction:
 
     def insert_token(self, token: ServiceToken) -> None:
         """Store a new token."""
-        self._conn.execute(insert(service_tokens).values(**_token_values(token)))
+        self._conn.execute(_INSERT_TOKEN, _token_values(token))
 
     def insert_tokens(self, tokens: Sequence[ServiceToken]) -> None:
         """Store many new tokens in one statement (bulk seeding)."""
         if not tokens:
             return
-        self._conn.execute(insert(service_tokens), [_token_values(t) for t in tokens])
+        self._conn.execute(_INSERT_TOKEN, [_token_values(t) for t in tokens])
         per_container: dict[Container, int] = {}
         for token in tokens:
             per_container[token.container] = per_container.get(token.container, 0) + 1
@@ -383,12 +411,13 @@ class Transaction:
         """Announce a write to `token` to every cache in every process (on commit), and bump
         its container's version (and token count by `count_delta`)."""
         self._conn.execute(
-            insert(token_changes).values(
+            _INSERT_CHANGE,
+            dict(
                 client_id=token.client_id,
                 container_kind=token.container.kind.value,
                 container_id=token.container.id,
                 changed_at=to_micros(now),
-            )
+            ),
         )
         self.bump_container(token.container, count_delta=count_delta)
         if self._postgres:
@@ -396,22 +425,14 @@ class Transaction:
 
     def bump_container(self, container: Container, *, count_delta: int) -> None:
         """Advance the container's version; adjust its token count."""
-        table = container_versions
-        insert_fn = pg_insert if self._postgres else sqlite_insert
-        statement = insert_fn(table).values(
-            container_kind=container.kind.value,
-            container_id=container.id,
-            version=1,
-            token_count=max(count_delta, 0),
-        )
         self._conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.container_kind, table.c.container_id],
-                set_={
-                    "version": table.c.version + 1,
-                    "token_count": table.c.token_count + count_delta,
-                },
-            )
+            _BUMP_PG if self._postgres else _BUMP_SQLITE,
+            {
+                "kind": container.kind.value,
+                "id": container.id,
+                "initial": max(count_delta, 0),
+                "delta": count_delta,
+            },
         )
 
     def bump_credentials(self) -> None:
@@ -460,7 +481,8 @@ class Transaction:
     def add_audit(self, entry: AuditEntry) -> None:
         """Record an audit entry (in the caller's transaction: it commits with the change)."""
         self._conn.execute(
-            insert(audit_log).values(
+            _INSERT_AUDIT,
+            dict(
                 at=to_micros(entry.at),
                 account_id=entry.account_id,
                 actor_kind=entry.actor_kind,
@@ -469,7 +491,7 @@ class Transaction:
                 target=entry.target,
                 origin=entry.origin,
                 detail=json.dumps(dict(entry.detail), sort_keys=True, default=str),
-            )
+            ),
         )
 
     def audit_entries(
