@@ -118,9 +118,11 @@ def render(rows: list[Row]) -> str:
     lines = [header, "|" + "---|" * 11]
     for r in rows:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f} ({r.baseline})"
+        answered = r.rps > 0
+        p50, p99 = (r.p50_ms, r.p99_ms) if answered else (None, None)
         lines.append(
-            f"| {r.engine} | {r.tokens:,} | {r.scenario} | {r.rps:,.0f} | {_fmt(r.p50_ms)} "
-            f"| {_fmt(r.p99_ms)} | {ratio} | {_fmt(r.vs_peer, 1)} "
+            f"| {r.engine} | {r.tokens:,} | {r.scenario} | {r.rps:,.0f} | {_fmt(p50)} "
+            f"| {_fmt(p99)} | {ratio} | {_fmt(r.vs_peer, 1)} "
             f"| {r.rss_mb:.0f} / {r.rss_process_mb:.0f} / {r.pss_mb:.0f} | {r.bad} | {r.note} |"
         )
     return "\n".join(lines)

@@ -95,7 +95,9 @@ def _first_request(url: str, load: Load) -> httpx.Response:
 def _measure(server: Server, scenario: Scenario, seeded: Seeded, engine: str, opts: Options) -> Row:
     url = server.url
     load, check = scenario.build(seeded)
+    began = time.perf_counter()
     problem = check(_first_request(url, load))
+    single = time.perf_counter() - began
     if problem is not None:
         raise RuntimeError(f"{scenario.name} on {engine} @{seeded.count}: {problem}")
     if scenario.warmup and opts.warmup > 0:
@@ -112,10 +114,14 @@ def _measure(server: Server, scenario: Scenario, seeded: Seeded, engine: str, op
     if opts.profile_scenario == scenario.name:
         _profile(url, server, load, f"{engine} @{seeded.count:,} {scenario.name}", opts)
     note = scenario.note
-    if scenario.name == "gate-cold":
-        distinct = len(seeded.client_ids)
-        warm = "all misses" if result.requests <= distinct else "partly warm: requests > ids"
-        note = f"{distinct:,} distinct client ids, {result.requests:,} requests ({warm})"
+    if scenario.name.endswith(("-cold", "-nocache")):
+        distinct = len(load.cycle_values or load.paths)
+        misses = (
+            "all misses" if result.requests <= distinct else "PARTLY CACHED: requests > distinct"
+        )
+        note = f"{note}; {distinct:,} distinct, {result.requests:,} requests: {misses}"
+    if result.requests == 0:
+        note = f"{note}; NO ANSWER within the run (one request alone took {single:.1f} s)"
     return Row(
         engine=engine,
         tokens=seeded.count,

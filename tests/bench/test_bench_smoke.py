@@ -49,6 +49,6 @@ def test_profile_summary_folds_collapsed_stacks(tmp_path: Path) -> None:
         "main (app.py:1);handle (app.py:5);dumps (json.py:2) 1\n"
     )
     summary = summarise(raw)
-    assert "4 samples" in summary
+    assert "4 busy samples" in summary
     assert "100.0%  handle (app.py)" in summary
     assert "75.0%  query (db.py)" in summary
