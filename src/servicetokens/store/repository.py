@@ -13,10 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, Select, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import from_micros, to_micros
@@ -203,17 +218,52 @@ def _token_values(token: ServiceToken) -> dict[str, Any]:
     }
 
 
-def list_statements(container: Container, query: ListQuery) -> tuple[Select[Any], Select[Any]]:
+_search_rows = table("search_rows", column("rowid"), column("token_id"))
+_search_index = table("service_tokens_search", column("rowid"), column("search_key"))
+_MIN_INDEXED_SEARCH = 3  # a trigram index can only narrow patterns of three characters or more
+
+
+def _unindexed(column_: Any) -> Any:
+    """`+column`: the same value, which SQLite's planner will not serve from an index."""
+    return UnaryExpression(column_, operator=custom_op("+"), type_=column_.type)
+
+
+def _glob_literal(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def list_statements(
+    container: Container, query: ListQuery, *, dialect: str
+) -> tuple[Select[Any], Select[Any]]:
     """The count and page queries of a list request (exposed so tests can check their plans)."""
-    conditions: list[Any] = [
-        service_tokens.c.container_kind == container.kind.value,
-        service_tokens.c.container_id == container.id,
-    ]
+    folded = None if query.search is None else query.search.casefold()
+    indexed_search = (
+        dialect == "sqlite" and folded is not None and len(folded) >= _MIN_INDEXED_SEARCH
+    )
+    kind_column, id_column = service_tokens.c.container_kind, service_tokens.c.container_id
+    if indexed_search:
+        # Let the trigram index lead: the few rows it finds are fetched by primary key and
+        # then checked for the container. Without the unary `+` SQLite would walk the
+        # container's list index instead (to skip a sort) and read every row of it.
+        kind_column, id_column = _unindexed(kind_column), _unindexed(id_column)
+    conditions: list[Any] = [kind_column == container.kind.value, id_column == container.id]
     if query.name is not None:
         conditions.append(service_tokens.c.name == query.name)
-    if query.search is not None:
-        pattern = f"%{_escape_like(query.search.casefold())}%"
-        conditions.append(service_tokens.c.search_key.like(pattern, escape="\\"))
+    if folded is not None:
+        # The LIKE decides; the index only narrows.
+        conditions.append(
+            service_tokens.c.search_key.like(f"%{_escape_like(folded)}%", escape="\\")
+        )
+    if indexed_search:
+        assert folded is not None
+        matches = select(_search_index.c.rowid).where(
+            _search_index.c.search_key.op("GLOB")(f"*{_glob_literal(folded)}*")
+        )
+        conditions.append(
+            service_tokens.c.id.in_(
+                select(_search_rows.c.token_id).where(_search_rows.c.rowid.in_(matches))
+            )
+        )
     where = and_(*conditions)
     count = select(func.count()).select_from(service_tokens).where(where)
     page = (
@@ -348,7 +398,7 @@ class Transaction:
 
         `token_count` is the container's stored count, when the caller has already read it.
         """
-        count, page = list_statements(container, query)
+        count, page = list_statements(container, query, dialect=self._conn.dialect.name)
         if query.name is None and query.search is None:
             total = self.container_state(container)[1] if token_count is None else token_count
         else:
