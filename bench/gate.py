@@ -205,12 +205,45 @@ def drive(
     return Result(float(rps), float(p50), float(p99), int(errors))
 
 
+def profile(directory: Path, mode: str, pid: int, seconds: float) -> subprocess.Popen[bytes]:
+    """Start py-spy on the gate `pid` for half of `seconds` (collapsed stacks in
+    `directory`); it samples while the caller drives load."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "500",
+            "--nonblocking",
+            "--duration",
+            f"{max(1, int(seconds / 2))}",
+            "--format",
+            "raw",
+            "--output",
+            str(directory / f"{mode}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--python-upstream", action="store_true", help="never use nginx")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the measured rounds, one more round per mode under py-spy "
+        "(collapsed stacks in DIR/<mode>.txt)",
+    )
     args = parser.parse_args()
 
     from servicetokens.bootstrap import build_service
@@ -312,6 +345,11 @@ def main() -> None:
                     f"gate CPU {result.cpu_us:5.0f} us/req",
                     flush=True,
                 )
+        if args.profile is not None:
+            for mode in ("unchecked", "checked"):
+                sampler = profile(args.profile, mode, pids[mode], args.duration)
+                drive(gates[mode], args.duration, args.connections, headers, other_cpus)
+                sampler.wait(30)
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)

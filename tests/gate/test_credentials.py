@@ -9,7 +9,9 @@ from servicetokens.gate.credentials import (
     JwtCredential,
     Malformed,
     Missing,
+    presents_cookie,
     read_credentials,
+    set_cookie_value,
 )
 from servicetokens.gate.rate_limit import FailureLimiter
 
@@ -52,10 +54,60 @@ def test_without_single_header_mode_that_header_is_ignored() -> None:
 
 def test_failure_limiter_refills_over_the_window() -> None:
     limiter = FailureLimiter(limit=2, window=10.0)
-    assert limiter.retry_after("k", 0.0) == 0
-    limiter.record_failure("k", 0.0)
-    limiter.record_failure("k", 0.0)
-    assert limiter.retry_after("k", 0.0) == pytest.approx(5.0)
-    assert limiter.retry_after("other", 0.0) == 0
-    assert limiter.retry_after("k", 5.0) == 0
-    assert FailureLimiter(limit=0, window=10.0).retry_after("k", 0.0) == 0
+    assert limiter.retry_after("k", "10.0.0.1", 0.0) == 0
+    limiter.record_failure("k", "10.0.0.1", 0.0)
+    limiter.record_failure("k", "10.0.0.1", 0.0)
+    assert limiter.retry_after("k", "10.0.0.1", 0.0) == pytest.approx(5.0)
+    assert limiter.retry_after("other", "10.0.0.1", 0.0) == 0
+    assert limiter.retry_after("k", "10.0.0.1", 5.0) == 0
+    assert FailureLimiter(limit=0, window=10.0).retry_after("k", "10.0.0.1", 0.0) == 0
+
+
+def test_failures_from_one_address_do_not_throttle_the_same_id_from_another() -> None:
+    limiter = FailureLimiter(limit=3, window=60.0)
+    for _ in range(10):
+        limiter.record_failure("victim.access", "203.0.113.9", 0.0)
+    assert limiter.retry_after("victim.access", "203.0.113.9", 0.0) > 0
+    assert limiter.retry_after("victim.access", "198.51.100.7", 0.0) == 0
+    assert limiter.retry_after("victim.access", None, 0.0) == 0
+    # The attacker's own bucket refills only with time.
+    assert limiter.retry_after("victim.access", "203.0.113.9", 19.0) > 0
+    assert limiter.retry_after("victim.access", "203.0.113.9", 20.0) == 0
+
+
+def test_failure_limiter_memory_is_bounded() -> None:
+    limiter = FailureLimiter(limit=1, window=60.0, max_keys=100)
+    for n in range(1000):
+        limiter.record_failure(f"{n}.access", "203.0.113.9", 0.0)
+    assert len(limiter) == 100
+
+
+@pytest.mark.parametrize(
+    ("headers", "held"),
+    [
+        ((), False),
+        ((b"CF_Authorization=abc.def",), True),
+        ((b"a=1; CF_Authorization=abc.def; b=2",), True),
+        ((b"a=1;CF_Authorization=abc.def",), True),
+        ((b"a=1", b"CF_Authorization=abc.def"), True),
+        ((b"CF_Authorization=abc.defg",), False),  # a longer value is another JWT
+        ((b"xCF_Authorization=abc.def",), False),  # another cookie's name
+        ((b"CF_Authorization=other; CF_Authorization=abc.def",), True),
+        ((b"CF_Authorization=abc",), False),
+    ],
+)
+def test_presents_cookie_matches_the_whole_value(headers: tuple[bytes, ...], held: bool) -> None:
+    assert presents_cookie(headers, b"abc.def") is held
+
+
+def test_the_offered_cookie_carries_the_jwt_and_its_attributes() -> None:
+    value = set_cookie_value("abc.def", max_age=3600)
+    assert value == b"CF_Authorization=abc.def; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600"
+
+
+def test_credentials_keep_the_cookie_headers_for_the_cookie_decision() -> None:
+    presented = read_credentials(
+        [(ID, b"i"), (b"cookie", b"a=1"), (SECRET, b"s"), (b"cookie", b"CF_Authorization=j")]
+    )
+    assert isinstance(presented, ClientCredentials)
+    assert presented.cookies == (b"a=1", b"CF_Authorization=j")

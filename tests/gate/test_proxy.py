@@ -232,6 +232,43 @@ def test_jwt_is_reused_from_header_and_cookie(tenant: Tenant, gate: str) -> None
     until(lambda: httpx.get(gate, headers={"cf-access-token": jwt}).status_code == 401, within=1)
 
 
+def test_the_cookie_is_offered_only_to_a_client_without_it(tenant: Tenant, gate: str) -> None:
+    token, secret = tenant.token()
+    first = httpx.get(gate, headers=creds(token.client_id, secret))
+    offered = first.headers["set-cookie"]
+    assert offered.endswith("; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600")
+    jwt = offered.split(";")[0].removeprefix("CF_Authorization=")
+    # The secret again, holding that JWT as the cookie: admitted, nothing to offer.
+    holding = httpx.get(
+        gate,
+        headers={**creds(token.client_id, secret), "Cookie": f"a=b; CF_Authorization={jwt}"},
+    )
+    assert holding.status_code == 200
+    assert "set-cookie" not in holding.headers
+    assert echo(holding)["headers"]["cookie"] == ["a=b"]  # type: ignore[index]
+    assert echo(holding)["headers"]["cf-access-jwt-assertion"] == [jwt]  # type: ignore[index]
+    # Holding something else (a stale or foreign JWT): offered the current one.
+    stale = httpx.get(
+        gate, headers={**creds(token.client_id, secret), "Cookie": "CF_Authorization=old.jwt.x"}
+    )
+    assert stale.headers["set-cookie"].startswith(f"CF_Authorization={jwt};")
+    # Over HTTPS (as told by a proxy in front) the cookie is Secure.
+    https = httpx.get(
+        gate, headers={**creds(token.client_id, secret), "X-Forwarded-Proto": "https"}
+    )
+    assert https.headers["set-cookie"].endswith("; Secure")
+
+
+def test_without_cookies_the_gate_offers_none(tenant: Tenant, start_gate: GateFactory) -> None:
+    gate = start_gate(cookie=False)
+    token, secret = tenant.token()
+    response = httpx.get(gate, headers=creds(token.client_id, secret))
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+    jwt = echo(response)["headers"]["cf-access-jwt-assertion"][0]  # type: ignore[index]
+    assert httpx.get(gate, headers={"cf-access-token": jwt}).status_code == 200
+
+
 def test_jwt_for_another_audience_is_refused(
     tenant: Tenant, gate: str, start_gate: GateFactory
 ) -> None:

@@ -20,7 +20,7 @@ from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.gate.cache import TokenCache
 from servicetokens.gate.changes import ChangeFeed
-from servicetokens.gate.credentials import COOKIE_NAME, credential_header_names
+from servicetokens.gate.credentials import credential_header_names
 from servicetokens.gate.jwt import JwtIssuer
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.gate.last_seen import LastSeenWriter
@@ -68,7 +68,7 @@ class GateApp:
             clock=clock,
         )
         self.issuer = JwtIssuer(
-            self.keys, audience=settings.aud, issuer=settings.iss, ttl=settings.jwt_ttl, clock=clock
+            self.keys, audience=settings.aud, issuer=settings.iss, ttl=settings.jwt_ttl
         )
         self.feed = ChangeFeed(
             repository, evict=self._evict, clear=self._clear, interval=settings.poll_interval
@@ -88,15 +88,13 @@ class GateApp:
             ),
             metrics=self.metrics,
             token_header=settings.token_header,
+            cookie=settings.cookie,
             clock=clock,
         )
         self.proxy = UpstreamProxy(
             settings.upstream,
             strip=credential_header_names(settings.token_header),
             timeout=settings.upstream_timeout,
-        )
-        self._cookie_tail = b"; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d" % int(
-            settings.jwt_ttl.total_seconds()
         )
         self._key_task: asyncio.Task[None] | None = None
         for name, doc, read in (
@@ -187,17 +185,10 @@ class GateApp:
         if decision.status != 200:
             await self._refuse(send, decision)
             return
-        cookie = self._cookie(scope, decision)
+        cookie = decision.set_cookie
+        if cookie is not None:
+            cookie = _secured(scope, cookie)
         await self.proxy.forward(scope, receive, send, assertion=decision.jwt, set_cookie=cookie)
-
-    def _cookie(self, scope: Scope, decision: Decision) -> bytes | None:
-        if not (decision.issued and self.settings.cookie and decision.jwt):
-            return None
-        cookie = f"{COOKIE_NAME}={decision.jwt}".encode() + self._cookie_tail
-        https = (
-            scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]
-        )
-        return cookie + b"; Secure" if https else cookie
 
     async def _refuse(self, send: Any, decision: Decision) -> None:
         body, start = refusal(decision.status, decision.reason, retry_after=decision.retry_after)
@@ -228,9 +219,8 @@ class GateApp:
             return
         assert decision.jwt is not None
         headers = [(ASSERTION_HEADER, decision.jwt.encode()), (b"content-length", b"0")]
-        cookie = self._cookie(scope, decision)
-        if cookie is not None:
-            headers.append((b"set-cookie", cookie))
+        if decision.set_cookie is not None:
+            headers.append((b"set-cookie", _secured(scope, decision.set_cookie)))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -241,6 +231,13 @@ async def _reply(
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _secured(scope: Scope, cookie: bytes) -> bytes:
+    """The cookie, marked `Secure` when the request came over HTTPS."""
+    if scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]:
+        return cookie + b"; Secure"
+    return cookie
 
 
 def _origin(scope: Scope) -> str | None:

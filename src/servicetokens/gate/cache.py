@@ -10,6 +10,7 @@ cache is bypassed while the feed is not known to be current.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -19,28 +20,38 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.jwt import secret_fingerprint
 from servicetokens.store.repository import Repository
 
-__all__ = ["CachedToken", "TokenCache"]
+__all__ = ["CachedToken", "TokenCache", "cached_token"]
 
 
 @dataclass(frozen=True, slots=True)
 class CachedToken:
-    """A token as last read (None: no token has that client id) and its secrets' names."""
+    """A token as last read (None: no token has that client id), its secrets' names, and
+    its time limits as epoch seconds (so the hot path compares floats, not datetimes)."""
 
     token: ServiceToken | None
     fingerprint: str
     previous_fingerprint: str | None
     loaded_at: float
+    """`time.monotonic()` when it was read."""
+    expires_at: float = math.inf
+    """When the token expires (inf: never)."""
+    previous_until: float = -math.inf
+    """When the previous secret stops being accepted (-inf: there is no grace)."""
 
 
-def _cached(token: ServiceToken | None, now: float) -> CachedToken:
+def cached_token(token: ServiceToken | None, loaded_at: float) -> CachedToken:
+    """The cache entry for `token` as read at monotonic time `loaded_at`."""
     if token is None:
-        return CachedToken(None, "", None, now)
+        return CachedToken(None, "", None, loaded_at)
     previous = token.previous_secret_digest
+    grace = token.previous_client_secret_expires_at
     return CachedToken(
         token,
         secret_fingerprint(token.secret_digest),
         None if previous is None else secret_fingerprint(previous),
-        now,
+        loaded_at,
+        math.inf if token.never_expires else token.expires_at.timestamp(),
+        -math.inf if grace is None else grace.timestamp(),
     )
 
 
@@ -51,7 +62,7 @@ class TokenCache:
         self,
         repository: Repository,
         *,
-        is_current: Callable[[], bool],
+        is_current: Callable[[float], bool],
         max_size: int,
         max_age: float = 60.0,
     ) -> None:
@@ -66,15 +77,23 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
 
+    def cached(self, client_id: str) -> CachedToken | None:
+        """The cached record if it can be trusted now, else None (then `await get()`).
+
+        The hit path: no await, no lock, one clock read."""
+        entry = self._entries.get(client_id)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - entry.loaded_at < self._max_age and self._is_current(now):
+            self.hits += 1
+            return entry
+        return None
+
     async def get(self, client_id: str) -> CachedToken:
         """The cached record, or a fresh read (raises the store's errors when it is down)."""
-        entry = self._entries.get(client_id)
-        if (
-            entry is not None
-            and time.monotonic() - entry.loaded_at < self._max_age
-            and self._is_current()
-        ):
-            self.hits += 1
+        entry = self.cached(client_id)
+        if entry is not None:
             return entry
         self.misses += 1
         pending = self._loading.get(client_id)
@@ -85,7 +104,7 @@ class TokenCache:
         try:
             epoch = self._epoch
             token = await asyncio.to_thread(self._read, client_id)
-            entry = _cached(token, time.monotonic())
+            entry = cached_token(token, time.monotonic())
             # An eviction while we read means our read may predate that commit: use it for
             # this request only, and let the next one read again.
             if epoch == self._epoch:

@@ -54,9 +54,10 @@ class ChangeFeed:
         self._threads: list[threading.Thread] = []
         self.evictions = 0
 
-    def is_current(self) -> bool:
-        """Whether the feed was read recently enough for the cache to be trusted."""
-        return time.monotonic() - self._last_ok < self._stale_after
+    def is_current(self, now: float | None = None) -> bool:
+        """Whether the feed was read recently enough (as of monotonic `now`) for the cache
+        to be trusted."""
+        return (time.monotonic() if now is None else now) - self._last_ok < self._stale_after
 
     def start(self) -> None:
         """Read once (so the cache is usable at once), then follow on background threads."""

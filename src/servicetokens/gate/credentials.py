@@ -4,13 +4,16 @@ Exactly one form may be used: the `CF-Access-Client-Id` + `CF-Access-Client-Secr
 or the single JSON header, or (only when neither is present) a JWT the gate issued, in the
 `cf-access-token` header or the `CF_Authorization` cookie. Duplicates, halves and mixtures
 are malformed.
+
+Also here: the `CF_Authorization` cookie the gate offers (`set_cookie_value`) and whether
+a request already holds a given one (`presents_cookie`), so it is offered only when needed.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -22,10 +25,14 @@ __all__ = [
     "Missing",
     "Presented",
     "credential_header_names",
+    "presents_cookie",
     "read_credentials",
+    "set_cookie_value",
 ]
 
 COOKIE_NAME = "CF_Authorization"
+_COOKIE_PREFIX = COOKIE_NAME.encode() + b"="
+_COOKIE_SEPARATORS = frozenset(b"; \t")
 _ID = b"cf-access-client-id"
 _SECRET = b"cf-access-client-secret"
 _JWT = b"cf-access-token"
@@ -40,6 +47,8 @@ class ClientCredentials:
 
     client_id: str
     secret: str
+    cookies: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+    """The request's raw `Cookie` headers (to tell whether it already holds the JWT)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +156,12 @@ def read_credentials(
         client_id, secret = _text(ids[0]), _text(secrets[0])
         if client_id is None or secret is None:
             return Malformed.INCOMPLETE
-        return ClientCredentials(client_id, secret)
+        return ClientCredentials(client_id, secret, tuple(cookies))
     if singles:
-        return _single_header(singles)
+        presented = _single_header(singles)
+        if cookies and isinstance(presented, ClientCredentials):
+            return ClientCredentials(presented.client_id, presented.secret, tuple(cookies))
+        return presented
     tokens = [t for t in (_text(v) for v in jwts) if t is not None]
     tokens.extend(_cookie_values(cookies) if not tokens else ())
     if not tokens:
@@ -157,3 +169,27 @@ def read_credentials(
     if len(set(tokens)) > 1:
         return Malformed.DUPLICATE
     return JwtCredential(tokens[0])
+
+
+def set_cookie_value(jwt: str, *, max_age: int) -> bytes:
+    """The `Set-Cookie` value offering `jwt` for reuse (the caller adds `Secure` over HTTPS)."""
+    return b"%s%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d" % (
+        _COOKIE_PREFIX,
+        jwt.encode("ascii"),
+        max_age,
+    )
+
+
+def presents_cookie(cookie_headers: tuple[bytes, ...], jwt: bytes) -> bool:
+    """Whether one of the `Cookie` headers holds `CF_Authorization=<jwt>` exactly."""
+    wanted = _COOKIE_PREFIX + jwt
+    for header in cookie_headers:
+        start = header.find(wanted)
+        while start >= 0:
+            end = start + len(wanted)
+            if (start == 0 or header[start - 1] in _COOKIE_SEPARATORS) and (
+                end == len(header) or header[end] in _COOKIE_SEPARATORS
+            ):
+                return True
+            start = header.find(wanted, start + 1)
+    return False

@@ -3,6 +3,10 @@
 Signing costs about a millisecond, so a token's JWT is issued once and reused until half
 its lifetime has passed (or its key stops signing, or the token changes). Verified JWTs are
 remembered too, so reuse by clients costs a dictionary lookup, not an RSA operation.
+
+Everything a request admitted with a JWT needs besides the check itself (the assertion,
+the `Set-Cookie` value, the `Decision`) is built once per JWT, alongside it, and dropped
+with it: when the token changes (`forget`), its key stops signing, or it is renewed.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import Any
 
 import jwt as pyjwt
 
-from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.tokens import ServiceToken
+from servicetokens.gate.credentials import set_cookie_value
+from servicetokens.gate.decision import Decision
 from servicetokens.gate.keys import KeyRing
 
-__all__ = ["JwtIssuer", "ReusedJwt", "secret_fingerprint"]
+__all__ = ["Issued", "JwtIssuer", "ReusedJwt", "secret_fingerprint"]
 
 _ALGORITHMS = ["RS256"]
 _REMEMBERED = 50_000
@@ -41,14 +46,24 @@ class ReusedJwt:
     token_id: str
     fingerprint: str
     expires_at: float
+    admit: Decision
+    """The admission for a request presenting this JWT (no cookie: it already has it)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Issued:
+class Issued:
+    """A JWT this gate signed for a token, with what admitting a request with it takes."""
+
     token: str
     kid: str
     fingerprint: str
     renew_at: float
+    encoded: bytes
+    """The JWT as bytes (to recognise it in a `Cookie` header)."""
+    admit: Decision
+    """The admission without a cookie (the client already holds this JWT)."""
+    admit_offering_cookie: Decision
+    """The admission offering the JWT as the `CF_Authorization` cookie."""
 
 
 class JwtIssuer:
@@ -61,22 +76,20 @@ class JwtIssuer:
         audience: str,
         issuer: str,
         ttl: timedelta,
-        clock: Clock = system_clock,
     ) -> None:
         self._keys = keys
         self._audience = audience
         self._issuer = issuer
         self._ttl = int(ttl.total_seconds())
-        self._clock = clock
-        self._issued: dict[str, _Issued] = {}
+        self._issued: dict[str, Issued] = {}
         self._verified: dict[str, ReusedJwt] = {}
         self._lock = threading.Lock()
         self.signed = 0
 
-    def issue(self, token: ServiceToken, *, fingerprint: str) -> str:
-        """A JWT for `token`, authenticated with the secret named by `fingerprint`."""
-        now = self._clock().timestamp()
-        key = self._keys.signing_key()
+    def issue(self, token: ServiceToken, *, fingerprint: str, now: float) -> Issued:
+        """A JWT for `token`, authenticated with the secret named by `fingerprint`, at epoch
+        seconds `now`."""
+        key = self._keys.signing_key_at(now)
         cached = self._issued.get(token.client_id)
         if (
             cached is not None
@@ -84,7 +97,7 @@ class JwtIssuer:
             and cached.fingerprint == fingerprint
             and now < cached.renew_at
         ):
-            return cached.token
+            return cached
         iat = int(now)
         claims: dict[str, Any] = {
             "type": "app",
@@ -100,11 +113,24 @@ class JwtIssuer:
         }
         encoded = pyjwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
         self.signed += 1
-        self._issued[token.client_id] = _Issued(encoded, key.kid, fingerprint, iat + self._ttl / 2)
-        self._remember(
-            encoded, ReusedJwt(token.client_id, token.id, fingerprint, float(iat + self._ttl))
+        admit = Decision(200, "ok", jwt=encoded)
+        issued = Issued(
+            token=encoded,
+            kid=key.kid,
+            fingerprint=fingerprint,
+            renew_at=iat + self._ttl / 2,
+            encoded=encoded.encode("ascii"),
+            admit=admit,
+            admit_offering_cookie=Decision(
+                200, "ok", jwt=encoded, set_cookie=set_cookie_value(encoded, max_age=self._ttl)
+            ),
         )
-        return encoded
+        self._issued[token.client_id] = issued
+        self._remember(
+            encoded,
+            ReusedJwt(token.client_id, token.id, fingerprint, float(iat + self._ttl), admit),
+        )
+        return issued
 
     def _remember(self, encoded: str, reused: ReusedJwt) -> None:
         with self._lock:
@@ -112,10 +138,9 @@ class JwtIssuer:
                 self._verified.clear()
             self._verified[encoded] = reused
 
-    def verify(self, encoded: str) -> ReusedJwt | None:
+    def verify(self, encoded: str, *, now: float) -> ReusedJwt | None:
         """What a presented JWT says, if this gate's keys signed it for this audience and it
-        has not expired; None otherwise."""
-        now = self._clock().timestamp()
+        has not expired at epoch seconds `now`; None otherwise."""
         known = self._verified.get(encoded)
         if known is not None:
             return known if now < known.expires_at else None
@@ -137,7 +162,16 @@ class JwtIssuer:
         fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
         if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
             return None
-        reused = ReusedJwt(str(fields[0]), str(fields[1]), str(fields[2]), float(claims["exp"]))
+        expires_at = float(claims["exp"])
+        if now >= expires_at:
+            return None
+        reused = ReusedJwt(
+            str(fields[0]),
+            str(fields[1]),
+            str(fields[2]),
+            expires_at,
+            Decision(200, "ok", jwt=encoded),
+        )
         self._remember(encoded, reused)
         return reused
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,6 +135,9 @@ class KeyRing:
         self._clock = clock
         self._loaded: dict[str, SigningKey] = {}
         self._keys: list[SigningKey] = []
+        self._signing: tuple[float, float, SigningKey, list[SigningKey]] | None = None
+        """(from, until, key, keys): the key that signs between those epoch seconds, as
+        worked out from that list of keys (the hot path; stale once `sync()` replaced it)."""
         self._lock = threading.Lock()
 
     def sync(self) -> None:
@@ -162,6 +166,20 @@ class KeyRing:
                 r.kid: self._loaded.get(r.kid) or _load(r) for r in records if r.kid not in stale
             }
             self._keys = sorted(self._loaded.values(), key=lambda k: (k.activates_at, k.kid))
+
+    def signing_key_at(self, timestamp: float) -> SigningKey:
+        """`signing_key()` at epoch seconds `timestamp`; a float comparison on the hot path."""
+        signing = self._signing
+        keys = self._keys
+        if signing is not None and signing[3] is keys and signing[0] <= timestamp < signing[1]:
+            return signing[2]
+        active = [k for k in keys if k.activates_at.timestamp() <= timestamp]
+        if not active:
+            raise RuntimeError("no active signing key: call sync() first")
+        key = active[-1]
+        later = [k.activates_at.timestamp() for k in keys if k.activates_at > key.activates_at]
+        self._signing = (key.activates_at.timestamp(), min(later, default=math.inf), key, keys)
+        return key
 
     def signing_key(self) -> SigningKey:
         """The key that signs now: the newest one already active."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.repository import Repository
@@ -28,7 +28,7 @@ class LastSeenWriter:
     def __init__(self, repository: Repository, *, interval: float) -> None:
         self._repository = repository
         self._interval = interval
-        self._pending: dict[str, datetime] = {}
+        self._pending: dict[str, float] = {}
         self._failures: list[AuditEntry] = []
         self.failures_dropped = 0
         self._lock = threading.Lock()
@@ -37,8 +37,9 @@ class LastSeenWriter:
         self.flushes = 0
         self.written = 0
 
-    def record(self, token_id: str, moment: datetime) -> None:
-        """Note a successful authentication (cheap; called on the request path)."""
+    def record(self, token_id: str, moment: float) -> None:
+        """Note a successful authentication at epoch seconds `moment` (cheap; called on the
+        request path)."""
         with self._lock:
             seen = self._pending.get(token_id)
             if seen is None or seen < moment:
@@ -62,7 +63,10 @@ class LastSeenWriter:
             return
         try:
             with self._repository.write() as tx:
-                tx.touch_last_seen(sorted(batch.items()))  # sorted: a stable lock order
+                tx.touch_last_seen(  # sorted: a stable lock order
+                    (token_id, datetime.fromtimestamp(moment, UTC))
+                    for token_id, moment in sorted(batch.items())
+                )
                 for entry in failures:
                     tx.add_audit(entry)
         except Exception:
