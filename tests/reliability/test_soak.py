@@ -158,6 +158,7 @@ def _worker(load: Load, stats: Stats, seed: int, interval: float, start: float, 
         next_at += interval
 
 
+@pytest.mark.timeout(SECONDS + 300)
 def test_soak(tmp_path: Path, postgres_database: str) -> None:
     database = postgres_database
     account = cli_json(database, "accounts", "create", "soak")["id"]
