@@ -1,5 +1,5 @@
-"""The verifier in-process (no HTTP): its fast secret check against the domain's, and the
-failure limiter keyed on (client id, source address)."""
+"""The verifier in-process (no HTTP): its fast secret check against the domain's, the
+failure limiter keyed on (client id, source address), and the SQLite change probe."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from servicetokens.domain.secrets import digest
 from servicetokens.domain.tokens import ServiceToken, verify_secret
 from servicetokens.gate import GateApp, GateSettings
 from servicetokens.gate.cache import cached_token
+from servicetokens.gate.changes import ChangeFeed
 from servicetokens.gate.verifier import check_secret
 from servicetokens.store.engine import make_engine
 from servicetokens.store.repository import Repository
@@ -113,3 +114,20 @@ def test_failures_from_one_address_do_not_lock_out_the_holder_elsewhere(
     assert 'servicetokens_gate_failures_total{client="known",reason="wrong_secret"} 3.0' in metrics
     assert 'servicetokens_gate_decisions_total{outcome="rate_limited"} 2.0' in metrics
     assert 'servicetokens_gate_decisions_total{outcome="allowed"} 1.0' in metrics
+
+
+def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None:
+    evicted: list[str] = []
+    repository = Repository(make_engine(tenant.database_url, pool_size=2))
+    feed = ChangeFeed(repository, evict=evicted.append, clear=lambda: None, interval=0.1)
+    feed.follow_once()  # the first probe cannot tell: reads
+    reads = feed.table_reads
+    feed.follow_once()
+    feed.follow_once()
+    assert feed.table_reads == reads  # nothing committed: the probe answered
+    assert feed.is_current()
+    token, _ = tenant.token()  # a commit by another connection
+    feed.follow_once()
+    assert feed.table_reads == reads + 1
+    assert token.client_id in evicted
+    repository.engine.dispose()
