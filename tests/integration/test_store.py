@@ -125,7 +125,7 @@ def test_list_and_name_filter_use_indexes(service: Service) -> None:
         ),
     }
     for index, query in cases.items():
-        count, page = list_statements(container, query, dialect=engine.dialect.name)
+        count, page, _ = list_statements(container, query, dialect=engine.dialect.name)
         # The count may use either index (both lead with the container); the page must use
         # the one that also gives its order.
         assert "ix_service_tokens_" in _plan(engine, count)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Engine,
@@ -218,6 +218,7 @@ def _token_values(token: ServiceToken) -> dict[str, Any]:
     }
 
 
+_TOTAL = "total_matching"
 _search_rows = table("search_rows", column("rowid"), column("token_id"))
 _search_index = table("service_tokens_search", column("rowid"), column("search_key"))
 _MIN_INDEXED_SEARCH = 3  # a trigram index can only narrow patterns of three characters or more
@@ -232,9 +233,15 @@ def _glob_literal(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def list_statements(
-    container: Container, query: ListQuery, *, dialect: str
-) -> tuple[Select[Any], Select[Any]]:
+class ListStatements(NamedTuple):
+    """The queries of a list request."""
+
+    total: Select[Any]
+    page: Select[Any]
+    counted_page: Select[Any]
+
+
+def list_statements(container: Container, query: ListQuery, *, dialect: str) -> ListStatements:
     """The count and page queries of a list request (exposed so tests can check their plans)."""
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
@@ -273,7 +280,10 @@ def list_statements(
         .limit(query.per_page)
         .offset(query.offset)
     )
-    return count, page
+    # Filtered lists: the page with the number of matches beside each row (a window count),
+    # so the filter is evaluated once, not once for the page and again for the count.
+    counted = page.add_columns(func.count().over().label(_TOTAL))
+    return ListStatements(count, page, counted)
 
 
 class Transaction:
@@ -398,14 +408,22 @@ class Transaction:
 
         `token_count` is the container's stored count, when the caller has already read it.
         """
-        count, page = list_statements(container, query, dialect=self._conn.dialect.name)
+        count, page, counted_page = list_statements(
+            container, query, dialect=self._conn.dialect.name
+        )
         if query.name is None and query.search is None:
             total = self.container_state(container)[1] if token_count is None else token_count
-        else:
-            total = self._conn.execute(count).scalar_one()
-        if query.past_any_end or query.offset >= total:
-            return [], total
-        return [_token_from_row(row) for row in self._conn.execute(page)], total
+            if query.past_any_end or query.offset >= total:
+                return [], total
+            return [_token_from_row(row) for row in self._conn.execute(page)], total
+        if query.past_any_end:
+            return [], self._conn.execute(count).scalar_one()
+        # Filtered: one query finds the matches once and returns the page with the number of
+        # matches beside each row (a window count); only a page past the end needs a count.
+        rows = self._conn.execute(counted_page).all()
+        if rows:
+            return [_token_from_row(row) for row in rows], int(rows[0]._mapping[_TOTAL])
+        return [], self._conn.execute(count).scalar_one() if query.offset else 0
 
     def token(
         self, container: Container, token_id: str, *, for_update: bool = False
