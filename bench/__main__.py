@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             size_rows, seed_seconds = measure_size(engine, count, scenarios, opts)
             rows += size_rows
             seeded_in.append(f"{engine} {count:,}: {seed_seconds:.0f} s")
+            # Rows so far, in case a later size fails.
+            (workdir / "rows.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
     peer_rows, peer_notes = _peer(args, sizes, seconds, workdir)
     notes += peer_notes
     for row in rows:

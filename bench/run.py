@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def _first_request(url: str, load: Load) -> httpx.Response:
     if load.cycle_header is not None:
         headers[load.cycle_header] = load.cycle_values[0]
     return httpx.request(
-        load.method, url + load.paths[0], headers=headers, content=load.body, timeout=60
+        load.method, url + load.paths[0], headers=headers, content=load.body, timeout=300
     )
 
 
@@ -138,6 +138,47 @@ def _measure(server: Server, scenario: Scenario, seeded: Seeded, engine: str, op
     )
 
 
+def _failed(scenario: Scenario, seeded: Seeded, engine: str, exc: Exception) -> Row:
+    return Row(
+        engine=engine,
+        tokens=seeded.count,
+        scenario=scenario.name,
+        rps=0,
+        p50_ms=0,
+        p99_ms=0,
+        rss_mb=0,
+        rss_process_mb=0,
+        pss_mb=0,
+        bad=1,
+        baseline=scenario.baseline,
+        note=f"FAILED: {type(exc).__name__}: {str(exc)[:120]}",
+    )
+
+
+def _settle(server: Server, kind: str, seeded: Seeded, *, limit: float = 300) -> None:
+    """Wait until the server has worked off what the last scenario left queued.
+
+    wrk stops sending when its time is up, but requests already queued in the server's thread
+    pool still run (a slow scenario can leave a minute of work behind). The next scenario
+    starts once a small database-backed request answers within a second again.
+    """
+    if kind == API:
+        path = (
+            f"/client/v4/accounts/{seeded.account_id}/access/service_tokens/{seeded.token_ids[-1]}"
+        )
+        headers = {"Authorization": f"Bearer {seeded.api_token}"}
+    else:
+        path, headers = GATE_HEALTH_PATH, {}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        with suppress(httpx.HTTPError):
+            httpx.get(server.url + path, headers=headers, timeout=limit)
+        if time.monotonic() - began < 1:
+            return
+    log(f"server still busy after {limit:.0f}s")
+
+
 def _profile(url: str, server: Server, load: Load, label: str, opts: Options) -> None:
     raw = opts.workdir / f"profile-{label.replace(' ', '_').replace(',', '')}.txt"
     seconds = max(3, round(opts.seconds))
@@ -184,7 +225,12 @@ def measure_size(
             with _server(kind, seeded, opts) as server:
                 time.sleep(1)  # let every worker finish starting
                 for scenario in chosen:
-                    rows.append(_measure(server, scenario, seeded, engine, opts))
+                    try:
+                        rows.append(_measure(server, scenario, seeded, engine, opts))
+                    except Exception as exc:  # one broken scenario must not lose the run
+                        log(f"{engine} @{count:,} {scenario.name} FAILED: {exc!r}")
+                        rows.append(_failed(scenario, seeded, engine, exc))
+                    _settle(server, kind, seeded)
     by_name = {r.scenario: r for r in rows}
     for row in rows:
         base = by_name.get(row.baseline)
