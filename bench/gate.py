@@ -1,6 +1,7 @@
 """Gate overhead: requests/s and p50/p99 through the gate with checking on vs. off.
 
-    python -m bench.gate            (or: python bench/gate.py)  [--duration 10] [--rounds 3]
+    python -m bench.gate   (or: python bench/gate.py)  [--duration 10] [--rounds 3]
+                           [--profile DIR]   (one more round per mode under py-spy)
 
 One command starts everything on loopback: an upstream (nginx answering a tiny 200 when
 nginx is installed, else a minimal Python ASGI app), two gate processes built the same way
@@ -8,10 +9,12 @@ nginx is installed, else a minimal Python ASGI app), two gate processes built th
 checking and one with `GateSettings(check=False)` (a bench-only construction: the CLI has no
 way to switch checking off), then drives each from a separate load process (wrk when
 installed, else a Python asyncio/httpx generator) with valid credentials on every request.
+The checking client sends its secret every time and ignores cookies, so it is offered
+`Set-Cookie` on every answer (`--cookie-client` adds one that sends the cookie back).
 
-Rounds alternate unchecked/checked so drift hits both. The gate process is pinned to CPU 0
+Rounds cycle through the modes so drift hits all of them. The gate process is pinned to CPU 0
 and the upstream and load generator to the other CPUs (when there are at least two), so the
-comparison is of the gate's own CPU cost. Prints one table and the checked/unchecked ratio.
+comparison is of the gate's own CPU cost. Prints one table and the checked/unchecked ratios.
 """
 
 from __future__ import annotations
@@ -205,6 +208,20 @@ def drive(
     return Result(float(rps), float(p50), float(p99), int(errors))
 
 
+MODES: tuple[str, ...] = ("unchecked", "checked")
+"""unchecked: checking off; checked: the secret on every request (a client that ignores
+cookies: offered `Set-Cookie` every time). With `--cookie-client`, also checked+cookie: the
+secret and the cookie it was offered (not offered again; it carries the JWT inbound instead,
+which the gate strips before the upstream, so it is not cheaper)."""
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def profile(directory: Path, mode: str, pid: int, seconds: float) -> subprocess.Popen[bytes]:
     """Start py-spy on the gate `pid` for half of `seconds` (collapsed stacks in
     `directory`); it samples while the caller drives load."""
@@ -238,6 +255,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--python-upstream", action="store_true", help="never use nginx")
     parser.add_argument(
+        "--cookie-client",
+        action="store_true",
+        help="also measure a client that sends back the CF_Authorization cookie",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -258,6 +280,8 @@ def main() -> None:
     )
     from servicetokens.service import ContainerRef
 
+    modes = (*MODES, "checked+cookie") if args.cookie_client else MODES
+    load_before = _loadavg()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     gate_cpus = {cpus[0]} if len(cpus) >= 2 else set()
     other_cpus = set(cpus[1:]) if len(cpus) >= 2 else set()
@@ -325,14 +349,24 @@ def main() -> None:
         probe = httpx.get(gates["checked"], headers=headers)
         assert probe.status_code == 200, probe.text
         assert httpx.get(gates["checked"]).status_code == 401
-        for url in gates.values():  # warm up: connection pools, caches, the JWT
-            drive(url, 2, args.connections, headers, other_cpus)
+        sent = {mode: headers for mode in modes}
+        if "checked+cookie" in modes:
+            # A client that keeps the cookie it is offered sends it back with its secret and
+            # is not offered it again: same gate process, other headers.
+            jwt = probe.headers["set-cookie"].split(";")[0].removeprefix("CF_Authorization=")
+            sent["checked+cookie"] = {**headers, "Cookie": f"CF_Authorization={jwt}"}
+            gates["checked+cookie"], pids["checked+cookie"] = gates["checked"], pids["checked"]
+            held = httpx.get(gates["checked+cookie"], headers=sent["checked+cookie"])
+            assert held.status_code == 200, held.text
+            assert "set-cookie" not in held.headers, held.headers
+        for mode in modes:  # warm up: connection pools, caches, the JWT
+            drive(gates[mode], 2, args.connections, sent[mode], other_cpus)
 
-        results: dict[str, list[Result]] = {"unchecked": [], "checked": []}
+        results: dict[str, list[Result]] = {mode: [] for mode in modes}
         for _ in range(args.rounds):
-            for mode in ("unchecked", "checked"):
+            for mode in modes:
                 before = cpu_seconds(pids[mode])
-                result = drive(gates[mode], args.duration, args.connections, headers, other_cpus)
+                result = drive(gates[mode], args.duration, args.connections, sent[mode], other_cpus)
                 spent = cpu_seconds(pids[mode]) - before
                 served = result.rps * args.duration
                 result = Result(
@@ -340,15 +374,15 @@ def main() -> None:
                 )
                 results[mode].append(result)
                 print(
-                    f"  {mode:9} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                    f"  {mode:14} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                     f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
                     f"gate CPU {result.cpu_us:5.0f} us/req",
                     flush=True,
                 )
         if args.profile is not None:
-            for mode in ("unchecked", "checked"):
+            for mode in modes:
                 sampler = profile(args.profile, mode, pids[mode], args.duration)
-                drive(gates[mode], args.duration, args.connections, headers, other_cpus)
+                drive(gates[mode], args.duration, args.connections, sent[mode], other_cpus)
                 sampler.wait(30)
     finally:
         for process in reversed(processes):
@@ -376,16 +410,21 @@ def main() -> None:
         f"{args.rounds} x {args.duration:g} s per mode; "
         f"gate pinned to CPU {sorted(gate_cpus) or 'any'}"
     )
-    print(f"{'mode':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/req':>11}")
-    for mode in ("unchecked", "checked"):
+    print(f"load average before: {load_before}; after: {_loadavg()}")
+    print(f"{'mode':15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU us/req':>11}")
+    for mode in modes:
         r = summary(mode)
         print(
-            f"{mode:10} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} {r.cpu_us:11.0f}"
+            f"{mode:15} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d} {r.cpu_us:11.0f}"
         )
-    ratio = summary("checked").rps / summary("unchecked").rps
-    print(f"checked / unchecked throughput: {ratio:.3f} (target >= 0.85)")
-    capacity = summary("unchecked").cpu_us / summary("checked").cpu_us
-    print(f"checked / unchecked capacity by gate CPU per request: {capacity:.3f}")
+    base = summary("unchecked")
+    for mode in modes[1:]:
+        ratio = summary(mode).rps / base.rps
+        capacity = base.cpu_us / summary(mode).cpu_us
+        print(
+            f"{mode} / unchecked: throughput {ratio:.3f} (target >= 0.85), "
+            f"capacity by gate CPU per request {capacity:.3f}"
+        )
 
 
 if __name__ == "__main__":
