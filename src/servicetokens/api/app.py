@@ -7,16 +7,19 @@ status and code; routing, validation, database and unexpected errors are mapped 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
@@ -57,6 +60,22 @@ class InternalError(DomainError):
     message = "Internal server error"
 
 
+def _allowed_methods(request: Request) -> set[str]:
+    """Every method some route serves at this path (each method is a route of its own)."""
+    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.route_methods
+    return {m for pattern, methods in table if pattern.match(request.url.path) for m in methods}
+
+
+def _route_methods(routers: list[tuple[str, APIRouter]]) -> list[tuple[re.Pattern[str], set[str]]]:
+    table = []
+    for prefix, router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                pattern, _, _ = compile_path(prefix + route.path)
+                table.append((pattern, set(route.methods or ())))
+    return table
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -65,7 +84,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:
-            return failure(MethodNotAllowed(request.method))
+            allow = ", ".join(sorted(_allowed_methods(request)))
+            return failure(MethodNotAllowed(request.method), headers={"allow": allow})
         if exc.status_code == 404:
             return failure(NoRoute())
         error = DomainError(str(exc.detail))
@@ -79,8 +99,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return failure(ValidationError(f"{where}: {first.get('msg', 'invalid request')}"))
 
     async def database_error(_: Request, exc: Exception) -> Response:
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return failure(ServiceUnavailable(), headers={"retry-after": "1"})
+        # Only a lost or refused connection (or an exhausted pool) is an outage; anything
+        # else the database rejects is a bug or a value we failed to validate: 500, logged.
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return failure(ServiceUnavailable(), headers={"retry-after": "1"})
+        if isinstance(exc, DataError):
+            log.warning("database refused a value: %s", exc)
+            return failure(ValidationError("a value is out of range for storage"))
+        log.error("database error", exc_info=exc)
+        return failure(InternalError())
 
     async def unexpected_error(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
@@ -134,6 +162,9 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     _document_security(app)
     _install_error_handlers(app)
+    app.state.route_methods = _route_methods(
+        [(API_PREFIX, service_tokens.router), (API_PREFIX, token_verify.router)]
+    )
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 _MAX_EMAIL = 254
+_CREDENTIAL_HEADERS = (
+    ("authorization", "Authorization"),
+    ("x-auth-email", "X-Auth-Email"),
+    ("x-auth-key", "X-Auth-Key"),
+)
 
 
 def get_service(request: Request) -> Service:
@@ -68,6 +73,10 @@ def parse_credential(headers: Headers) -> Credential:
     X-Auth-Key beside a Bearer token is ignored, as the TypeScript SDK sends every header
     it was configured with.
     """
+    # A credential header sent twice is ambiguous: which one would we check? Refuse it.
+    for name, label in _CREDENTIAL_HEADERS:
+        if len(headers.getlist(name)) > 1:
+            raise InvalidHeaders(label)
     email = headers.get("x-auth-email")
     key = headers.get("x-auth-key")
     if email is not None and key is not None:

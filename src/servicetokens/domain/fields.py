@@ -18,6 +18,7 @@ from servicetokens.domain.durations import DurationError, parse_token_duration
 from servicetokens.domain.errors import ValidationError
 
 __all__ = [
+    "MAX_DURATION_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_SECRET_VERSION",
     "UNSET",
@@ -31,6 +32,9 @@ __all__ = [
 
 MAX_NAME_LENGTH = 350
 """Cloudflare's documented character limit for a service token name."""
+
+MAX_DURATION_LENGTH = 64
+"""How long a `duration` string may be (every useful Go duration is far shorter)."""
 
 MAX_SECRET_VERSION = 2**53 - 1
 """The largest integer every SDK's `number` holds exactly."""
@@ -77,6 +81,10 @@ def validate_name(value: object) -> str:
 def _validate_duration(value: object) -> str:
     if not isinstance(value, str):
         raise ValidationError('duration must be a string such as "8760h" or "forever"')
+    if len(value) > MAX_DURATION_LENGTH:
+        raise ValidationError(
+            f"duration is {len(value)} characters long; the limit is {MAX_DURATION_LENGTH}"
+        )
     try:
         parse_token_duration(value)
     except DurationError as exc:

@@ -120,9 +120,8 @@ def _register(kind: ContainerKind) -> None:
         model: type[BaseModel] = ServiceTokenEnvelope,
         body: dict[str, object] | None = None,
     ) -> Callable[[Handler], Handler]:
-        extra: dict[str, object] = {}
-        if params:
-            extra["parameters"] = params
+        # Handlers read the container id from the request, so it is declared here.
+        extra: dict[str, object] = {"parameters": [_path_param(param), *(params or [])]}
         if body:
             extra["requestBody"] = body
 
@@ -130,7 +129,7 @@ def _register(kind: ContainerKind) -> None:
             router.add_api_route(
                 path,
                 handler,
-                openapi_extra=extra or None,
+                openapi_extra=extra,
                 methods=[method],
                 operation_id=f"{op_prefix}-{op}",
                 summary=summary,
@@ -147,7 +146,7 @@ def _register(kind: ContainerKind) -> None:
         collection,
         "list-service-tokens",
         "List service tokens",
-        params=[_path_param(param), *_LIST_PARAMS],
+        params=_LIST_PARAMS,
         model=ServiceTokenListEnvelope,
     )
     async def list_tokens(request: Request) -> Response:
