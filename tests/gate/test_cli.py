@@ -33,7 +33,13 @@ def cli_world(
         api, api_url = start_api_cli(tenant.database_url, tmp)
         processes.append(api)
         gate, gate_url = start_gate_cli(
-            tenant.database_url, tenant.account, upstream, tmp, "--audience", "cli-app"
+            tenant.database_url,
+            tenant.account,
+            upstream,
+            tmp,
+            "--audience",
+            "cli-app",
+            "--no-cookie",
         )
         processes.append(gate)
         yield tenant, api_url, gate_url
@@ -156,3 +162,15 @@ def test_gate_refuses_an_unknown_account(tmp_path: Path, upstream: str) -> None:
     )
     assert result.returncode == 1
     assert "no account" in result.stderr + result.stdout
+
+
+def test_no_cookie_flag_offers_no_cookie_but_jwt_reuse_works(
+    cli_world: tuple[Tenant, str, str],
+) -> None:
+    tenant, _, gate = cli_world
+    token, secret = tenant.token()
+    first = httpx.get(gate, headers=creds(token.client_id, secret))
+    assert first.status_code == 200
+    assert "set-cookie" not in first.headers
+    assertion = first.json()["headers"]["cf-access-jwt-assertion"][0]
+    assert httpx.get(gate, headers={"cf-access-token": assertion}).status_code == 200

@@ -221,6 +221,13 @@ def gate(
         int, typer.Option(help="Failed attempts per client id per window (0: no limit).")
     ] = 30,
     failure_window: Annotated[int, typer.Option(help="Seconds the failure limit spans.")] = 60,
+    cookie: Annotated[
+        bool,
+        typer.Option(
+            "--cookie/--no-cookie",
+            help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
+        ),
+    ] = True,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -245,6 +252,7 @@ def gate(
         jwt_ttl=timedelta(seconds=jwt_ttl),
         failure_limit=failure_limit,
         failure_window=timedelta(seconds=failure_window),
+        cookie=cookie,
     )
     gate_app = build_gate(settings, ctx.obj)
     with gate_app.repository.read() as tx:
