@@ -33,7 +33,7 @@ class Load:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     cycle_header: str | None = None
-    """A header whose value is taken from `cycle_values`, in step with the paths."""
+    """A header whose value is taken from `cycle_values` (cycled independently of the paths)."""
     cycle_values: list[str] = field(default_factory=list)
 
 
@@ -88,6 +88,7 @@ local headers = %(headers)s
 local body = %(body)s
 local n = #paths
 local i = 0
+local j = 0
 local counter = 0
 function setup(thread)
   counter = counter + 1
@@ -95,10 +96,14 @@ function setup(thread)
 end
 function init(args)
   i = ((tid or 1) * 7919) %% n
+  j = (tid or 1) * 7919
 end
 function request()
   i = i %% n + 1
-  if values then headers[%(cycle_header)s] = values[(i - 1) %% #values + 1] end
+  if values then
+    j = j + 1
+    headers[%(cycle_header)s] = values[j %% #values + 1]
+  end
   return wrk.format(%(method)s, paths[i], headers, body)
 end
 """

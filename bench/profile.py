@@ -87,8 +87,8 @@ _IDLE_LEAVES = ("epoll_wait", "epoll_pwait", "poll", "select", "futex", "pthread
 
 def _idle(leaf: str, python: str | None) -> bool:
     """Whether a sample is a thread blocked in a wait (py-spy cannot always tell)."""
-    if leaf == python:
-        return False
+    if leaf == python or (python is not None and "(psycopg/" in python):
+        return False  # a wait on PostgreSQL holds its thread (often the event loop) busy
     if leaf.startswith(_IDLE_LEAVES):
         return True
     return python is not None and python.startswith(_IDLE_CALLERS) and "write" not in leaf

@@ -7,9 +7,12 @@ URLs) for a second each, and renders the table.
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from bench.load import Load, run_load
 from bench.profile import summarise
 from bench.report import render
 from bench.run import Options, measure_size
@@ -52,3 +55,33 @@ def test_profile_summary_folds_collapsed_stacks(tmp_path: Path) -> None:
     assert "4 busy samples" in summary
     assert "100.0%  handle (app.py)" in summary
     assert "75.0%  query (db.py)" in summary
+
+
+def test_cycled_header_values_really_vary() -> None:
+    """The gate's cold scenario relies on every request carrying another client id."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("X-Id", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        load = Load("GET", ["/"], cycle_header="X-Id", cycle_values=[str(n) for n in range(50)])
+        result = run_load(url, load, seconds=1, threads=1, connections=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests > 0
+    assert len(set(seen)) > 10
