@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.load import have_wrk
 from bench.peer_moto import moto_available, run_moto
-from bench.report import Row, append_to_docs, environment, render
+from bench.report import Row, append_to_docs, environment, git_revision, render
 from bench.run import PG_ADMIN, Options, gate_available, log, measure_size
 from bench.scenarios import GATE, SCENARIOS, Scenario, by_name
 
@@ -96,6 +96,7 @@ def _peer(
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started_at_rev = git_revision()
     sizes = args.tokens or ([1_000] if args.quick else SIZES)
     engines = args.engine or (["sqlite"] if args.quick else ENGINES)
     seconds = args.seconds or (2.0 if args.quick else 5.0)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     if record:
         command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
-        env = environment(admin_url=PG_ADMIN, load_tool=tool)
+        env = environment(admin_url=PG_ADMIN, load_tool=tool, started_at_rev=started_at_rev)
         path = append_to_docs(rows, env=env, command=command, settings=settings, notes=notes)
         log(f"appended to {path}")
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Row", "append_to_docs", "environment", "render"]
+__all__ = ["Row", "append_to_docs", "environment", "git_revision", "render"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
@@ -83,11 +83,19 @@ def _postgres_version(admin_url: str) -> str:
         return "unavailable"
 
 
-def environment(*, admin_url: str, load_tool: str) -> dict[str, str]:
-    """Machine and versions, as `key: value` lines for the report header."""
+def git_revision() -> str:
+    """The checked-out commit, and whether tracked files differ from it."""
     rev = _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or "unknown"
     if _run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]):
         rev += " (with uncommitted changes)"
+    return rev
+
+
+def environment(*, admin_url: str, load_tool: str, started_at_rev: str) -> dict[str, str]:
+    """Machine and versions, as `key: value` lines for the report header."""
+    rev = git_revision()
+    if rev != started_at_rev:
+        rev = f"{started_at_rev} when the run started, {rev} when it ended"
     wrk = _run(["wrk", "-v"]).splitlines()
     return {
         "machine": f"{os.cpu_count()} CPUs (nproc {_run(['nproc'])}), {_cpu_model()}, "
