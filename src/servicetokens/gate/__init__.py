@@ -1,8 +1,30 @@
-"""The gate: enforces service tokens in front of an upstream, as a proxy or forward-auth."""
+"""The gate: enforces service tokens in front of an upstream, as a proxy or forward-auth.
+
+Exports are loaded on first use, so `servicetokens.gate.keys` (which the API server uses to
+publish the signing keys) does not pull the proxy and its HTTP client into the API process.
+"""
 
 from __future__ import annotations
 
-from servicetokens.gate.app import GateApp, build_gate
-from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from servicetokens.gate.app import GateApp, build_gate
+    from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 
 __all__ = ["FORWARD_AUTH_PATH", "GateApp", "GateSettings", "build_gate"]
+
+_HOMES = {
+    "GateApp": "servicetokens.gate.app",
+    "build_gate": "servicetokens.gate.app",
+    "FORWARD_AUTH_PATH": "servicetokens.gate.settings",
+    "GateSettings": "servicetokens.gate.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(_HOMES[name]), name)
