@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -71,8 +72,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
-    import uvicorn
-
     settings: Settings = ctx.obj
     service = _service(ctx)
     if not service.any_account():
@@ -86,15 +85,28 @@ def serve(
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
     service.repository.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
-    uvicorn.run(
-        "servicetokens.bootstrap:build_api",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-        server_header=False,
+    sys.stdout.flush()
+    # Replace this process by a plain uvicorn: the server (and, with several workers, its
+    # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.
+    os.execv(  # noqa: S606 - the same interpreter, fixed arguments
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "servicetokens.bootstrap:build_api",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "info",
+            "--no-access-log",
+            "--no-server-header",
+        ],
     )
 
 

@@ -29,6 +29,9 @@ def normalise_url(url: str) -> URL:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
+_SQLITE_POOL = 4
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -58,10 +61,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # One writer at a time and microsecond reads: a few connections serve any load, and
+        # each holds its own page cache, so more would only cost memory.
+        connections = min(pool_size, _SQLITE_POOL)
         engine = create_engine(
             parsed,
-            pool_size=pool_size,
-            max_overflow=pool_size * 2,
+            pool_size=connections,
+            max_overflow=connections,
             connect_args={"check_same_thread": False, "timeout": 10},
         )
         _tune_sqlite(engine)
