@@ -58,6 +58,12 @@ _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 _MAX_CACHED_CONTAINERS = 100_000
 
 
+def _cache_key(credential: Credential) -> bytes:
+    if isinstance(credential, ApiTokenCredential):
+        return digest(credential.token)
+    return digest(f"{credential.email.lower()}\0{credential.key}")
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerRef:
     """An account or zone as named in a request path (not yet checked to exist)."""
@@ -105,10 +111,7 @@ class Service(AdminUseCases):
         self, tx: Transaction, credential: Credential, *, credentials_version: int | None
     ) -> Principal:
         now = self.clock()
-        if isinstance(credential, ApiTokenCredential):
-            cache_key = digest(credential.token)
-        else:
-            cache_key = digest(f"{credential.email.lower()}\0{credential.key}")
+        cache_key = _cache_key(credential)
         if credentials_version is not None:
             cached = self._principals.get(
                 cache_key, credentials_version=credentials_version, now=now
@@ -226,13 +229,24 @@ class Service(AdminUseCases):
         """
         if not _CONTAINER_ID.match(ref.id):
             raise InvalidIdentifier(ref.path)
+        version, token_count, credentials_version = self.repository.probe_versions(ref.kind, ref.id)
+        memo_key = (ref.kind, ref.id, query)
+        # Everything from memory when nothing changed: no pooled connection, no transaction.
+        principal = self._principals.get(
+            _cache_key(credential), credentials_version=credentials_version, now=self.clock()
+        )
+        container = self._containers.get((ref.kind, ref.id))
+        if principal is not None and container is not None:
+            if not is_allowed(principal, Permission.READ, container):
+                raise PermissionDenied()
+            body = self._pages.get(memo_key, version=version)
+            if body is not None:
+                return body
         with self.repository.read() as tx:
-            version, token_count, credentials_version = tx.versions(ref.kind, ref.id)
             principal = self._authenticate(tx, credential, credentials_version=credentials_version)
             container = self._container(tx, ref)
             if container is None or not is_allowed(principal, Permission.READ, container):
                 raise PermissionDenied()
-            memo_key = (ref.kind, ref.id, query)
             body = self._pages.get(memo_key, version=version)
             if body is None:
                 tokens, total = tx.list_tokens(container, query, token_count=token_count)
