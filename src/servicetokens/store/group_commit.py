@@ -10,11 +10,13 @@ the fsync that makes their write durable.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -39,9 +41,29 @@ class GroupCommitter:
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
+        database = engine.url.database
+        self._lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
         self._started = threading.Lock()
         self.batches = 0
         self.units = 0
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Take turns with the committers of other processes on the same file.
+
+        SQLite's own busy handler polls with growing sleeps, so two processes' committers
+        starve each other into multi-second tails; a blocking file lock wakes the next
+        writer the moment the last one commits.
+        """
+        if self._lock_path is None:
+            yield
+            return
+        with open(self._lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def run(self, unit: Callable[[Any], T]) -> T:
         """Run `unit(tx)` in a committed transaction; its result once the commit is durable."""
@@ -73,7 +95,7 @@ class GroupCommitter:
     def _commit(self, batch: list[tuple[Callable[[Any], Any], Future[Any]]]) -> None:
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
-            with self._engine.connect() as connection:
+            with self._writer_lock(), self._engine.connect() as connection:
                 connection.info[WRITE_INTENT] = True
                 with connection.begin():
                     tx = self._wrap(connection)
