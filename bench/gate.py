@@ -112,14 +112,16 @@ def serve_upstream(port: int) -> None:
     uvicorn.run(_tiny_upstream, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
-def serve_gate(database: str, account: str, upstream: str, port: int, check: bool) -> None:
+def serve_gate(
+    database: str, account: str, upstream: str, port: int, check: bool, cookie: bool = True
+) -> None:
     """The gate exactly as `servicetokens gate` runs it, with checking on or off."""
     import uvicorn
 
     from servicetokens.config import Settings
     from servicetokens.gate import GateSettings, build_gate
 
-    settings = GateSettings(account_id=account, upstream=upstream, check=check)
+    settings = GateSettings(account_id=account, upstream=upstream, check=check, cookie=cookie)
     uvicorn.run(
         build_gate(settings, Settings(database_url=database)),
         host="127.0.0.1",
@@ -255,6 +257,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--python-upstream", action="store_true", help="never use nginx")
     parser.add_argument(
+        "--no-cookie",
+        action="store_true",
+        help="gates as `servicetokens gate --no-cookie` (no CF_Authorization cookie offered)",
+    )
+    parser.add_argument(
         "--cookie-client",
         action="store_true",
         help="also measure a client that sends back the CF_Authorization cookie",
@@ -339,7 +346,8 @@ def main() -> None:
             port = free_port()
             process = launch(
                 f"from bench.gate import serve_gate; "
-                f"serve_gate({database!r}, {account!r}, {upstream!r}, {port}, {check})"
+                f"serve_gate({database!r}, {account!r}, {upstream!r}, {port}, {check}, "
+                f"{not args.no_cookie})"
             )
             pin(process.pid, gate_cpus)
             pids[mode] = process.pid
