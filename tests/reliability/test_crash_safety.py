@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,56 +16,9 @@ import pytest
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.tokens import verify_secret
+from tests.reliability.live import Server, cli_json
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli_json(database: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "servicetokens", "--database", database, *args, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    data: dict[str, Any] = json.loads(out.stdout)
-    return data
-
-
-def start_server(database: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "servicetokens",
-            "--database",
-            database,
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"server did not start: {log.read_text()}")
 
 
 @pytest.mark.parametrize(
@@ -87,10 +36,9 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
     token = cli_json(
         database, "api-tokens", "create", "w", "--account", account, "--permission", "write"
     )["token"]
-    port = free_port()
-    log = tmp_path / "server.log"
-    server = start_server(database, port, log)
-    base = f"http://127.0.0.1:{port}/client/v4/accounts/{account}/access/service_tokens"
+    server = Server.api(database, tmp_path)
+    path = f"/client/v4/accounts/{account}/access/service_tokens"
+    base = server.url + path
     headers = {"Authorization": f"Bearer {token}"}
     acknowledged: list[dict[str, Any]] = []
     rotated: dict[str, dict[str, Any]] = {}
@@ -120,7 +68,8 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
             pool.submit(writer, i)
         time.sleep(1.5)
         os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
+        server.process.wait(timeout=10)
+        server.stop()
         stop.set()
 
     assert len(acknowledged) > 20, "the burst did not get going"
@@ -143,13 +92,8 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
         service.repository.engine.dispose()
 
     # The restarted server serves every acknowledged token.
-    server = start_server(database, port, log)
-    try:
-        with httpx.Client(timeout=10, headers=headers) as client:
-            listed = client.get(base, params={"per_page": 1000}).json()
-            ids = {t["id"] for t in listed["result"]}
-            assert {c["id"] for c in acknowledged} <= ids
-            assert listed["result_info"]["total_count"] == len(ids)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+    with Server.api(database, tmp_path) as restarted, httpx.Client(timeout=10) as client:
+        listed = client.get(restarted.url + path, params={"per_page": 1000}, headers=headers).json()
+        ids = {t["id"] for t in listed["result"]}
+        assert {c["id"] for c in acknowledged} <= ids
+        assert listed["result_info"]["total_count"] == len(ids)

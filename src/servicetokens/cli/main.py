@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -55,6 +57,16 @@ def _global(
 ) -> None:
     settings = Settings(database_url=database) if database else Settings()
     ctx.obj = settings
+
+
+@contextmanager
+def _refusals(*, exit_code: int = 1) -> Iterator[None]:
+    """A domain error ends the command with its message on stderr and `exit_code`."""
+    try:
+        yield
+    except DomainError as exc:
+        fail(exc.message)
+        raise typer.Exit(exit_code) from None
 
 
 def _service(ctx: typer.Context) -> Service:
@@ -125,11 +137,8 @@ def zones_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a zone in an account; prints its id."""
-    try:
+    with _refusals():
         zone_id = _service(ctx).create_zone(name, account_id=account)
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(1) from None
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
 
 
@@ -154,13 +163,10 @@ def api_tokens_create(
     scope, scope_id = (
         (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
     )
-    try:
+    with _refusals():
         credential = _service(ctx).create_api_token(
             name, scope=scope, scope_id=scope_id, permission=level
         )
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(1) from None
     emit(
         {"id": credential.id, "token": credential.secret, "permission": level.group_name},
         as_json=as_json,
@@ -171,11 +177,8 @@ def api_tokens_create(
 @api_tokens_app.command("revoke")
 def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
     """Revoke an API token by id."""
-    try:
+    with _refusals():
         _service(ctx).revoke_api_token(token_id)
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(1) from None
     emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
 
 
@@ -187,11 +190,8 @@ def users_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user with a global API key (X-Auth-Key); prints the key once."""
-    try:
+    with _refusals():
         credential = _service(ctx).create_user(email, account_id=account)
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(1) from None
     emit(
         {"email": credential.id, "api_key": credential.secret},
         as_json=as_json,
@@ -300,11 +300,8 @@ def audit_list(
     from servicetokens.cli.audit import print_audit
     from servicetokens.domain.fields import parse_timestamp
 
-    try:
+    with _refusals(exit_code=2):
         moment = None if since is None else parse_timestamp(since, field="--since")
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(2) from None
     entries = _service(ctx).audit_log(account_id=account, since=moment, limit=limit)
     print_audit(entries, as_json=as_json)
 
