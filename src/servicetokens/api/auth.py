@@ -1,30 +1,25 @@
-"""Credential headers → credential → principal: Bearer API tokens, or X-Auth-Email + X-Auth-Key.
+"""Credential headers → credential: Bearer API tokens, or X-Auth-Email + X-Auth-Key.
 
-Routes never parse these headers themselves; they declare the credential or the principal as
-a dependency.
+Routes never parse these headers themselves: they declare the credential as a dependency (or,
+on the list hot path, call `parse_credential`), and the service authenticates it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
 from servicetokens.domain.errors import InvalidHeaders, MissingCredentials
-from servicetokens.domain.permissions import Principal
 from servicetokens.domain.secrets import API_KEY_PATTERN, API_TOKEN_PATTERN
 from servicetokens.service import Service
 
 __all__ = [
     "CurrentCredential",
-    "CurrentPrincipal",
     "ServiceDep",
     "bearer_token",
-    "get_principal",
     "get_service",
     "origin_of",
     "parse_credential",
@@ -103,15 +98,6 @@ def origin_of(request: Request) -> str | None:
     """The caller's network address, for the audit log."""
     return request.client.host if request.client else None
 
-
-async def get_principal(request: Request, credential: CurrentCredential) -> Principal:
-    """Authenticate the request; the principal carries the caller's address for the audit log."""
-    principal = await run_in_threadpool(get_service(request).authenticate, credential)
-    return replace(principal, origin=origin_of(request))
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-"""The authenticated caller of a route."""
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 """The service layer."""
