@@ -84,3 +84,20 @@ def test_verify_token_errors(client: TestClient, world: World) -> None:
         client.get(f"{V4}/user/tokens/verify", headers=world.bearer("stk_" + "1" * 64)), 401, 1000
     )
     error(client.get(f"{V4}/user/tokens/verify", headers=world.key(world.user_a)), 400, 1001)
+
+
+def test_credentials_are_checked_before_the_body(client: TestClient, world: World) -> None:
+    # A caller without the right learns nothing from validation: 403 or 9109, not 400.
+    bad = {"Content-Type": "application/json"}
+    url = base(world, "account")
+    error(
+        client.post(url, content=b"{not json", headers={**bad, **world.bearer(world.read_a)}),
+        403,
+        10000,
+    )
+    error(
+        client.post(url, content=b"{not json", headers={**bad, **world.bearer("stk_" + "0" * 64)}),
+        403,
+        9109,
+    )
+    error(client.post(url, json={"name": ""}, headers=world.bearer(world.write_b)), 403, 10000)

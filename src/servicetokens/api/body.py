@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetokens.api.envelope import failure
 from servicetokens.domain.errors import PayloadTooLarge, ValidationError
 
-__all__ = ["MAX_BODY_BYTES", "BodySizeLimit", "read_json"]
+__all__ = ["MAX_BODY_BYTES", "BodySizeLimit", "decode_json"]
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -45,9 +44,8 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
 
-async def read_json(request: Request) -> object | None:
+def decode_json(raw: bytes) -> object | None:
     """The decoded JSON body, or None for an empty one (SDKs send none on refresh/delete)."""
-    raw = await request.body()
     if not raw.strip():
         return None
     try:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from servicetokens.api.auth import CurrentCredential, get_service, origin_of, parse_credential
-from servicetokens.api.body import read_json
+from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import render_page, serialize_token, success
 from servicetokens.api.schemas import (
     CreateInput,
@@ -179,10 +179,10 @@ def _register(kind: ContainerKind) -> None:
         body=request_body(CreateInput, required=True),
     )
     async def create_token(request: Request, credential: CurrentCredential) -> Response:
-        body = await read_json(request)
+        raw = await request.body()  # decoded only once the caller is authorized
 
         def create(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            fields = parse_token_fields(body, require_name=True)
+            fields = parse_token_fields(decode_json(raw), require_name=True)
             token, secret = service.create_token(principal, ref, fields)
             return success(serialize_token(token, secret=secret), status=201)
 
@@ -208,9 +208,10 @@ def _register(kind: ContainerKind) -> None:
     async def update_token(
         request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        body = await read_json(request)
+        raw = await request.body()  # decoded only once the caller is authorized
 
         def update(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            body = decode_json(raw)
             fields = parse_token_fields({} if body is None else body, require_name=False)
             token, secret = service.update_token(principal, ref, service_token_id, fields)
             return success(serialize_token(token, secret=secret))
@@ -230,9 +231,10 @@ def _register(kind: ContainerKind) -> None:
     async def refresh_token(
         request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        await read_json(request)  # any body is accepted and ignored, but must be JSON if sent
+        raw = await request.body()  # accepted and ignored, but must be JSON if sent
 
         def refresh(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+            decode_json(raw)
             return success(serialize_token(service.refresh_token(principal, ref, service_token_id)))
 
         return await _call(request, credential, kind, Permission.WRITE, refresh)
@@ -248,10 +250,10 @@ def _register(kind: ContainerKind) -> None:
     async def rotate_token(
         request: Request, credential: CurrentCredential, service_token_id: str
     ) -> Response:
-        body = await read_json(request)
+        raw = await request.body()  # decoded only once the caller is authorized
 
         def rotate(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            previous = parse_rotate_body(body)
+            previous = parse_rotate_body(decode_json(raw))
             token, secret = service.rotate_token(
                 principal, ref, service_token_id, previous_expires_at=previous
             )
