@@ -28,6 +28,7 @@ __all__ = [
     "Verdict",
     "create_token",
     "expiry_for",
+    "previous_secret_dead",
     "refresh_token",
     "rotate_token",
     "update_token",
@@ -75,7 +76,12 @@ def expiry_for(duration: str, start: datetime) -> datetime:
 def create_token(
     fields: TokenFields, *, container: Container, now: datetime
 ) -> tuple[ServiceToken, str]:
-    """A new token from validated create fields, and its plaintext secret."""
+    """A new token from validated create fields, and its plaintext secret.
+
+    A `previous_client_secret_expires_at` is stored and echoed as given (Cloudflare accepts
+    it on create, and Terraform reads it back), but there is no previous secret for it to
+    keep alive: it admits nothing.
+    """
     assert fields.name is not UNSET
     duration = DEFAULT_DURATION if fields.duration is UNSET else fields.duration
     secret = new_client_secret()
@@ -104,6 +110,21 @@ def create_token(
     return token, secret
 
 
+def previous_secret_dead(token: ServiceToken, *, now: datetime) -> bool:
+    """Whether the token's previous secret can never be accepted again at `now` or later:
+    there is none, or its grace period has ended (a revocation ends it at once)."""
+    grace = token.previous_client_secret_expires_at
+    return token.previous_secret_digest is None or grace is None or grace <= now
+
+
+def _bury_dead_previous(token: ServiceToken, *, now: datetime) -> ServiceToken:
+    # A dead previous secret is forgotten, so nothing (a later PUT, a restored cache entry,
+    # a reader of the database) can ever bring it back.
+    if token.previous_secret_digest is not None and previous_secret_dead(token, now=now):
+        return replace(token, previous_secret_digest=None)
+    return token
+
+
 def _with_new_secret(
     token: ServiceToken, *, version: int, previous_expires_at: datetime | None, now: datetime
 ) -> tuple[ServiceToken, str]:
@@ -118,7 +139,7 @@ def _with_new_secret(
         client_secret_version=version,
         updated_at=now,
     )
-    return rotated, secret
+    return _bury_dead_previous(rotated, now=now), secret
 
 
 def update_token(
@@ -128,7 +149,13 @@ def update_token(
 
     Omitted fields keep their values. A new `duration` restarts the lifetime from `now`.
     Returns the updated token and the new secret when one was minted.
+
+    A previous secret that is dead (`previous_secret_dead`) stays dead: its digest is
+    dropped, and a `previous_client_secret_expires_at` in the future is refused (400) unless
+    the same request raises `client_secret_version`, which makes the current secret the new
+    previous one. Sending back the stored value unchanged is not a change and is accepted.
     """
+    _refuse_revival(token, fields, now=now)
     changes: dict[str, object] = {"updated_at": now}
     if fields.name is not UNSET:
         changes["name"] = fields.name
@@ -144,7 +171,7 @@ def update_token(
 
     version = fields.client_secret_version
     if version is UNSET or version == token.client_secret_version:
-        return updated, None
+        return _bury_dead_previous(updated, now=now), None
     if version < token.client_secret_version:
         raise ValidationError(
             f"client_secret_version {version} is lower than the current version "
@@ -152,6 +179,22 @@ def update_token(
         )
     previous = updated.previous_client_secret_expires_at if previous_expiry_given else None
     return _with_new_secret(updated, version=version, previous_expires_at=previous, now=now)
+
+
+def _refuse_revival(token: ServiceToken, fields: TokenFields, *, now: datetime) -> None:
+    grace = fields.previous_client_secret_expires_at
+    if grace is UNSET or grace is None or grace <= now:
+        return  # no grace asked for, or one that ends the grace: always allowed
+    version = fields.client_secret_version
+    if version is not UNSET and version != token.client_secret_version:
+        return  # higher: a rotation, the grace is for the secret replaced now; lower: refused
+    if grace == token.previous_client_secret_expires_at or not previous_secret_dead(token, now=now):
+        return  # unchanged, or moving a live grace
+    raise ValidationError(
+        "previous_client_secret_expires_at cannot be moved into the future: the previous "
+        "secret was revoked or its grace period has ended, and it stays dead (raise "
+        "client_secret_version or rotate to give the current secret a grace period)"
+    )
 
 
 def rotate_token(
@@ -172,8 +215,10 @@ def rotate_token(
 def refresh_token(token: ServiceToken, *, now: datetime) -> ServiceToken:
     """Extend the lifetime: `expires_at = now + duration` (a `forever` token keeps its own)."""
     if token.never_expires:
-        return replace(token, updated_at=now)
-    return replace(token, expires_at=expiry_for(token.duration, now), updated_at=now)
+        refreshed = replace(token, updated_at=now)
+    else:
+        refreshed = replace(token, expires_at=expiry_for(token.duration, now), updated_at=now)
+    return _bury_dead_previous(refreshed, now=now)
 
 
 class Verdict(enum.Enum):
