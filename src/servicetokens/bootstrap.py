@@ -24,5 +24,9 @@ def build_service(settings: Settings, *, migrate: bool = True) -> Service:
 def build_api(settings: Settings | None = None) -> FastAPI:
     """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
+    from servicetokens.audit_retention import AuditPruner
 
-    return create_app(build_service(settings or Settings()))
+    settings = settings or Settings()
+    service = build_service(settings)
+    pruner = AuditPruner(service.repository, retention_days=settings.audit_retention_days)
+    return create_app(service, audit_pruner=pruner)

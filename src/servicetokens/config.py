@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from servicetokens.audit_retention import retention_days_from_env
 from servicetokens.store.engine import default_database_url
 
 __all__ = ["DATABASE_ENV", "Settings"]
@@ -26,3 +27,5 @@ class Settings:
         default_factory=lambda: int(os.environ.get("SERVICETOKENS_POOL_SIZE", "10"))
     )
     """Database connections kept per process."""
+    audit_retention_days: int = field(default_factory=retention_days_from_env)
+    """Days of audit log kept (0: forever); `SERVICETOKENS_AUDIT_RETENTION_DAYS`, default 365."""

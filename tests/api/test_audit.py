@@ -9,6 +9,7 @@ import sys
 from starlette.testclient import TestClient
 
 from servicetokens.service import Service
+from tests.api.conftest import CLIENT_ADDRESS
 from tests.api.test_service_tokens import auth, base, ok
 from tests.conftest import World
 
@@ -46,7 +47,7 @@ def test_mutations_are_audited_without_secrets(
     assert entries[2].actor_kind == "user"
     assert entries[2].actor_id == world.user_a[0]
     assert entries[1].detail["fields"] == ["name"]
-    assert all(e.origin for e in entries)
+    assert all(e.origin == CLIENT_ADDRESS for e in entries)
     assert all(e.detail["client_id"] == created["client_id"] for e in entries)
     dumped = json.dumps([e.detail for e in entries])
     for secret in (created["client_secret"], bumped["client_secret"], rotated["client_secret"]):

@@ -25,6 +25,7 @@ from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
+from servicetokens.audit_retention import AuditPruner
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.service import Service
 
@@ -142,12 +143,17 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(service: Service) -> FastAPI:
-    """The management API over `service`, mounted at `/client/v4`."""
+def create_app(service: Service, *, audit_pruner: AuditPruner | None = None) -> FastAPI:
+    """The management API over `service`, mounted at `/client/v4`; `audit_pruner`, when
+    given, prunes the audit log in the background while the app runs."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if audit_pruner is not None:
+            audit_pruner.start()
         yield
+        if audit_pruner is not None:
+            audit_pruner.stop()
         service.repository.engine.dispose()
 
     app = FastAPI(

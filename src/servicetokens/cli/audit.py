@@ -1,4 +1,9 @@
-"""Printing the audit log: JSON lines with --json, a Rich table otherwise."""
+"""Printing the audit log: JSON lines with --json, a Rich table otherwise.
+
+Every cell holds values from requests (token names, client ids, addresses), so each is
+`output.plain` text: Rich never reads markup (`[red]`, `[/]`, `[link=...]`) in it, and no
+control character reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from servicetokens.cli.output import console
+from servicetokens.cli.output import console, plain
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import format_timestamp
 
@@ -38,11 +43,16 @@ def print_audit(entries: Sequence[AuditEntry], *, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(
-            format_timestamp(entry.at),
-            entry.action,
-            f"{entry.actor_kind}:{entry.actor_id}",
-            entry.origin or "",
-            entry.target or "",
-            json.dumps(dict(entry.detail), sort_keys=True),
+            *(
+                plain(cell)
+                for cell in (
+                    format_timestamp(entry.at),
+                    entry.action,
+                    f"{entry.actor_kind}:{entry.actor_id}",
+                    entry.origin or "",
+                    entry.target or "",
+                    json.dumps(dict(entry.detail), sort_keys=True),
+                )
+            )
         )
     console.print(table)

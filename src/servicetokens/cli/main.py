@@ -41,6 +41,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+AuditRetentionOption = Annotated[
+    int,
+    typer.Option(
+        "--audit-retention",
+        envvar="SERVICETOKENS_AUDIT_RETENTION_DAYS",
+        min=0,
+        max=36_500,
+        help="Days of audit log kept; older entries are pruned hourly (0: keep forever).",
+    ),
+]
 
 
 @app.callback()
@@ -55,7 +65,11 @@ def _global(
         ),
     ] = None,
 ) -> None:
-    settings = Settings(database_url=database) if database else Settings()
+    try:
+        settings = Settings(database_url=database) if database else Settings()
+    except ValueError as exc:  # a malformed SERVICETOKENS_* variable
+        fail(str(exc))
+        raise typer.Exit(2) from None
     ctx.obj = settings
 
 
@@ -82,6 +96,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    audit_retention: AuditRetentionOption = 365,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
@@ -97,6 +112,7 @@ def serve(
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
     service.repository.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
+    os.environ["SERVICETOKENS_AUDIT_RETENTION_DAYS"] = str(audit_retention)
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
     # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.
@@ -240,6 +256,7 @@ def gate(
             help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
         ),
     ] = True,
+    audit_retention: AuditRetentionOption = 365,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -265,6 +282,7 @@ def gate(
         failure_limit=failure_limit,
         failure_window=timedelta(seconds=failure_window),
         cookie=cookie,
+        audit_retention_days=audit_retention,
     )
     gate_app = build_gate(settings, ctx.obj)
     with gate_app.repository.read() as tx:
@@ -304,6 +322,31 @@ def audit_list(
         moment = None if since is None else parse_timestamp(since, field="--since")
     entries = _service(ctx).audit_log(account_id=account, since=moment, limit=limit)
     print_audit(entries, as_json=as_json)
+
+
+@audit_app.command("prune")
+def audit_prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            min=1,
+            max=36_500,
+            help="Delete entries older than this many days (default: the audit retention).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete old audit entries now (gates and API servers also do it hourly)."""
+    from servicetokens.audit_retention import prune_audit
+
+    settings: Settings = ctx.obj
+    days = settings.audit_retention_days if older_than is None else older_than
+    service = _service(ctx)
+    deleted = prune_audit(service.repository, retention_days=days)
+    service.repository.engine.dispose()
+    emit({"deleted": deleted, "older_than_days": days}, as_json=as_json, title="audit log")
 
 
 def main() -> None:

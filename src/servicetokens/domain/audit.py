@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from servicetokens.domain.permissions import Principal
 from servicetokens.domain.tokens import ServiceToken
 
-__all__ = ["AuditEntry", "token_audit"]
+__all__ = [
+    "AUDIT_FIELD_LIMITS",
+    "MAX_DETAIL_CHARS",
+    "AuditEntry",
+    "detail_json",
+    "storable",
+    "token_audit",
+]
+
+AUDIT_FIELD_LIMITS = {
+    "account_id": 32,
+    "actor_kind": 16,
+    "actor_id": 254,
+    "action": 64,
+    "target": 64,
+    "origin": 64,
+}
+"""The most characters each text field of a stored entry holds (the audit_log columns)."""
+
+MAX_DETAIL_CHARS = 16_384
+"""The longest `detail` JSON stored; a longer one is replaced by a marker and a prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +79,60 @@ def token_audit(
             **detail,
         },
     )
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL, and neither engine can encode a lone surrogate:
+    # either would make the whole write fail, so both become U+FFFD.
+    clean = text.replace("\x00", "\ufffd")
+    if not clean.isascii():
+        clean = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in clean)
+    return clean[:limit]
+
+
+def _address(origin: str | None) -> str | None:
+    """`origin` as a canonical IP address string (zone dropped), or None if it is not one."""
+    if origin is None or len(origin) > 256:
+        return None
+    try:
+        address = ipaddress.ip_address(origin.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def storable(entry: AuditEntry) -> AuditEntry:
+    """`entry` with every field within what storage holds, so no entry can fail a write.
+
+    Text fields are cut to `AUDIT_FIELD_LIMITS`, with NUL and unencodable characters
+    replaced; an origin that is not an IP address is dropped (None).
+    """
+    limits = AUDIT_FIELD_LIMITS
+
+    def optional(text: str | None, name: str) -> str | None:
+        return None if text is None else _bounded_text(text, limits[name])
+
+    return replace(
+        entry,
+        account_id=optional(entry.account_id, "account_id"),
+        actor_kind=_bounded_text(entry.actor_kind, limits["actor_kind"]),
+        actor_id=_bounded_text(entry.actor_id, limits["actor_id"]),
+        action=_bounded_text(entry.action, limits["action"]),
+        target=optional(entry.target, "target"),
+        origin=_address(entry.origin),
+    )
+
+
+def detail_json(entry: AuditEntry) -> str:
+    """`entry.detail` as the JSON text that is stored: ASCII only (so no NUL or surrogate
+    reaches the database), at most `MAX_DETAIL_CHARS`, always valid JSON."""
+    try:
+        text = json.dumps(dict(entry.detail), sort_keys=True, default=str)
+    except (TypeError, ValueError):  # keys of mixed types, a cycle
+        return json.dumps({"detail_unserialisable": True})
+    if len(text) > MAX_DETAIL_CHARS:
+        # Escaping at most sextuples a character, so the marker stays within the bound.
+        return json.dumps({"detail_truncated": text[: MAX_DETAIL_CHARS // 8]})
+    return text

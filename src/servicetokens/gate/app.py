@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from servicetokens.audit_retention import AuditPruner
 from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.gate.cache import TokenCache
@@ -77,6 +78,13 @@ class GateApp:
             repository, is_current=self.feed.is_current, max_size=settings.cache_size
         )
         self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
+        self.audit_pruner = AuditPruner(
+            repository,
+            retention_days=settings.audit_retention_days,
+            clock=clock,
+            interval=settings.audit_prune_interval,
+            first_after=min(60.0, settings.audit_prune_interval),
+        )
         self.verifier = Verifier(
             cache=self.cache,
             policy=Policy(settings.account_id, settings.policy),
@@ -109,6 +117,11 @@ class GateApp:
                 "Uses written.",
                 lambda: self.last_seen.written,
             ),
+            (
+                "servicetokens_gate_write_behind_dropped",
+                "Uses and audit entries the database refused, dropped (logged).",
+                lambda: self.last_seen.dropped,
+            ),
         ):
             self.metrics.gauge(name, doc, read)
 
@@ -126,6 +139,7 @@ class GateApp:
             await asyncio.to_thread(self.keys.sync)
             await asyncio.to_thread(self.feed.start)
             self.last_seen.start()
+            self.audit_pruner.start()
             self._key_task = asyncio.create_task(self._sync_keys())
         await self.proxy.start()
 
@@ -139,6 +153,7 @@ class GateApp:
         if self.settings.check:
             await asyncio.to_thread(self.feed.stop)
             await asyncio.to_thread(self.last_seen.stop)
+            await asyncio.to_thread(self.audit_pruner.stop)
         self.repository.engine.dispose()
 
     async def _sync_keys(self) -> None:

@@ -2,8 +2,14 @@
 written in one batch per interval.
 
 Staleness bound: a use is written within `interval` (1 s by default) plus one write, and the
-documented bound is 5 s. A failed write keeps its batch for the next attempt; stopping the
-gate flushes whatever is pending.
+documented bound is 5 s. Stopping the gate flushes whatever is pending.
+
+When a batch cannot be written, the reason decides: if the database is away (a lost or
+refused connection, a busy lock, an exhausted pool) the batch is kept, bounded, for the next
+attempt. Anything else is a row the database refuses, and retrying the same batch would
+refuse it forever (and with it every use and audit entry queued behind it), so the batch is
+split in halves until the bad row stands alone; it is dropped, counted (`dropped`) and logged
+(which row and the error's type, never a value), and every other row is written.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.repository import Repository
@@ -20,6 +29,16 @@ __all__ = ["LastSeenWriter"]
 log = logging.getLogger("servicetokens.gate.last_seen")
 
 _MAX_PENDING_FAILURES = 10_000
+_MAX_DROPS_LOGGED = 10  # per flush: a refusal of every row must not flood the log
+
+_Item = tuple[str, float] | AuditEntry
+"""A use (token id, epoch seconds) or a failed-attempt audit entry."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unreachable or busy (retry the same batch later),
+    as opposed to refusing what was written (retrying would fail the same way)."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
 
 
 class LastSeenWriter:
@@ -36,6 +55,8 @@ class LastSeenWriter:
         self._thread: threading.Thread | None = None
         self.flushes = 0
         self.written = 0
+        self.dropped = 0
+        """Uses and audit entries the database refused, dropped after splitting the batch."""
 
     def record(self, token_id: str, moment: float) -> None:
         """Note a successful authentication at epoch seconds `moment` (cheap; called on the
@@ -55,28 +76,59 @@ class LastSeenWriter:
                 self.failures_dropped += 1
 
     def flush(self) -> None:
-        """Write everything pending in one transaction (blocking I/O)."""
+        """Write everything pending (blocking I/O): one transaction, unless a row is refused,
+        in which case the batch is split so that only that row is lost. Raises (after
+        re-queueing what was not written) when the database is away."""
         with self._lock:
             batch, self._pending = self._pending, {}
             failures, self._failures = self._failures, []
         if not batch and not failures:
             return
-        try:
-            with self._repository.write() as tx:
-                tx.touch_last_seen(  # sorted: a stable lock order
-                    (token_id, datetime.fromtimestamp(moment, UTC))
-                    for token_id, moment in sorted(batch.items())
-                )
-                for entry in failures:
-                    tx.add_audit(entry)
-        except Exception:
-            for token_id, moment in batch.items():
-                self.record(token_id, moment)
-            for entry in failures:
-                self.record_failure(entry)
-            raise
+        # Uses sorted by token id: a stable lock order across gates.
+        stack: list[list[_Item]] = [[*sorted(batch.items()), *failures]]
+        logged = 0
+        while stack:
+            chunk = stack.pop()
+            try:
+                self._write(chunk)
+            except Exception as exc:
+                if is_outage(exc):
+                    for rest in (chunk, *stack):
+                        self._requeue(rest)
+                    raise
+                if len(chunk) > 1:
+                    middle = len(chunk) // 2
+                    stack += [chunk[middle:], chunk[:middle]]  # the first half is tried first
+                    continue
+                self.dropped += 1
+                if logged < _MAX_DROPS_LOGGED:
+                    logged += 1
+                    log.error(
+                        "write-behind: the database refused %s (%s); dropped",
+                        _describe(chunk[0]),
+                        type(exc).__name__,
+                    )
+                continue
+            self.written += sum(1 for item in chunk if isinstance(item, tuple))
         self.flushes += 1
-        self.written += len(batch)
+
+    def _write(self, chunk: list[_Item]) -> None:
+        with self._repository.write() as tx:
+            tx.touch_last_seen(
+                (item[0], datetime.fromtimestamp(item[1], UTC))
+                for item in chunk
+                if isinstance(item, tuple)
+            )
+            for item in chunk:
+                if isinstance(item, AuditEntry):
+                    tx.add_audit(item)
+
+    def _requeue(self, chunk: list[_Item]) -> None:
+        for item in chunk:
+            if isinstance(item, tuple):
+                self.record(*item)
+            else:
+                self.record_failure(item)
 
     def start(self) -> None:
         """Flush every `interval` seconds until `stop()`."""
@@ -99,3 +151,10 @@ class LastSeenWriter:
             self.flush()
         except Exception as exc:
             log.error("last_seen_at final flush failed, %d uses lost: %s", len(self._pending), exc)
+
+
+def _describe(item: _Item) -> str:
+    """Which row, for the log: ids and the action only, never a value from a request."""
+    if isinstance(item, tuple):
+        return f"the last_seen_at of token {item[0][:64]!r}"
+    return f"an audit entry {item.action[:64]!r} for {str(item.target)[:64]!r}"

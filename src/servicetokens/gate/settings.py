@@ -55,6 +55,10 @@ class GateSettings:
     """Seconds to wait for the upstream to connect, send or answer."""
     cookie: bool = True
     """Return the JWT as the `CF_Authorization` cookie for reuse."""
+    audit_retention_days: int = 365
+    """Days of audit log kept (0: forever); the gate prunes older entries hourly."""
+    audit_prune_interval: float = 3600.0
+    """Seconds between audit log prunes (the first runs a minute after startup, or sooner)."""
     check: bool = True
     """False proxies without checking anything: for `bench/gate.py` only, never from the CLI."""
 

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from servicetokens.domain.audit import AuditEntry
+from servicetokens.domain.audit import AuditEntry, detail_json, storable
 from servicetokens.domain.clock import from_micros, to_micros
 from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import Container, ContainerKind, Permission
@@ -552,7 +552,11 @@ class Transaction:
         return (0, 0) if row is None else (row.version, row.token_count)
 
     def add_audit(self, entry: AuditEntry) -> None:
-        """Record an audit entry (in the caller's transaction: it commits with the change)."""
+        """Record an audit entry (in the caller's transaction: it commits with the change).
+
+        Every field is first bounded to what the columns hold (`domain.audit.storable`), so
+        no entry, however hostile its values, can make the write fail."""
+        entry = storable(entry)
         self._conn.execute(
             _INSERT_AUDIT,
             dict(
@@ -563,7 +567,7 @@ class Transaction:
                 action=entry.action,
                 target=entry.target,
                 origin=entry.origin,
-                detail=json.dumps(dict(entry.detail), sort_keys=True, default=str),
+                detail=detail_json(entry),
             ),
         )
 
@@ -591,6 +595,16 @@ class Transaction:
             )
             for row in reversed(rows)
         ]
+
+    def prune_audit(self, before: datetime, *, limit: int) -> int:
+        """Delete at most `limit` entries older than `before`; how many were deleted.
+
+        One bounded statement, so a large backlog never holds the write lock for long:
+        callers repeat it, one short transaction each, until it deletes fewer than `limit`.
+        """
+        oldest = select(audit_log.c.id).where(audit_log.c.at < to_micros(before)).limit(limit)
+        result = self._conn.execute(delete(audit_log).where(audit_log.c.id.in_(oldest)))
+        return int(result.rowcount)
 
     def changes_since(self, changed_at: int) -> list[TokenChange]:
         """Changes recorded at or after `changed_at` (microseconds), oldest first."""
