@@ -18,10 +18,8 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from servicetokens.domain.audit import AuditEntry
+from servicetokens.store.errors import is_outage
 from servicetokens.store.repository import Repository
 
 __all__ = ["LastSeenWriter"]
@@ -33,12 +31,6 @@ _MAX_DROPS_LOGGED = 10  # per flush: a refusal of every row must not flood the l
 
 _Item = tuple[str, float] | AuditEntry
 """A use (token id, epoch seconds) or a failed-attempt audit entry."""
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether `exc` means the database is unreachable or busy (retry the same batch later),
-    as opposed to refusing what was written (retrying would fail the same way)."""
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
 
 
 class LastSeenWriter:
