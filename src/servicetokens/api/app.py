@@ -26,6 +26,7 @@ from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
+from servicetokens.domain.network import TrustedProxies
 from servicetokens.service import Service
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -142,8 +143,9 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(service: Service) -> FastAPI:
-    """The management API over `service`, mounted at `/client/v4`."""
+def create_app(service: Service, *, trusted_proxies: TrustedProxies | None = None) -> FastAPI:
+    """The management API over `service`, mounted at `/client/v4`; `trusted_proxies` decide
+    which peers' `X-Forwarded-For` names the client (default: loopback)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -160,6 +162,7 @@ def create_app(service: Service) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    app.state.trusted_proxies = trusted_proxies or TrustedProxies()
     _document_security(app)
     _install_error_handlers(app)
     app.state.route_methods = _route_methods(

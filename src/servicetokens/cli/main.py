@@ -12,7 +12,7 @@ import typer
 
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, Settings
+from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
 from servicetokens.domain.errors import DomainError
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import Service
@@ -41,6 +41,27 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+TrustedProxyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        help="CIDR of a proxy whose X-Forwarded-For/-Proto/-Host are believed (repeatable; "
+        "default: loopback, 127.0.0.0/8 and ::1; `none` trusts nobody).",
+    ),
+]
+
+
+def _trusted_proxies(values: list[str] | None) -> tuple[str, ...]:
+    """The --trusted-proxy values, checked (exit 2 on a malformed CIDR)."""
+    from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES, TrustedProxies
+
+    chosen = tuple(values) if values else DEFAULT_TRUSTED_PROXIES
+    try:
+        TrustedProxies(chosen)
+    except ValueError as exc:
+        fail(f"--trusted-proxy: {exc}")
+        raise typer.Exit(2) from None
+    return chosen
 
 
 @app.callback()
@@ -82,9 +103,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
+    proxies = _trusted_proxies(trusted_proxy)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -97,6 +120,7 @@ def serve(
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
     service.repository.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
+    os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
     # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.
@@ -118,6 +142,8 @@ def serve(
             "info",
             "--no-access-log",
             "--no-server-header",
+            # The client address is worked out by the app from --trusted-proxy alone.
+            "--no-proxy-headers",
         ],
     )
 
@@ -240,6 +266,7 @@ def gate(
             help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
         ),
     ] = True,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -265,8 +292,13 @@ def gate(
         failure_limit=failure_limit,
         failure_window=timedelta(seconds=failure_window),
         cookie=cookie,
+        trusted_proxies=_trusted_proxies(trusted_proxy),
     )
-    gate_app = build_gate(settings, ctx.obj)
+    try:
+        gate_app = build_gate(settings, ctx.obj)
+    except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
+        fail(str(exc))
+        raise typer.Exit(2) from None
     with gate_app.repository.read() as tx:
         known = tx.container(ContainerKind.ACCOUNT, account) is not None
     if not known:
@@ -281,6 +313,7 @@ def gate(
         access_log=False,
         server_header=False,
         date_header=False,  # the upstream's Date passes through
+        proxy_headers=False,  # the client address is worked out from --trusted-proxy alone
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

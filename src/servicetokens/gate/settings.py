@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
+
 __all__ = ["FORWARD_AUTH_PATH", "GateSettings", "default_audience"]
 
 FORWARD_AUTH_PATH = "/cdn-cgi/access/authorize"
@@ -55,6 +57,8 @@ class GateSettings:
     """Seconds to wait for the upstream to connect, send or answer."""
     cookie: bool = True
     """Return the JWT as the `CF_Authorization` cookie for reuse."""
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    """CIDRs of proxies whose `X-Forwarded-*` headers are believed (see `domain.network`)."""
     check: bool = True
     """False proxies without checking anything: for `bench/gate.py` only, never from the CLI."""
 
