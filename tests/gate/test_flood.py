@@ -42,16 +42,18 @@ def _flood(tenant: Tenant, upstream: str, ids: int) -> None:
             decide = app.verifier.decide
             assert (await decide(_headers(token.client_id, secret), origin="198.51.100.7")).jwt
             before = _peak_rss_mb()
-            for _ in range(ids):
+            for n in range(1, ids + 1):
                 unknown = f"{secrets.token_hex(16)}.access"
                 refused = await decide(_headers(unknown, "x" * 64), origin="203.0.113.9")
                 assert refused.status in (401, 429)
+                if n % 5000 == 0:  # real traffic goes on during the flood...
+                    hits = app.cache.hits
+                    admitted = await decide(_headers(token.client_id, secret), origin="1.2.3.4")
+                    assert admitted.status == 200
+                    # ...and is served from the cache, as the metrics count it.
+                    assert app.cache.hits == hits + 1, f"a miss after {n} unknown ids"
             grown = _peak_rss_mb() - before
             assert grown < FLOOD_RSS_BOUND_MB, f"peak RSS grew {grown:.1f} MB"
-            hits = app.cache.hits
-            admitted = await decide(_headers(token.client_id, secret), origin="198.51.100.7")
-            assert admitted.status == 200
-            assert app.cache.hits == hits + 1  # served from the cache, as the metrics count it
         finally:
             await app.shutdown()
 
