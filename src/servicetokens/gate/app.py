@@ -79,7 +79,10 @@ class GateApp:
             repository, evict=self._evict, clear=self._clear, interval=settings.poll_interval
         )
         self.cache = TokenCache(
-            repository, is_current=self.feed.is_current, max_size=settings.cache_size
+            repository,
+            is_current=self.feed.is_current,
+            max_size=settings.cache_size,
+            max_age=settings.cache_max_age,
         )
         self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
         self.verifier = Verifier(

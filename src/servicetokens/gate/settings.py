@@ -52,7 +52,10 @@ class GateSettings:
     poll_interval: float = 0.15
     """Seconds between reads of the change feed (the PostgreSQL backstop uses 0.5 s)."""
     cache_size: int = 100_000
-    """Most client ids (known and unknown) kept in the verification cache."""
+    """Most tokens kept in the verification cache (unknown client ids have an LRU of their
+    own, of 10 000)."""
+    cache_max_age: float = 60.0
+    """Seconds after which a cached token is read again even if no change was announced."""
     upstream_timeout: float = 60.0
     """Seconds to wait for the upstream to connect, send or answer."""
     cookie: bool = True

@@ -2,8 +2,13 @@
 
 Strict semantics: 401 when the credentials do not authenticate, 403 when they do but the
 policy does not admit the token. An unknown client id, a token of another account and a
-wrong secret are the same 401 and cost the same work (one cache lookup or one indexed
-query, and one digest comparison).
+wrong secret are the same 401 and cost the same digest work (against a decoy when there is
+no token).
+
+Order: look the client id up (a shape never issued needs no lookup), check the secret, and
+only then consult the failure limiter: a correct secret is always admitted, so nobody can
+lock a holder out; a failure against a cached record is read again once (while the budget
+lasts), so a secret minted a moment ago works at once.
 
 The hot path (a cached token, the right secret) reads one wall clock and one monotonic
 clock, hashes the secret once, compares floats, and returns a `Decision` built once per
