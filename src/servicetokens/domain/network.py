@@ -82,7 +82,7 @@ class TrustedProxies:
             if text and text.lower() != "none":
                 parsed.append(ipaddress.ip_network(text, strict=False))
         self.networks: tuple[IPNetwork, ...] = tuple(parsed)
-        self._peers: dict[str, bool] = {}
+        self._peers: dict[str | None, tuple[str | None, bool, ClientAddress]] = {}
 
     def describe(self) -> str:
         """The networks, comma-separated (`none` when empty)."""
@@ -90,22 +90,27 @@ class TrustedProxies:
 
     def trusts(self, address: str) -> bool:
         """Whether `address` (a canonical IP string) is a trusted proxy."""
-        known = self._peers.get(address)
+        ip = ipaddress.ip_address(address)
+        return any(ip.version == n.version and ip in n for n in self.networks)
+
+    def _peer(self, text: str | None) -> tuple[str | None, bool, ClientAddress]:
+        """(canonical address, trusted?, the answer when it is not trusted) for a peer or a
+        reported hop: memoised, since the same few addresses arrive again and again."""
+        known = self._peers.get(text)
         if known is None:
-            ip = ipaddress.ip_address(address)
-            known = any(ip.version == n.version and ip in n for n in self.networks)
+            ip = parse_ip(text)
+            trusted = ip is not None and self.trusts(ip)
+            direct = ClientAddress(ip, () if ip is None else (ip,), False)
             if len(self._peers) >= _MAX_PEERS:
                 self._peers.clear()
-            self._peers[address] = known
+            known = self._peers[text] = (ip, trusted, direct)
         return known
 
     def resolve(self, peer: str | None, forwarded_for: Sequence[bytes | str]) -> ClientAddress:
         """The client behind `peer`, given the `X-Forwarded-For` header values received."""
-        peer_ip = parse_ip(peer)
-        if peer_ip is None:
-            return ClientAddress(None, (), False)
-        if not self.networks or not self.trusts(peer_ip):
-            return ClientAddress(peer_ip, (peer_ip,), False)
+        peer_ip, trusted, direct = self._peer(peer)
+        if not trusted or peer_ip is None:
+            return direct
         reported: list[str] = []
         for value in forwarded_for:
             text = value.decode("latin-1") if isinstance(value, bytes) else value
@@ -113,11 +118,11 @@ class TrustedProxies:
         chain = [peer_ip]
         client = peer_ip
         for entry in reversed(reported[-_MAX_HOPS:]):
-            hop = parse_ip(entry)
+            hop, hop_trusted, _ = self._peer(entry.strip())
             if hop is None:
                 break  # a trusted proxy reported garbage: it is the last hop we can name
             chain.append(hop)
             client = hop
-            if not self.trusts(hop):
+            if not hop_trusted:
                 break
         return ClientAddress(client, tuple(reversed(chain)), True)

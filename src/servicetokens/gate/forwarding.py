@@ -91,11 +91,22 @@ class Forwarded:
         return self.proto == "https"
 
 
+_hosts: dict[bytes, str | None] = {}
+
+
 def _valid_host(value: bytes) -> str | None:
-    if not value or len(value) > _MAX_HOST:
-        return None
-    text = value.decode("latin-1").strip()
-    return text if _HOST.match(text) else None
+    """The host name in a `Host` (or trusted `X-Forwarded-Host`) value, if it is one."""
+    known = _hosts.get(value, "")
+    if known != "":
+        return known
+    host = None
+    if value and len(value) <= _MAX_HOST:
+        text = value.decode("latin-1").strip()
+        host = text if _HOST.match(text) else None
+    if len(_hosts) >= 4096:
+        _hosts.clear()
+    _hosts[value] = host
+    return host
 
 
 def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
