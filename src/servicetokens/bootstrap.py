@@ -25,8 +25,12 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
     from servicetokens.audit_retention import AuditPruner
+    from servicetokens.domain.network import TrustedProxies
 
     settings = settings or Settings()
     service = build_service(settings)
-    pruner = AuditPruner(service.repository, retention_days=settings.audit_retention_days)
-    return create_app(service, audit_pruner=pruner)
+    return create_app(
+        service,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        audit_pruner=AuditPruner(service.repository, retention_days=settings.audit_retention_days),
+    )

@@ -27,6 +27,7 @@ from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.audit_retention import AuditPruner
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
+from servicetokens.domain.network import TrustedProxies
 from servicetokens.service import Service
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -143,9 +144,15 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(service: Service, *, audit_pruner: AuditPruner | None = None) -> FastAPI:
-    """The management API over `service`, mounted at `/client/v4`; `audit_pruner`, when
-    given, prunes the audit log in the background while the app runs."""
+def create_app(
+    service: Service,
+    *,
+    trusted_proxies: TrustedProxies | None = None,
+    audit_pruner: AuditPruner | None = None,
+) -> FastAPI:
+    """The management API over `service`, mounted at `/client/v4`; `trusted_proxies` decide
+    which peers' `X-Forwarded-For` names the client (default: loopback); `audit_pruner`,
+    when given, prunes the audit log in the background while the app runs."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -166,6 +173,7 @@ def create_app(service: Service, *, audit_pruner: AuditPruner | None = None) -> 
         redoc_url=None,
     )
     app.state.service = service
+    app.state.trusted_proxies = trusted_proxies or TrustedProxies()
     _document_security(app)
     _install_error_handlers(app)
     app.state.route_methods = _route_methods(

@@ -12,7 +12,7 @@ import typer
 
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, Settings
+from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
 from servicetokens.domain.errors import DomainError
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import Service
@@ -51,6 +51,27 @@ AuditRetentionOption = Annotated[
         help="Days of audit log kept; older entries are pruned hourly (0: keep forever).",
     ),
 ]
+TrustedProxyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        help="CIDR of a proxy whose X-Forwarded-For/-Proto/-Host are believed (repeatable; "
+        "default: loopback, 127.0.0.0/8 and ::1; `none` trusts nobody).",
+    ),
+]
+
+
+def _trusted_proxies(values: list[str] | None) -> tuple[str, ...]:
+    """The --trusted-proxy values, checked (exit 2 on a malformed CIDR)."""
+    from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES, TrustedProxies
+
+    chosen = tuple(values) if values else DEFAULT_TRUSTED_PROXIES
+    try:
+        TrustedProxies(chosen)
+    except ValueError as exc:
+        fail(f"--trusted-proxy: {exc}")
+        raise typer.Exit(2) from None
+    return chosen
 
 
 @app.callback()
@@ -97,9 +118,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     audit_retention: AuditRetentionOption = 365,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
+    proxies = _trusted_proxies(trusted_proxy)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -113,6 +136,7 @@ def serve(
     service.repository.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
     os.environ["SERVICETOKENS_AUDIT_RETENTION_DAYS"] = str(audit_retention)
+    os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
     # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.
@@ -134,6 +158,8 @@ def serve(
             "info",
             "--no-access-log",
             "--no-server-header",
+            # The client address is worked out by the app from --trusted-proxy alone.
+            "--no-proxy-headers",
         ],
     )
 
@@ -257,6 +283,7 @@ def gate(
         ),
     ] = True,
     audit_retention: AuditRetentionOption = 365,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -283,8 +310,13 @@ def gate(
         failure_window=timedelta(seconds=failure_window),
         cookie=cookie,
         audit_retention_days=audit_retention,
+        trusted_proxies=_trusted_proxies(trusted_proxy),
     )
-    gate_app = build_gate(settings, ctx.obj)
+    try:
+        gate_app = build_gate(settings, ctx.obj)
+    except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
+        fail(str(exc))
+        raise typer.Exit(2) from None
     with gate_app.repository.read() as tx:
         known = tx.container(ContainerKind.ACCOUNT, account) is not None
     if not known:
@@ -299,6 +331,7 @@ def gate(
         access_log=False,
         server_header=False,
         date_header=False,  # the upstream's Date passes through
+        proxy_headers=False,  # the client address is worked out from --trusted-proxy alone
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

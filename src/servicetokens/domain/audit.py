@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from servicetokens.domain.network import parse_ip
 from servicetokens.domain.permissions import Principal
 from servicetokens.domain.tokens import ServiceToken
 
@@ -90,19 +90,6 @@ def _bounded_text(text: str, limit: int) -> str:
     return clean[:limit]
 
 
-def _address(origin: str | None) -> str | None:
-    """`origin` as a canonical IP address string (zone dropped), or None if it is not one."""
-    if origin is None or len(origin) > 256:
-        return None
-    try:
-        address = ipaddress.ip_address(origin.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
 def storable(entry: AuditEntry) -> AuditEntry:
     """`entry` with every field within what storage holds, so no entry can fail a write.
 
@@ -121,7 +108,7 @@ def storable(entry: AuditEntry) -> AuditEntry:
         actor_id=_bounded_text(entry.actor_id, limits["actor_id"]),
         action=_bounded_text(entry.action, limits["action"]),
         target=optional(entry.target, "target"),
-        origin=_address(entry.origin),
+        origin=parse_ip(entry.origin),
     )
 
 
