@@ -6,6 +6,7 @@ status and code; routing, validation, database and unexpected errors are mapped 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -149,7 +150,9 @@ def create_app(service: Service, *, trusted_proxies: TrustedProxies | None = Non
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.usage.start()  # API tokens' last_used_at, written behind
         yield
+        await asyncio.to_thread(service.usage.stop)
         service.repository.engine.dispose()
 
     app = FastAPI(

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
+from servicetokens.cli.common import JsonFlag
+from servicetokens.cli.common import refusals as _refusals
+from servicetokens.cli.common import service_for as _service
+from servicetokens.cli.credentials import api_tokens_app, users_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
-from servicetokens.domain.errors import DomainError
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
 
 __all__ = ["app", "main"]
 
@@ -27,8 +27,6 @@ app = typer.Typer(
 )
 accounts_app = typer.Typer(help="Accounts (containers of service tokens).", no_args_is_help=True)
 zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=True)
-api_tokens_app = typer.Typer(help="API tokens for the management API.", no_args_is_help=True)
-users_app = typer.Typer(help="Users (X-Auth-Email + X-Auth-Key).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="The audit log (mutations and failed gate attempts).", no_args_is_help=True
@@ -40,7 +38,6 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 TrustedProxyOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -78,23 +75,6 @@ def _global(
 ) -> None:
     settings = Settings(database_url=database) if database else Settings()
     ctx.obj = settings
-
-
-@contextmanager
-def _refusals(*, exit_code: int = 1) -> Iterator[None]:
-    """A domain error ends the command with its message on stderr and `exit_code`."""
-    try:
-        yield
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(exit_code) from None
-
-
-def _service(ctx: typer.Context) -> Service:
-    from servicetokens.bootstrap import build_service
-
-    settings: Settings = ctx.obj
-    return build_service(settings)
 
 
 @app.command()
@@ -166,63 +146,6 @@ def zones_create(
     with _refusals():
         zone_id = _service(ctx).create_zone(name, account_id=account)
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
-
-
-@api_tokens_app.command("create")
-def api_tokens_create(
-    ctx: typer.Context,
-    name: str,
-    permission: Annotated[str, typer.Option(help="read or write.")],
-    account: Annotated[str | None, typer.Option(help="Grant on this account.")] = None,
-    zone: Annotated[str | None, typer.Option(help="Grant on this zone.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an API token (Access: Service Tokens Read/Write); prints it once."""
-    if (account is None) == (zone is None):
-        fail("give exactly one of --account and --zone")
-        raise typer.Exit(2)
-    try:
-        level = Permission.parse(permission)
-    except ValueError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from None
-    scope, scope_id = (
-        (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
-    )
-    with _refusals():
-        credential = _service(ctx).create_api_token(
-            name, scope=scope, scope_id=scope_id, permission=level
-        )
-    emit(
-        {"id": credential.id, "token": credential.secret, "permission": level.group_name},
-        as_json=as_json,
-        title="API token (shown once)",
-    )
-
-
-@api_tokens_app.command("revoke")
-def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
-    """Revoke an API token by id."""
-    with _refusals():
-        _service(ctx).revoke_api_token(token_id)
-    emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
-
-
-@users_app.command("create")
-def users_create(
-    ctx: typer.Context,
-    email: str,
-    account: Annotated[str, typer.Option("--account", help="Account the user belongs to.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a user with a global API key (X-Auth-Key); prints the key once."""
-    with _refusals():
-        credential = _service(ctx).create_user(email, account_id=account)
-    emit(
-        {"email": credential.id, "api_key": credential.secret},
-        as_json=as_json,
-        title="user (key shown once)",
-    )
 
 
 @db_app.command("upgrade")
