@@ -10,6 +10,13 @@ from typing import Annotated
 
 import typer
 
+from servicetokens.cli.at_rest import (
+    AllowReadableFlag,
+    KeyFileOption,
+    refuse_readable_database,
+    signing_kek,
+)
+from servicetokens.cli.keys import keys_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, Settings
@@ -39,6 +46,7 @@ app.add_typer(api_tokens_app, name="api-tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -82,9 +90,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
+    refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -240,6 +250,8 @@ def gate(
             help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
         ),
     ] = True,
+    key_file: KeyFileOption = None,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -248,6 +260,10 @@ def gate(
 
     from servicetokens.gate import GateSettings, build_gate
     from servicetokens.gate.policy import parse_policy
+    from servicetokens.signing.kek import KekError
+
+    refuse_readable_database(ctx.obj, allow=allow_readable_database)
+    kek = signing_kek(ctx.obj, key_file, create=True)
 
     try:
         admitted = parse_policy(policy)
@@ -266,12 +282,17 @@ def gate(
         failure_window=timedelta(seconds=failure_window),
         cookie=cookie,
     )
-    gate_app = build_gate(settings, ctx.obj)
+    gate_app = build_gate(settings, ctx.obj, kek=kek)
     with gate_app.repository.read() as tx:
         known = tx.container(ContainerKind.ACCOUNT, account) is not None
     if not known:
         fail(f"no account {account}")
         raise typer.Exit(1)
+    try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line
+        gate_app.keys.sync()
+    except KekError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
     uvicorn.run(
         gate_app,
