@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from servicetokens.cli.output import fail
 from servicetokens.config import Settings
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV, load_kek
 from servicetokens.store.engine import normalise_url
 from servicetokens.store.files import ReadableDatabase, check_private, sqlite_file
 
-__all__ = ["AllowReadableFlag", "KeyFileOption", "refuse_readable_database", "signing_kek"]
+__all__ = [
+    "AllowReadableFlag",
+    "KeyFileOption",
+    "refuse",
+    "refuse_readable_database",
+    "signing_kek",
+]
 
 KeyFileOption = Annotated[
     Path | None,
@@ -36,6 +41,15 @@ AllowReadableFlag = Annotated[
 ]
 
 
+def refuse(message: str) -> NoReturn:
+    """End the command with `error: message` on stderr and exit code 1.
+
+    Printed as is: not through Rich, which would wrap the paths and commands these messages
+    name at 80 columns and read brackets in them as markup."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def refuse_readable_database(settings: Settings, *, allow: bool) -> None:
     """End the command (exit 1) when others can read the SQLite database, unless `allow`."""
     database = sqlite_file(normalise_url(settings.database_url))
@@ -44,8 +58,7 @@ def refuse_readable_database(settings: Settings, *, allow: bool) -> None:
     try:
         check_private(database)
     except ReadableDatabase as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
+        refuse(str(exc))
 
 
 def signing_kek(settings: Settings, key_file: Path | None, *, create: bool) -> KeyEncryptionKey:
@@ -54,8 +67,7 @@ def signing_kek(settings: Settings, key_file: Path | None, *, create: bool) -> K
     try:
         found = load_kek(normalise_url(settings.database_url), key_file=key_file, create=create)
     except KekError as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
+        refuse(str(exc))
     if found.generated is not None:
         typer.echo(
             f"generated a key-encryption key in {found.generated} (mode 0600): signing keys "

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from servicetokens.cli.at_rest import KeyFileOption, signing_kek
-from servicetokens.cli.output import console, emit, fail
+from servicetokens.cli.at_rest import KeyFileOption, refuse, signing_kek
+from servicetokens.cli.output import console, emit
 from servicetokens.config import Settings
 from servicetokens.domain.clock import format_timestamp, from_micros, system_clock
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
@@ -19,9 +19,6 @@ from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, read_kek_
 from servicetokens.store.engine import normalise_url
 from servicetokens.store.files import sqlite_file
 from servicetokens.store.repository import Repository, SigningKeyRecord
-
-if TYPE_CHECKING:
-    from servicetokens.gate.keys import KeyRing
 
 __all__ = ["keys_app"]
 
@@ -38,12 +35,6 @@ def _repository(ctx: typer.Context) -> Repository:
 
     settings: Settings = ctx.obj
     return build_service(settings).repository
-
-
-def _ring(ctx: typer.Context, kek: KeyEncryptionKey) -> KeyRing:
-    from servicetokens.gate.keys import KeyRing, KeySchedule
-
-    return KeyRing(_repository(ctx), schedule=KeySchedule(), kek=kek)
 
 
 @keys_app.command("generate-kek")
@@ -89,7 +80,7 @@ def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             "created_at": _stamp(record.created_at),
             "kek_id": record.kek_id,
         }
-        for record, successor in zip(records, [*records[1:], None], strict=True)
+        for record, successor in zip(records, [*records[1:], None][: len(records)], strict=True)
     ]
     if as_json:
         print(json.dumps({"keys": rows}))
@@ -119,9 +110,17 @@ def keys_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a successor signing key now: published at once, signing 10 minutes later."""
+    from servicetokens.gate.keys import KeyRing, KeySchedule
+
     kek = signing_kek(ctx.obj, key_file, create=True)
-    ring = _ring(ctx, kek)
-    added = ring.rotate(discard_existing=discard_existing)
+    repository = _repository(ctx)
+    ring = KeyRing(repository, schedule=KeySchedule(), kek=kek)
+    try:
+        added = ring.rotate(discard_existing=discard_existing)
+    except KekError as exc:
+        refuse(str(exc))
+    finally:
+        repository.engine.dispose()
     result: dict[str, Any] = {
         "added": None if added is None else added.kid,
         "activates_at": None if added is None else _stamp(added.activates_at),
@@ -153,13 +152,16 @@ def keys_rewrap(
     old = signing_kek(settings, key_file, create=False)
     try:
         new = read_kek_file(new_key_file, source=f"--new-key-file {new_key_file}")
-        repository = _repository(ctx)
-        count = rewrap(repository, old, new)
     except KekError as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
-    _checkpoint(repository)
-    repository.engine.dispose()
+        refuse(str(exc))
+    repository = _repository(ctx)
+    try:
+        count = rewrap(repository, old, new)
+        _checkpoint(repository)
+    except KekError as exc:
+        refuse(str(exc))
+    finally:
+        repository.engine.dispose()
     result: dict[str, Any] = {"rewrapped": count, "kek_id": new.key_id}
     beside = _default_kek_file(settings)
     # The old key came from the file beside the database: later starts read it from there.

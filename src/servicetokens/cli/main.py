@@ -13,6 +13,7 @@ import typer
 from servicetokens.cli.at_rest import (
     AllowReadableFlag,
     KeyFileOption,
+    refuse,
     refuse_readable_database,
     signing_kek,
 )
@@ -291,8 +292,7 @@ def gate(
     try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line
         gate_app.keys.sync()
     except KekError as exc:
-        fail(str(exc))
-        raise typer.Exit(1) from None
+        refuse(str(exc))
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
     uvicorn.run(
         gate_app,

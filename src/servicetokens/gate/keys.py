@@ -206,6 +206,9 @@ class KeyRing:
                 with tx.erasing():
                     tx.delete_signing_keys([r.kid for r in records])
                 records = []
+            for record in records:  # one KEK per deployment: never add a key under another
+                if record.kek_id != self._kek.key_id:
+                    _load(record, self._kek)  # raises WrongKeyEncryptionKey, with the fix
             _, stale = _plan(records, now, self._schedule)
             added: SigningKeyRecord | None = None
             if not any(r.activates_at > now for r in records):

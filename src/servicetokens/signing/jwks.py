@@ -71,7 +71,7 @@ def published(keys: Sequence[K], *, now: datetime, overlap: timedelta) -> list[K
     """Of `keys` (sorted by activation): upcoming, current, and superseded keys still
     inside their `overlap`."""
     shown = []
-    for key, successor in zip(keys, [*keys[1:], None], strict=True):
+    for key, successor in zip(keys, [*keys[1:], None][: len(keys)], strict=True):
         if successor is None or now < successor.activates_at + overlap:
             shown.append(key)
     return shown
