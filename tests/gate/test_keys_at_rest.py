@@ -142,7 +142,12 @@ def test_even_the_signing_key_without_the_kek_cannot_bind_a_jwt_to_a_secret(
     """`sfp` is keyed by the KEK: a JWT signed with the real key (say it leaked from a
     process's memory) but naming the secret as the database would is refused."""
     token, secret = tenant.token()
-    assert httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 200
+    admitted = httpx.get(gate, headers=creds(token.client_id, secret))
+    assert admitted.status_code == 200
+    issued = jwt.decode(
+        admitted.json()["headers"]["cf-access-jwt-assertion"][0],
+        options={"verify_signature": False},
+    )
     app = start_gate.apps[gate]
     signing = app.keys.signing_key()
     (row,) = _rows(
@@ -152,17 +157,11 @@ def test_even_the_signing_key_without_the_kek_cannot_bind_a_jwt_to_a_secret(
     )
     database_sfp = _unkeyed_sfp(bytes(row["secret_digest"]))
     forged = _forged(app, signing.private_key, signing.kid, token.client_id, token.id, database_sfp)
+    assert issued["sfp"] != database_sfp
     assert httpx.get(gate, headers={"cf-access-token": forged}).status_code == 401
     # The same JWT naming the secret as the gate does (with the KEK) is admitted: the
     # refusal above is the sfp's doing, nothing else.
-    keyed = _forged(
-        app,
-        signing.private_key,
-        signing.kid,
-        token.client_id,
-        token.id,
-        app.cache.cached(token.client_id).fingerprint,  # type: ignore[union-attr]
-    )
+    keyed = _forged(app, signing.private_key, signing.kid, token.client_id, token.id, issued["sfp"])
     assert httpx.get(gate, headers={"cf-access-token": keyed}).status_code == 200
 
 
