@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-from servicetokens.gate.keys import KeyRing, KeySchedule, rewrap
+from servicetokens.gate.keys import KeyRing, KeySchedule, new_signing_key, rewrap
 from servicetokens.signing.kek import (
     KEK_BYTES,
     KekError,
@@ -208,9 +208,13 @@ def test_rewrap_stops_unchanged_at_a_key_under_a_third_kek(repository: Repositor
     clock = Clock()
     old, new, third = (KeyEncryptionKey.generate() for _ in range(3))
     KeyRing(repository, schedule=KeySchedule(), kek=old, clock=clock).sync()
-    clock.now += timedelta(weeks=6)
-    KeyRing(repository, schedule=KeySchedule(), kek=third, clock=clock).rotate()
+    with repository.write() as tx:  # as a gate given another KEK would have stored it
+        later = clock.now + timedelta(weeks=6)
+        tx.add_signing_key(
+            new_signing_key(now=clock.now, activates_at=later, schedule=KeySchedule(), kek=third)
+        )
     before = _records(repository)
+    assert len(before) == 2
     with pytest.raises(WrongKeyEncryptionKey):
         rewrap(repository, old, new)
     assert _records(repository) == before
