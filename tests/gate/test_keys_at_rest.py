@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from alembic import command
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +29,7 @@ from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import _config, upgrade
 from servicetokens.store.repository import Repository
-from tests.gate.conftest import GateFactory, Tenant, creds
+from tests.gate.conftest import GateFactory, Tenant, creds, make_tenant
 
 PEM_MARKER = b"PRIVATE KEY"
 
@@ -194,3 +195,40 @@ def test_upgrading_destroys_plaintext_keys_left_by_earlier_versions(tmp_path: Pa
     (row,) = _rows(path, "SELECT * FROM signing_keys")
     assert row["kid"] != "k"
     assert _private_key_in(row["wrapped_key"]) is None
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgresql_session_cannot_forge_an_admission(
+    pg_database: str, upstream: str
+) -> None:
+    """A read-only role's view of PostgreSQL: every column of every signing key."""
+    tenant = make_tenant(pg_database)
+    factory = GateFactory(tenant, upstream)
+    try:
+        gate = factory()
+        token, secret = tenant.token()
+        assert httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 200
+        with psycopg.connect(pg_database) as connection:
+            connection.read_only = True
+            keys = connection.execute("SELECT * FROM signing_keys").fetchall()
+            (digest_row,) = connection.execute(
+                "SELECT secret_digest FROM service_tokens WHERE client_id = %s",
+                (token.client_id,),
+            ).fetchall()
+        assert keys
+        sfp = _unkeyed_sfp(bytes(digest_row[0]))
+        for stored in keys:
+            found = [_private_key_in(value) for value in stored]
+            assert found == [None] * len(stored)
+            forged = _forged(
+                factory.apps[gate],
+                rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                stored[0],
+                token.client_id,
+                token.id,
+                sfp,
+            )
+            assert httpx.get(gate, headers={"cf-access-token": forged}).status_code == 401
+    finally:
+        factory.close()
+        tenant.service.repository.engine.dispose()
