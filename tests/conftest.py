@@ -15,10 +15,17 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import Service
+from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.signing.kek_source import KEK_ENV
 
 PG_ADMIN_URL = os.environ.get(
     "SERVICETOKENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+# One key-encryption key for the run, as a deployment gives all its gates one: every gate
+# (in-process or a CLI subprocess, which inherits it) on any test database can sign. Tests
+# of where a KEK comes from set or clear it themselves.
+os.environ.setdefault(KEK_ENV, KeyEncryptionKey.generate().encoded())
 
 
 def _pg_url(database: str) -> str:

@@ -8,10 +8,18 @@ from typing import Annotated
 
 import typer
 
+from servicetokens.cli.at_rest import (
+    AllowReadableFlag,
+    KeyFileOption,
+    refuse,
+    refuse_readable_database,
+    signing_kek,
+)
 from servicetokens.cli.common import JsonFlag
 from servicetokens.cli.common import refusals as _refusals
 from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
+from servicetokens.cli.keys import keys_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
@@ -37,6 +45,7 @@ app.add_typer(api_tokens_app, name="api-tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 TrustedProxyOption = Annotated[
     list[str] | None,
@@ -84,10 +93,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     trusted_proxy: TrustedProxyOption = None,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
     proxies = _trusted_proxies(trusted_proxy)
+    refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -190,6 +201,8 @@ def gate(
         ),
     ] = True,
     trusted_proxy: TrustedProxyOption = None,
+    key_file: KeyFileOption = None,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -198,6 +211,10 @@ def gate(
 
     from servicetokens.gate import GateSettings, build_gate
     from servicetokens.gate.policy import parse_policy
+    from servicetokens.signing.kek import KekError
+
+    refuse_readable_database(ctx.obj, allow=allow_readable_database)
+    kek = signing_kek(ctx.obj, key_file, create=True)
 
     try:
         admitted = parse_policy(policy)
@@ -218,7 +235,7 @@ def gate(
         trusted_proxies=_trusted_proxies(trusted_proxy),
     )
     try:
-        gate_app = build_gate(settings, ctx.obj)
+        gate_app = build_gate(settings, ctx.obj, kek=kek)
     except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
         fail(str(exc))
         raise typer.Exit(2) from None
@@ -227,6 +244,10 @@ def gate(
     if not known:
         fail(f"no account {account}")
         raise typer.Exit(1)
+    try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line
+        gate_app.keys.sync()
+    except KekError as exc:
+        refuse(str(exc))
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
     uvicorn.run(
         gate_app,

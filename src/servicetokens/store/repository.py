@@ -136,11 +136,13 @@ class TokenChange:
 
 @dataclass(frozen=True, slots=True)
 class SigningKeyRecord:
-    """A stored JWT signing key: PEM private key, its self-signed certificate, and when it
-    starts signing (microseconds since the epoch)."""
+    """A stored JWT signing key: its private key wrapped under the key-encryption key
+    `kek_id` names, its self-signed certificate, and when it starts signing (microseconds
+    since the epoch)."""
 
     kid: str
-    private_pem: str
+    wrapped_key: str
+    kek_id: str
     cert_pem: str
     created_at: int
     activates_at: int
@@ -708,7 +710,12 @@ class Transaction:
         )
         return [
             SigningKeyRecord(
-                row.kid, row.private_pem, row.cert_pem, row.created_at, row.activates_at
+                row.kid,
+                row.wrapped_key,
+                row.kek_id,
+                row.cert_pem,
+                row.created_at,
+                row.activates_at,
             )
             for row in rows
         ]
@@ -726,7 +733,8 @@ class Transaction:
         self._conn.execute(
             insert(signing_keys).values(
                 kid=key.kid,
-                private_pem=key.private_pem,
+                wrapped_key=key.wrapped_key,
+                kek_id=key.kek_id,
                 cert_pem=key.cert_pem,
                 created_at=key.created_at,
                 activates_at=key.activates_at,
@@ -737,6 +745,28 @@ class Transaction:
         """Forget retired signing keys."""
         if kids:
             self._conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(list(kids))))
+
+    def rewrap_signing_key(self, kid: str, *, wrapped_key: str, kek_id: str) -> None:
+        """Store `kid`'s private key wrapped anew (under the key-encryption key `kek_id`)."""
+        self._conn.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid == kid)
+            .values(wrapped_key=wrapped_key, kek_id=kek_id)
+        )
+
+    @contextmanager
+    def erasing(self) -> Iterator[None]:
+        """SQLite: content deleted or replaced inside the block is overwritten with zeros
+        (`secure_delete`), so replaced key material does not linger in free pages.
+        PostgreSQL keeps dead rows until VACUUM (see docs/gate.md)."""
+        if self._postgres:
+            yield
+            return
+        self._conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        try:
+            yield
+        finally:
+            self._conn.exec_driver_sql("PRAGMA secure_delete=OFF")
 
 
 class Repository:
