@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,14 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import prerequisites
 from tests.gate.conftest import GateFactory, Tenant, creds, free_port, wait_http
 
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
-)
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx binary not installed (Debian: apt-get install -y nginx)"
-)
+NGINX = prerequisites.nginx_program()
+pytestmark = pytest.mark.nginx  # deselected, with one line saying so, without nginx on PATH
 
 CONFIG = """
 daemon off;
