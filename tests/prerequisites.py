@@ -183,6 +183,14 @@ class Missing:
         what = self.prerequisite
         return f"{self.count} {tests} {what.title}: {self.problem} ({what.how})"
 
+    def failure(self) -> str:
+        """What the failing item says under `SERVICETOKENS_TEST_REQUIRE_ALL`."""
+        what = self.prerequisite
+        return (
+            f"missing {what.title}: {self.problem} ({what.how}); {self.count} selected tests"
+            f" need it, and {REQUIRE_ALL_VARIABLE}=1 forbids skipping them"
+        )
+
 
 _MISSING = pytest.StashKey[list[Missing]]()
 
@@ -227,7 +235,7 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
                     session,
                     name=gap.prerequisite.title,
                     nodeid=f"tests/prerequisites.py::{gap.prerequisite.marker}",
-                    message=f"{gap.line()}; {REQUIRE_ALL_VARIABLE}=1 makes that a failure",
+                    message=gap.failure(),
                 )
             )
     items[:] = kept
