@@ -24,5 +24,9 @@ def build_service(settings: Settings, *, migrate: bool = True) -> Service:
 def build_api(settings: Settings | None = None) -> FastAPI:
     """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
+    from servicetokens.domain.network import TrustedProxies
 
-    return create_app(build_service(settings or Settings()))
+    settings = settings or Settings()
+    return create_app(
+        build_service(settings), trusted_proxies=TrustedProxies(settings.trusted_proxies)
+    )

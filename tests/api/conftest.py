@@ -14,5 +14,7 @@ from servicetokens.service import Service
 @pytest.fixture
 def client(service: Service) -> Iterator[TestClient]:
     """A client of the management API (server errors become 500 responses, not raises)."""
-    with TestClient(create_app(service), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(service), raise_server_exceptions=False, client=("127.0.0.1", 50000)
+    ) as test_client:
         yield test_client

@@ -102,3 +102,40 @@ def test_total_count_follows_creates_and_deletes(client: TestClient, world: Worl
     body = client.get(url, params={"per_page": 2}, headers=auth(world, "account")).json()
     assert body["result_info"]["total_count"] == 3
     assert body["result_info"]["total_pages"] == 2
+
+
+def _origin_of_create(service: Service, world: World, client: TestClient, **headers: str) -> object:
+    url = base(world, "account")
+    created = ok(
+        client.post(url, json={"name": "origin"}, headers={**auth(world, "account"), **headers}),
+        201,
+    )
+    (entry,) = [
+        e
+        for e in service.audit_log(account_id=world.account_a, limit=1000)
+        if e.target == created["id"]
+    ]
+    return entry.origin
+
+
+def test_the_audit_origin_is_the_client_a_trusted_proxy_names(
+    service: Service, world: World
+) -> None:
+    from servicetokens.api import create_app
+    from servicetokens.domain.network import TrustedProxies
+
+    with TestClient(create_app(service), client=("127.0.0.1", 50000)) as behind_loopback:
+        assert _origin_of_create(service, world, behind_loopback) == "127.0.0.1"
+        forwarded = {"X-Forwarded-For": "6.6.6.6, 203.0.113.5"}
+        assert _origin_of_create(service, world, behind_loopback, **forwarded) == "203.0.113.5"
+        garbage = {"X-Forwarded-For": "<script>alert(1)</script>" + "x" * 100}
+        assert _origin_of_create(service, world, behind_loopback, **garbage) == "127.0.0.1"
+    app = create_app(service, trusted_proxies=TrustedProxies(["none"]))
+    with TestClient(app, client=("127.0.0.1", 50000)) as untrusting:
+        forwarded = {"X-Forwarded-For": "203.0.113.5"}
+        assert _origin_of_create(service, world, untrusting, **forwarded) == "127.0.0.1"
+    with TestClient(create_app(service), client=("198.51.100.9", 50000)) as direct:
+        forwarded = {"X-Forwarded-For": "203.0.113.5"}
+        assert _origin_of_create(service, world, direct, **forwarded) == "198.51.100.9"
+    with TestClient(create_app(service)) as no_ip:  # a peer that is not an address
+        assert _origin_of_create(service, world, no_ip) is None

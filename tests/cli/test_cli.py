@@ -125,3 +125,23 @@ def test_human_output_without_json(fresh_sqlite: str) -> None:
     result = run(fresh_sqlite, "accounts", "create", "acme")
     assert "acme" in result.stdout
     assert re.search(r"[0-9a-f]{32}", result.stdout)
+
+
+@pytest.mark.parametrize("command", ["serve", "gate"])
+def test_a_malformed_trusted_proxy_is_refused_before_anything_starts(
+    fresh_sqlite: str, command: str
+) -> None:
+    extra = ["--account", "0" * 32, "--upstream", "http://127.0.0.1:9"] if command == "gate" else []
+    refused = run(fresh_sqlite, command, *extra, "--trusted-proxy", "10.0.0.0/33", check=False)
+    assert refused.returncode == 2
+    assert "--trusted-proxy" in refused.stderr
+
+
+def test_the_gate_refuses_an_upstream_that_is_not_an_http_url(fresh_sqlite: str) -> None:
+    account = run_json(fresh_sqlite, "accounts", "create", "a")["id"]
+    for upstream in ("ftp://example.org", "http://", "http://u:p@host", "http://host/?q=1"):
+        refused = run(
+            fresh_sqlite, "gate", "--account", account, "--upstream", upstream, check=False
+        )
+        assert refused.returncode == 2, upstream
+        assert "upstream" in refused.stderr

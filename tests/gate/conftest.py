@@ -117,6 +117,7 @@ class ServerThread:
             log_level="warning",
             access_log=False,
             date_header=False,
+            proxy_headers=False,  # as the CLI runs the gate: it decides the client itself
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -13,7 +13,7 @@ from servicetokens.gate.credentials import (
     read_credentials,
     set_cookie_value,
 )
-from servicetokens.gate.rate_limit import FailureLimiter
+from servicetokens.gate.rate_limit import FailureLimiter, address_key
 
 ID, SECRET, SINGLE = b"cf-access-client-id", b"cf-access-client-secret", b"authorization"
 
@@ -54,32 +54,47 @@ def test_without_single_header_mode_that_header_is_ignored() -> None:
 
 def test_failure_limiter_refills_over_the_window() -> None:
     limiter = FailureLimiter(limit=2, window=10.0)
-    assert limiter.retry_after("k", "10.0.0.1", 0.0) == 0
-    limiter.record_failure("k", "10.0.0.1", 0.0)
-    limiter.record_failure("k", "10.0.0.1", 0.0)
-    assert limiter.retry_after("k", "10.0.0.1", 0.0) == pytest.approx(5.0)
-    assert limiter.retry_after("other", "10.0.0.1", 0.0) == 0
-    assert limiter.retry_after("k", "10.0.0.1", 5.0) == 0
-    assert FailureLimiter(limit=0, window=10.0).retry_after("k", "10.0.0.1", 0.0) == 0
+    key = ("k", "10.0.0.1")
+    assert limiter.retry_after(key, 0.0) == 0
+    assert limiter.record_failure(key, 0.0) == 0  # within budget: a plain 401
+    assert limiter.record_failure(key, 0.0) == 0
+    assert limiter.retry_after(key, 0.0) == pytest.approx(5.0)
+    assert limiter.record_failure(key, 0.0) == pytest.approx(5.0)  # spent: 429
+    assert limiter.retry_after(("other", "10.0.0.1"), 0.0) == 0
+    assert limiter.retry_after(key, 5.0) == 0
+    disabled = FailureLimiter(limit=0, window=10.0)
+    assert disabled.record_failure(key, 0.0) == 0
+    assert disabled.retry_after(key, 0.0) == 0
 
 
 def test_failures_from_one_address_do_not_throttle_the_same_id_from_another() -> None:
     limiter = FailureLimiter(limit=3, window=60.0)
     for _ in range(10):
-        limiter.record_failure("victim.access", "203.0.113.9", 0.0)
-    assert limiter.retry_after("victim.access", "203.0.113.9", 0.0) > 0
-    assert limiter.retry_after("victim.access", "198.51.100.7", 0.0) == 0
-    assert limiter.retry_after("victim.access", None, 0.0) == 0
+        limiter.record_failure(("victim.access", "203.0.113.9"), 0.0)
+    assert limiter.retry_after(("victim.access", "203.0.113.9"), 0.0) > 0
+    assert limiter.retry_after(("victim.access", "198.51.100.7"), 0.0) == 0
+    assert limiter.retry_after(("victim.access", None), 0.0) == 0
     # The attacker's own bucket refills only with time.
-    assert limiter.retry_after("victim.access", "203.0.113.9", 19.0) > 0
-    assert limiter.retry_after("victim.access", "203.0.113.9", 20.0) == 0
+    assert limiter.retry_after(("victim.access", "203.0.113.9"), 19.0) > 0
+    assert limiter.retry_after(("victim.access", "203.0.113.9"), 20.0) == 0
 
 
-def test_failure_limiter_memory_is_bounded() -> None:
-    limiter = FailureLimiter(limit=1, window=60.0, max_keys=100)
+def test_failure_limiter_memory_is_bounded_and_drops_the_least_recent() -> None:
+    limiter = FailureLimiter(limit=5, window=60.0, max_keys=100)
+    limiter.record_failure("busy", 0.0)
     for n in range(1000):
-        limiter.record_failure(f"{n}.access", "203.0.113.9", 0.0)
+        limiter.record_failure(n, 0.0)
+        if n % 50 == 0:
+            limiter.record_failure("busy", 0.0)  # failing again keeps its bucket
     assert len(limiter) == 100
+    assert limiter.retry_after("busy", 0.0) > 0
+
+
+def test_an_ipv6_host_draws_on_one_budget_per_64() -> None:
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::7")
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("203.0.113.9") == "203.0.113.9"
+    assert address_key(None) is None
 
 
 @pytest.mark.parametrize(

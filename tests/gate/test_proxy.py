@@ -353,7 +353,8 @@ def test_failed_attempts_are_rate_limited_and_counted(
         httpx.get(gate, headers=creds(unknown, "x"))
     _refused(httpx.get(gate, headers=creds(unknown, "x")), 429, "too many failed attempts")
     metrics = httpx.get(f"{gate}/cdn-cgi/servicetokens/metrics").text
-    assert 'servicetokens_gate_failures_total{client="known",reason="wrong_secret"} 3.0' in metrics
+    # Every failed attempt is counted, the throttled one too.
+    assert 'servicetokens_gate_failures_total{client="known",reason="wrong_secret"} 4.0' in metrics
     assert 'servicetokens_gate_decisions_total{outcome="rate_limited"} 2.0' in metrics
     # Other ids are unaffected.
     other, other_secret = tenant.token()

@@ -77,33 +77,36 @@ def _headers(client_id: str, secret: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def test_failures_from_one_address_do_not_lock_out_the_holder_elsewhere(
+def _gate(tenant: Tenant, upstream: str, **overrides: object) -> GateApp:
+    options: dict[str, object] = {
+        "failure_limit": 3,
+        "failure_window": timedelta(minutes=10),
+        **overrides,
+    }
+    settings = GateSettings(account_id=tenant.account, upstream=upstream, **options)  # type: ignore[arg-type]
+    return GateApp(settings, Repository(make_engine(tenant.database_url, pool_size=2)))
+
+
+def test_a_stranger_cannot_lock_out_the_holder_even_from_the_same_address(
     tenant: Tenant, upstream: str
 ) -> None:
     token, secret = tenant.token()
-    settings = GateSettings(
-        account_id=tenant.account,
-        upstream=upstream,
-        failure_limit=3,
-        failure_window=timedelta(minutes=10),
-    )
-    app = GateApp(settings, Repository(make_engine(tenant.database_url, pool_size=2)))
-    attacker, holder = "203.0.113.9", "198.51.100.7"
+    app = _gate(tenant, upstream)
+    proxy = "203.0.113.9"  # behind a proxy, the holder and the attacker share an address
 
     async def scenario() -> None:
         await app.startup()
         try:
             decide = app.verifier.decide
             for _ in range(3):
-                wrong = await decide(_headers(token.client_id, "x" * 64), origin=attacker)
+                wrong = await decide(_headers(token.client_id, "x" * 64), origin=proxy)
                 assert wrong.status == 401
-            limited = await decide(_headers(token.client_id, "x" * 64), origin=attacker)
-            assert (limited.status, limited.reason) == (429, "too many failed attempts")
-            assert limited.retry_after > 0
-            # The attacker's address stays throttled even with the right secret...
-            assert (await decide(_headers(token.client_id, secret), origin=attacker)).status == 429
-            # ...while the holder, elsewhere, is admitted.
-            admitted = await decide(_headers(token.client_id, secret), origin=holder)
+            for _ in range(197):
+                limited = await decide(_headers(token.client_id, "x" * 64), origin=proxy)
+                assert (limited.status, limited.reason) == (429, "too many failed attempts")
+                assert limited.retry_after > 0
+            # 200 wrong secrets later, the right one from the same address is admitted.
+            admitted = await decide(_headers(token.client_id, secret), origin=proxy)
             assert admitted.status == 200
             assert admitted.jwt
         finally:
@@ -111,9 +114,37 @@ def test_failures_from_one_address_do_not_lock_out_the_holder_elsewhere(
 
     asyncio.run(scenario())
     metrics = app.metrics.render().decode()
-    assert 'servicetokens_gate_failures_total{client="known",reason="wrong_secret"} 3.0' in metrics
-    assert 'servicetokens_gate_decisions_total{outcome="rate_limited"} 2.0' in metrics
+    assert 'servicetokens_gate_failures_total{client="known",reason="wrong_secret"} 200.0' in (
+        metrics
+    )
+    assert 'servicetokens_gate_decisions_total{outcome="rate_limited"} 197.0' in metrics
     assert 'servicetokens_gate_decisions_total{outcome="allowed"} 1.0' in metrics
+
+
+def test_unknown_ids_draw_on_one_budget_per_address(tenant: Tenant, upstream: str) -> None:
+    token, secret = tenant.token()
+    app = _gate(tenant, upstream)
+    flooder, other = "203.0.113.9", "198.51.100.7"
+
+    async def scenario() -> None:
+        await app.startup()
+        try:
+            decide = app.verifier.decide
+            statuses = [
+                (await decide(_headers(f"{n:032x}.access", "x" * 64), origin=flooder)).status
+                for n in range(10)
+            ]
+            assert statuses == [401] * 3 + [429] * 7  # ten different ids, one budget
+            # Another address has its own budget; known ids are not affected.
+            unknown = await decide(_headers(f"{99:032x}.access", "x"), origin=other)
+            assert unknown.status == 401
+            assert (await decide(_headers(token.client_id, "x"), origin=flooder)).status == 401
+            assert (await decide(_headers(token.client_id, secret), origin=flooder)).status == 200
+        finally:
+            await app.shutdown()
+
+    asyncio.run(scenario())
+    assert len(app.verifier._limiter) == 3  # type: ignore[attr-defined]
 
 
 def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None:

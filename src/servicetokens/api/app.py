@@ -6,6 +6,7 @@ status and code; routing, validation, database and unexpected errors are mapped 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
+from servicetokens.domain.network import TrustedProxies
 from servicetokens.service import Service
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -142,12 +144,15 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(service: Service) -> FastAPI:
-    """The management API over `service`, mounted at `/client/v4`."""
+def create_app(service: Service, *, trusted_proxies: TrustedProxies | None = None) -> FastAPI:
+    """The management API over `service`, mounted at `/client/v4`; `trusted_proxies` decide
+    which peers' `X-Forwarded-For` names the client (default: loopback)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.usage.start()  # API tokens' last_used_at, written behind
         yield
+        await asyncio.to_thread(service.usage.stop)
         service.repository.engine.dispose()
 
     app = FastAPI(
@@ -160,6 +165,7 @@ def create_app(service: Service) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    app.state.trusted_proxies = trusted_proxies or TrustedProxies()
     _document_security(app)
     _install_error_handlers(app)
     app.state.route_methods = _route_methods(

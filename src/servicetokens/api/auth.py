@@ -13,6 +13,7 @@ from starlette.datastructures import Headers
 
 from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
 from servicetokens.domain.errors import InvalidHeaders, MissingCredentials
+from servicetokens.domain.network import TrustedProxies
 from servicetokens.domain.secrets import API_KEY_PATTERN, API_TOKEN_PATTERN
 from servicetokens.service import Service
 
@@ -95,8 +96,11 @@ CurrentCredential = Annotated[Credential, Depends(read_credential)]
 
 
 def origin_of(request: Request) -> str | None:
-    """The caller's network address, for the audit log."""
-    return request.client.host if request.client else None
+    """The caller's network address (a validated IP address), for the audit log: the peer,
+    or the client a trusted proxy names in `X-Forwarded-For`."""
+    proxies: TrustedProxies = request.app.state.trusted_proxies
+    peer = request.client.host if request.client else None
+    return proxies.resolve(peer, request.headers.getlist("x-forwarded-for")).client
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

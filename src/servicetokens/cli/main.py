@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
+from servicetokens.cli.common import JsonFlag
+from servicetokens.cli.common import refusals as _refusals
+from servicetokens.cli.common import service_for as _service
+from servicetokens.cli.credentials import api_tokens_app, users_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, Settings
-from servicetokens.domain.errors import DomainError
+from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
 
 __all__ = ["app", "main"]
 
@@ -27,8 +27,6 @@ app = typer.Typer(
 )
 accounts_app = typer.Typer(help="Accounts (containers of service tokens).", no_args_is_help=True)
 zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=True)
-api_tokens_app = typer.Typer(help="API tokens for the management API.", no_args_is_help=True)
-users_app = typer.Typer(help="Users (X-Auth-Email + X-Auth-Key).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="The audit log (mutations and failed gate attempts).", no_args_is_help=True
@@ -40,7 +38,27 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+TrustedProxyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        help="CIDR of a proxy whose X-Forwarded-For/-Proto/-Host are believed (repeatable; "
+        "default: loopback, 127.0.0.0/8 and ::1; `none` trusts nobody).",
+    ),
+]
+
+
+def _trusted_proxies(values: list[str] | None) -> tuple[str, ...]:
+    """The --trusted-proxy values, checked (exit 2 on a malformed CIDR)."""
+    from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES, TrustedProxies
+
+    chosen = tuple(values) if values else DEFAULT_TRUSTED_PROXIES
+    try:
+        TrustedProxies(chosen)
+    except ValueError as exc:
+        fail(f"--trusted-proxy: {exc}")
+        raise typer.Exit(2) from None
+    return chosen
 
 
 @app.callback()
@@ -59,32 +77,17 @@ def _global(
     ctx.obj = settings
 
 
-@contextmanager
-def _refusals(*, exit_code: int = 1) -> Iterator[None]:
-    """A domain error ends the command with its message on stderr and `exit_code`."""
-    try:
-        yield
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(exit_code) from None
-
-
-def _service(ctx: typer.Context) -> Service:
-    from servicetokens.bootstrap import build_service
-
-    settings: Settings = ctx.obj
-    return build_service(settings)
-
-
 @app.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
+    proxies = _trusted_proxies(trusted_proxy)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -97,6 +100,7 @@ def serve(
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
     service.repository.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
+    os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
     # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.
@@ -118,6 +122,8 @@ def serve(
             "info",
             "--no-access-log",
             "--no-server-header",
+            # The client address is worked out by the app from --trusted-proxy alone.
+            "--no-proxy-headers",
         ],
     )
 
@@ -140,63 +146,6 @@ def zones_create(
     with _refusals():
         zone_id = _service(ctx).create_zone(name, account_id=account)
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
-
-
-@api_tokens_app.command("create")
-def api_tokens_create(
-    ctx: typer.Context,
-    name: str,
-    permission: Annotated[str, typer.Option(help="read or write.")],
-    account: Annotated[str | None, typer.Option(help="Grant on this account.")] = None,
-    zone: Annotated[str | None, typer.Option(help="Grant on this zone.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an API token (Access: Service Tokens Read/Write); prints it once."""
-    if (account is None) == (zone is None):
-        fail("give exactly one of --account and --zone")
-        raise typer.Exit(2)
-    try:
-        level = Permission.parse(permission)
-    except ValueError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from None
-    scope, scope_id = (
-        (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
-    )
-    with _refusals():
-        credential = _service(ctx).create_api_token(
-            name, scope=scope, scope_id=scope_id, permission=level
-        )
-    emit(
-        {"id": credential.id, "token": credential.secret, "permission": level.group_name},
-        as_json=as_json,
-        title="API token (shown once)",
-    )
-
-
-@api_tokens_app.command("revoke")
-def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
-    """Revoke an API token by id."""
-    with _refusals():
-        _service(ctx).revoke_api_token(token_id)
-    emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
-
-
-@users_app.command("create")
-def users_create(
-    ctx: typer.Context,
-    email: str,
-    account: Annotated[str, typer.Option("--account", help="Account the user belongs to.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a user with a global API key (X-Auth-Key); prints the key once."""
-    with _refusals():
-        credential = _service(ctx).create_user(email, account_id=account)
-    emit(
-        {"email": credential.id, "api_key": credential.secret},
-        as_json=as_json,
-        title="user (key shown once)",
-    )
 
 
 @db_app.command("upgrade")
@@ -240,6 +189,7 @@ def gate(
             help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
         ),
     ] = True,
+    trusted_proxy: TrustedProxyOption = None,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -265,8 +215,13 @@ def gate(
         failure_limit=failure_limit,
         failure_window=timedelta(seconds=failure_window),
         cookie=cookie,
+        trusted_proxies=_trusted_proxies(trusted_proxy),
     )
-    gate_app = build_gate(settings, ctx.obj)
+    try:
+        gate_app = build_gate(settings, ctx.obj)
+    except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
+        fail(str(exc))
+        raise typer.Exit(2) from None
     with gate_app.repository.read() as tx:
         known = tx.container(ContainerKind.ACCOUNT, account) is not None
     if not known:
@@ -281,6 +236,7 @@ def gate(
         access_log=False,
         server_header=False,
         date_header=False,  # the upstream's Date passes through
+        proxy_headers=False,  # the client address is worked out from --trusted-proxy alone
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

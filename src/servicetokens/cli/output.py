@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["console", "emit", "fail"]
@@ -27,4 +28,5 @@ def emit(data: Mapping[str, object], *, as_json: bool, title: str) -> None:
 
 def fail(message: str) -> None:
     """Print an error to stderr."""
-    _errors.print(f"[red]error:[/red] {message}")
+    # The message may quote operator input: print it as text, never as Rich markup.
+    _errors.print(f"[red]error:[/red] {escape(message)}")

@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import quote, unquote
 
 import orjson
 
 from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.domain.network import TrustedProxies
 from servicetokens.gate.cache import TokenCache
 from servicetokens.gate.changes import ChangeFeed
 from servicetokens.gate.credentials import credential_header_names
+from servicetokens.gate.forwarding import Forwarded, Upstream, read_forwarded, resolve_path
 from servicetokens.gate.jwt import JwtIssuer
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.gate.last_seen import LastSeenWriter
@@ -42,6 +45,8 @@ CERTS_PATH = "/cdn-cgi/access/certs"
 METRICS_PATH = "/cdn-cgi/servicetokens/metrics"
 HEALTH_PATH = "/cdn-cgi/servicetokens/health"
 _KEY_SYNC_EVERY = 60.0
+_RESERVED = "/cdn-cgi/"
+_BAD_TARGET = Decision(400, "bad request target")
 
 Scope = dict[str, Any]
 
@@ -74,7 +79,10 @@ class GateApp:
             repository, evict=self._evict, clear=self._clear, interval=settings.poll_interval
         )
         self.cache = TokenCache(
-            repository, is_current=self.feed.is_current, max_size=settings.cache_size
+            repository,
+            is_current=self.feed.is_current,
+            max_size=settings.cache_size,
+            max_age=settings.cache_max_age,
         )
         self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
         self.verifier = Verifier(
@@ -91,8 +99,9 @@ class GateApp:
             cookie=settings.cookie,
             clock=clock,
         )
+        self.proxies = TrustedProxies(settings.trusted_proxies)
         self.proxy = UpstreamProxy(
-            settings.upstream,
+            Upstream(settings.upstream),
             strip=credential_header_names(settings.token_header),
             timeout=settings.upstream_timeout,
         )
@@ -174,30 +183,46 @@ class GateApp:
         if scope["type"] != "http":  # WebSockets are not proxied
             await send({"type": "websocket.close", "code": 1008})
             return
-        path: str = scope["path"]
-        if path.startswith("/cdn-cgi/"):
-            await self._reserved(path, scope, send)
+        raw_path: bytes = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+        path = resolve_path(raw_path)
+        target = None if path is None else self.proxy.upstream.url(path, scope["query_string"])
+        if path is None or target is None:
+            await self._refuse(send, _BAD_TARGET)
+            return
+        forwarded = read_forwarded(scope, self.proxies)
+        if path.startswith(_RESERVED) or ("%" in path and unquote(path).startswith(_RESERVED)):
+            await self._reserved(unquote(path), scope, send, forwarded)
             return
         if not self.settings.check:
-            await self.proxy.forward(scope, receive, send, assertion=None)
+            await self.proxy.forward(
+                scope, receive, send, target=target, forwarded=forwarded, assertion=None
+            )
             return
-        decision = await self.verifier.decide(scope["headers"], origin=_origin(scope))
+        decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)
         if decision.status != 200:
             await self._refuse(send, decision)
             return
         cookie = decision.set_cookie
-        if cookie is not None:
-            cookie = _secured(scope, cookie)
-        await self.proxy.forward(scope, receive, send, assertion=decision.jwt, set_cookie=cookie)
+        if cookie is not None and forwarded.secure:
+            cookie += b"; Secure"
+        await self.proxy.forward(
+            scope,
+            receive,
+            send,
+            target=target,
+            forwarded=forwarded,
+            assertion=decision.jwt,
+            set_cookie=cookie,
+        )
 
     async def _refuse(self, send: Any, decision: Decision) -> None:
         body, start = refusal(decision.status, decision.reason, retry_after=decision.retry_after)
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
-    async def _reserved(self, path: str, scope: Scope, send: Any) -> None:
+    async def _reserved(self, path: str, scope: Scope, send: Any, forwarded: Forwarded) -> None:
         if path == FORWARD_AUTH_PATH and self.settings.check:
-            await self._authorize(scope, send)
+            await self._authorize(scope, send, forwarded)
         elif path == CERTS_PATH and self.settings.check:
             await _reply(send, 200, orjson.dumps(self.keys.certs_document()))
         elif path == METRICS_PATH:
@@ -209,8 +234,8 @@ class GateApp:
         else:
             await _reply(send, 404, b'{"error":"not_found"}')
 
-    async def _authorize(self, scope: Scope, send: Any) -> None:
-        decision = await self.verifier.decide(scope["headers"], origin=_origin(scope))
+    async def _authorize(self, scope: Scope, send: Any, forwarded: Forwarded) -> None:
+        decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)
         if decision.status == 429:
             # nginx auth_request understands only 2xx, 401 and 403 (anything else is a 500).
             decision = Decision(401, decision.reason, retry_after=decision.retry_after)
@@ -219,8 +244,11 @@ class GateApp:
             return
         assert decision.jwt is not None
         headers = [(ASSERTION_HEADER, decision.jwt.encode()), (b"content-length", b"0")]
+        if forwarded.client is not None:
+            headers.append((b"cf-connecting-ip", forwarded.client.encode()))
         if decision.set_cookie is not None:
-            headers.append((b"set-cookie", _secured(scope, decision.set_cookie)))
+            cookie = decision.set_cookie + (b"; Secure" if forwarded.secure else b"")
+            headers.append((b"set-cookie", cookie))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -231,15 +259,3 @@ async def _reply(
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _secured(scope: Scope, cookie: bytes) -> bytes:
-    """The cookie, marked `Secure` when the request came over HTTPS."""
-    if scope.get("scheme") == "https" or (b"x-forwarded-proto", b"https") in scope["headers"]:
-        return cookie + b"; Secure"
-    return cookie
-
-
-def _origin(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None

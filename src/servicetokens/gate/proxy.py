@@ -5,9 +5,10 @@ httpcore's pool re-scanning (and poll()ing) every pooled connection on each assi
 dozens of times per request; aiohttp's C-accelerated client keeps the proxy itself cheap,
 which is what lets the cost of checking show (see docs/performance.md).
 
-Credential headers never reach the upstream, nor does a client-supplied
-`Cf-Access-Jwt-Assertion` (the gate sets its own). Hop-by-hop headers are dropped both
-ways; `X-Forwarded-For`/`-Proto`/`-Host` are added. Bodies stream in both directions.
+What reaches the upstream is decided in `gate/forwarding.py`: no credential, no client-sent
+identity or forwarding header, and exactly one `X-Forwarded-For`/`-Proto`/`-Host` and
+`CF-Connecting-IP` of the gate's own. Hop-by-hop headers are dropped both ways. Bodies
+stream in both directions.
 """
 
 from __future__ import annotations
@@ -19,35 +20,38 @@ import aiohttp
 from yarl import URL
 
 from servicetokens.gate.credentials import COOKIE_NAME
+from servicetokens.gate.forwarding import Forwarded, Upstream, dropped
 
 __all__ = ["ASSERTION_HEADER", "ClientDisconnected", "UpstreamProxy", "refusal"]
 
 ASSERTION_HEADER = b"cf-access-jwt-assertion"
 _ASSERTION_NAME = ASSERTION_HEADER.decode("ascii")
 _COOKIE_PREFIX = COOKIE_NAME.encode() + b"="
-_HOP_BY_HOP = frozenset(
+_RESPONSE_DROP = frozenset(
     {
         b"connection",
         b"keep-alive",
         b"proxy-authenticate",
-        b"proxy-authorization",
+        b"proxy-connection",
         b"te",
         b"trailer",
         b"trailers",
         b"transfer-encoding",
         b"upgrade",
-        b"host",
     }
 )
-_RESPONSE_DROP = _HOP_BY_HOP - {b"host"}  # bytes pass through raw: content-length holds
+"""Response headers not passed back (bytes pass through raw, so content-length holds)."""
 
 _ERRORS = {
+    400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     429: "rate_limited",
     502: "bad_gateway",
     504: "gateway_timeout",
 }
+
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -77,11 +81,12 @@ def refusal(status: int, reason: str, *, retry_after: float = 0.0) -> tuple[byte
 
 
 class UpstreamProxy:
-    """Forwards requests to one upstream base URL over a pooled keep-alive client."""
+    """Forwards requests to one upstream over a pooled keep-alive client."""
 
-    def __init__(self, upstream: str, *, strip: frozenset[bytes], timeout: float) -> None:
-        self._base = upstream.rstrip("/")
-        self._strip = strip | _HOP_BY_HOP | {ASSERTION_HEADER}
+    def __init__(self, upstream: Upstream, *, strip: frozenset[bytes], timeout: float) -> None:
+        self.upstream = upstream
+        self._strip = strip
+        """Credential headers (lowercase), never forwarded."""
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=min(timeout, 5.0), sock_read=timeout
         )
@@ -104,20 +109,21 @@ class UpstreamProxy:
         if self._session is not None:
             await self._session.close()
 
-    def _headers(self, scope: Scope, assertion: str | None) -> tuple[list[tuple[str, str]], bool]:
+    def _headers(
+        self, scope: Scope, assertion: str | None, forwarded: Forwarded
+    ) -> tuple[list[tuple[str, str]], bool]:
         """The upstream request's headers, ready for aiohttp, and whether a body follows:
         one pass over the client's headers, nothing copied twice."""
         headers: list[tuple[str, str]] = []
-        forwarded_for = ""
-        host = ""
         has_body = False
+        named: list[bytes] = []  # what `Connection:` lists: hop-by-hop for this request
         strip = self._strip
         for name, value in scope["headers"]:
-            if name in strip:
-                if name == b"host":
-                    host = value.decode("latin-1")
-                elif name == b"transfer-encoding":
+            if name in strip or dropped(name):
+                if name == b"transfer-encoding":
                     has_body = True
+                elif name == b"connection":
+                    named.extend(t.strip().lower() for t in value.split(b","))
                 continue
             if name == b"cookie":
                 if _COOKIE_PREFIX in value:
@@ -126,16 +132,20 @@ class UpstreamProxy:
                         continue
             elif name == b"content-length":
                 has_body = has_body or value != b"0"
-            elif name == b"x-forwarded-for":
-                forwarded_for = value.decode("latin-1") + ", "
-                continue
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        client = scope.get("client")
-        if client:
-            headers.append(("x-forwarded-for", forwarded_for + client[0]))
-        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
-        if host:
-            headers.append(("x-forwarded-host", host))
+        if named:
+            listed = {n.decode("latin-1") for n in named if n and n not in _PLAIN_CONNECTION}
+            if listed:
+                # The body was announced to the gate; aiohttp re-frames what it forwards.
+                headers = [h for h in headers if h[0] not in listed]
+        address = forwarded.address
+        if address.chain:
+            headers.append(("x-forwarded-for", ", ".join(address.chain)))
+        if address.client is not None:
+            headers.append(("cf-connecting-ip", address.client))
+        headers.append(("x-forwarded-proto", forwarded.proto))
+        if forwarded.host is not None:
+            headers.append(("x-forwarded-host", forwarded.host))
         if assertion is not None:
             headers.append((_ASSERTION_NAME, assertion))
         return headers, has_body
@@ -146,22 +156,25 @@ class UpstreamProxy:
         receive: Any,
         send: Any,
         *,
+        target: str,
+        forwarded: Forwarded,
         assertion: str | None,
         set_cookie: bytes | None = None,
     ) -> None:
-        """Proxy one HTTP request and stream the answer back.
+        """Proxy one HTTP request to `target` (from `Upstream.target`) and stream the answer.
 
         Checked and unchecked requests take this same path; checking adds the assertion
         header and, sometimes, the cookie."""
         assert self._session is not None, "start() first"
-        headers, has_body = self._headers(scope, assertion)
-        target = self._base + scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
+        headers, has_body = self._headers(scope, assertion, forwarded)
+        url = URL(target, encoded=True)
+        if url.host != self.upstream.host or url.port != self.upstream.port:
+            await _answer(send, 400, "bad request target")  # cannot happen: defence in depth
+            return
         try:
             response = await self._session.request(
                 scope["method"],
-                URL(target, encoded=True),
+                url,
                 headers=headers,
                 data=_body(receive) if has_body else None,
                 allow_redirects=False,

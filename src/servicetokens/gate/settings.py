@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
+
 __all__ = ["FORWARD_AUTH_PATH", "GateSettings", "default_audience"]
 
 FORWARD_AUTH_PATH = "/cdn-cgi/access/authorize"
@@ -50,11 +52,16 @@ class GateSettings:
     poll_interval: float = 0.15
     """Seconds between reads of the change feed (the PostgreSQL backstop uses 0.5 s)."""
     cache_size: int = 100_000
-    """Most client ids (known and unknown) kept in the verification cache."""
+    """Most tokens kept in the verification cache (unknown client ids have an LRU of their
+    own, of 10 000)."""
+    cache_max_age: float = 60.0
+    """Seconds after which a cached token is read again even if no change was announced."""
     upstream_timeout: float = 60.0
     """Seconds to wait for the upstream to connect, send or answer."""
     cookie: bool = True
     """Return the JWT as the `CF_Authorization` cookie for reuse."""
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    """CIDRs of proxies whose `X-Forwarded-*` headers are believed (see `domain.network`)."""
     check: bool = True
     """False proxies without checking anything: for `bench/gate.py` only, never from the CLI."""
 

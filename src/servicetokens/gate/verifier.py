@@ -2,8 +2,13 @@
 
 Strict semantics: 401 when the credentials do not authenticate, 403 when they do but the
 policy does not admit the token. An unknown client id, a token of another account and a
-wrong secret are the same 401 and cost the same work (one cache lookup or one indexed
-query, and one digest comparison).
+wrong secret are the same 401 and cost the same digest work (against a decoy when there is
+no token).
+
+Order: look the client id up (a shape never issued needs no lookup), check the secret, and
+only then consult the failure limiter: a correct secret is always admitted, so nobody can
+lock a holder out; a failure against a cached record is read again once (while the budget
+lasts), so a secret minted a moment ago works at once.
 
 The hot path (a cached token, the right secret) reads one wall clock and one monotonic
 clock, hashes the secret once, compares floats, and returns a `Decision` built once per
@@ -20,9 +25,9 @@ from datetime import UTC, datetime
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.permissions import Container, ContainerKind
-from servicetokens.domain.secrets import digest, new_client_secret
+from servicetokens.domain.secrets import CLIENT_ID_PATTERN, digest, new_client_secret
 from servicetokens.domain.tokens import ServiceToken, Verdict
-from servicetokens.gate.cache import CachedToken, TokenCache, cached_token
+from servicetokens.gate.cache import ABSENT, CachedToken, TokenCache, cached_token
 from servicetokens.gate.credentials import (
     ClientCredentials,
     JwtCredential,
@@ -32,11 +37,11 @@ from servicetokens.gate.credentials import (
     read_credentials,
 )
 from servicetokens.gate.decision import Decision
-from servicetokens.gate.jwt import JwtIssuer
+from servicetokens.gate.jwt import JwtIssuer, ReusedJwt
 from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.gate.metrics import GateMetrics
 from servicetokens.gate.policy import Policy
-from servicetokens.gate.rate_limit import FailureLimiter
+from servicetokens.gate.rate_limit import FailureLimiter, address_key
 
 __all__ = ["Decision", "Verifier", "check_secret"]
 
@@ -139,7 +144,7 @@ class Verifier:
             if isinstance(presented, ClientCredentials):
                 decision = await self._by_secret(presented, origin)
             elif isinstance(presented, JwtCredential):
-                decision = await self._by_jwt(presented)
+                decision = await self._by_jwt(presented, origin)
             else:
                 decision = self._unreadable(presented)
         except Exception:  # the store is down: fail closed, say so
@@ -156,24 +161,36 @@ class Verifier:
         token = entry.token
         return token if token is not None and self._policy.owns(token) else None
 
+    async def _lookup(self, client_id: str) -> tuple[CachedToken, bool]:
+        """The cache entry for `client_id` and whether it was read from the database just now.
+
+        A client id that does not have the shape the system issues names no token: it is
+        answered without a database read (and without a cache entry)."""
+        if CLIENT_ID_PATTERN.match(client_id) is None:
+            return ABSENT, True
+        entry = self._cache.cached(client_id)
+        if entry is not None:
+            return entry, False
+        return await self._cache.get(client_id), True
+
     async def _by_secret(self, presented: ClientCredentials, origin: str | None) -> Decision:
         client_id = presented.client_id
-        wait = self._limiter.retry_after(client_id, origin)
-        if wait > 0:
-            return Decision(429, "too many failed attempts", retry_after=wait)
-        entry = self._cache.cached(client_id)
-        if entry is None:
-            entry = await self._cache.get(client_id)
+        entry, fresh = await self._lookup(client_id)
         now = self._now()
+        verdict = self._check(entry, presented.secret, now)
+        if not verdict.admitted and not fresh and self._budget_left(entry, client_id, origin):
+            # The cached record may predate a commit the change feed has not delivered yet
+            # (a rotation, refresh or re-enable a moment ago): read once more before refusing.
+            entry = await self._cache.reload(client_id, entry)
+            now = self._now()
+            verdict = self._check(entry, presented.secret, now)
         token = self._owned(entry)
         if token is None:
-            check_secret(_DECOY_ENTRY, presented.secret, now=now)  # the same work as a known id
-            return self._failed(client_id, origin, "invalid", known=False)
-        verdict = check_secret(entry, presented.secret, now=now)
-        if verdict is not Verdict.VALID and verdict is not Verdict.VALID_PREVIOUS:
-            self._failed(client_id, origin, verdict.value, known=True)
+            return self._failed(None, origin, "invalid", known=False)
+        if not verdict.admitted:
+            decision = self._failed(client_id, origin, verdict.value, known=True)
             self._audit_failure(token, verdict.value, now, origin)
-            return _VERDICT_DECISIONS[verdict]
+            return decision if verdict is Verdict.WRONG_SECRET else _VERDICT_DECISIONS[verdict]
         if not self._policy.admits(token):
             self._metrics.failures.labels("policy", "known").inc()
             self._audit_failure(token, "policy", now, origin)
@@ -189,6 +206,24 @@ class Verifier:
         ):
             return issued.admit
         return issued.admit_offering_cookie
+
+    def _check(self, entry: CachedToken, secret: str, now: float) -> Verdict:
+        """The verdict on `secret`; an unknown id (or another account's) costs the same
+        digest work against a decoy and is a wrong secret."""
+        if self._owned(entry) is None:
+            check_secret(_DECOY_ENTRY, secret, now=now)
+            return Verdict.WRONG_SECRET
+        return check_secret(entry, secret, now=now)
+
+    def _budget_left(self, entry: CachedToken, client_id: str, origin: str | None) -> bool:
+        return self._limiter.retry_after(self._limit_key(entry, client_id, origin)) == 0.0
+
+    def _limit_key(
+        self, entry: CachedToken, client_id: str | None, origin: str | None
+    ) -> tuple[str | None, str | None]:
+        if client_id is None or self._owned(entry) is None:
+            return (None, address_key(origin))
+        return (client_id, origin)
 
     def _audit_failure(
         self, token: ServiceToken, reason: str, now: float, origin: str | None
@@ -208,27 +243,35 @@ class Verifier:
             )
         )
 
-    def _failed(self, client_id: str, origin: str | None, reason: str, *, known: bool) -> Decision:
-        self._limiter.record_failure(client_id, origin)
+    def _failed(
+        self, client_id: str | None, origin: str | None, reason: str, *, known: bool
+    ) -> Decision:
+        """Count a failure against its budget: 401, or 429 once the budget is spent."""
         self._metrics.failures.labels(reason, "known" if known else "unknown").inc()
+        key = (client_id, origin) if known else (None, address_key(origin))
+        wait = self._limiter.record_failure(key)
+        if wait > 0:
+            return Decision(429, "too many failed attempts", retry_after=wait)
         return _INVALID
 
-    async def _by_jwt(self, presented: JwtCredential) -> Decision:
+    async def _by_jwt(self, presented: JwtCredential, origin: str | None) -> Decision:
         now = self._now()
         claims = self._issuer.verify(presented.token, now=now)
         if claims is None:
             self._metrics.failures.labels("invalid_jwt", "none").inc()
             return _INVALID_JWT
-        entry = self._cache.cached(claims.client_id)
-        if entry is None:
-            entry = await self._cache.get(claims.client_id)
-        token = self._owned(entry)
+        entry, fresh = await self._lookup(claims.client_id)
         if (
-            token is None
-            or token.id != claims.token_id
-            or not self._secret_still_valid(entry, claims.fingerprint, now)
+            not fresh
+            and not self._jwt_matches(entry, claims, now)
+            and self._budget_left(entry, claims.client_id, origin)
         ):
+            # A JWT another replica issued after a rotation this cache has not seen yet.
+            entry = await self._cache.reload(claims.client_id, entry)
+        token = self._owned(entry)
+        if token is None or not self._jwt_matches(entry, claims, now):
             self._metrics.failures.labels("revoked_jwt", "known").inc()
+            self._limiter.record_failure(self._limit_key(entry, claims.client_id, origin))
             return _INVALID_JWT
         if not token.enabled:
             return _VERDICT_DECISIONS[Verdict.DISABLED]
@@ -239,6 +282,14 @@ class Verifier:
             return _FORBIDDEN
         self._last_seen.record(token.id, now)
         return claims.admit
+
+    def _jwt_matches(self, entry: CachedToken, claims: ReusedJwt, now: float) -> bool:
+        token = self._owned(entry)
+        return (
+            token is not None
+            and token.id == claims.token_id
+            and self._secret_still_valid(entry, claims.fingerprint, now)
+        )
 
     @staticmethod
     def _secret_still_valid(entry: CachedToken, fingerprint: str, now: float) -> bool:

@@ -87,6 +87,8 @@ api_tokens = Table(
     Column("status", String(16), nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Written behind by the API processes (a few seconds stale at most), never per request.
+    Column("last_used_at", BigInteger, nullable=True),
 )
 
 service_tokens = Table(
