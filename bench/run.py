@@ -26,6 +26,7 @@ from bench.report import Row
 from bench.scenarios import API, GATE, GATE_HEALTH_PATH, Scenario
 from bench.seed import Seeded, seed
 from bench.server import CLI, RssSampler, Server, free_port
+from servicetokens.signing.kek import KeyEncryptionKey
 
 __all__ = ["PG_ADMIN", "Options", "database", "gate_available", "log", "measure_size"]
 
@@ -191,6 +192,16 @@ def _profile(url: str, server: Server, load: Load, label: str, opts: Options) ->
     log(f"profile of {label} (raw stacks: {raw}):\n{summary}")
 
 
+def _key_file(workdir: Path) -> Path:
+    """A key-encryption key for the benchmark's gates (0600, made once per work dir)."""
+    path = workdir / "st_bench.kek"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(descriptor, "w", encoding="ascii") as handle:
+            handle.write(KeyEncryptionKey.generate().encoded())
+    return path
+
+
 def _server(kind: str, seeded: Seeded, opts: Options) -> Server:
     port = free_port()
     argv = [CLI, "--database", seeded.database_url]
@@ -201,6 +212,7 @@ def _server(kind: str, seeded: Seeded, opts: Options) -> Server:
         # Forward-auth answers without the upstream, so the upstream need not exist.
         argv += ["gate", "--account", seeded.account_id, "--upstream", "http://127.0.0.1:9"]
         argv += ["--port", str(port), "--failure-limit", "0"]
+        argv += ["--key-file", str(_key_file(opts.workdir))]  # PostgreSQL has no default KEK
         ready = GATE_HEALTH_PATH
     url = f"http://127.0.0.1:{port}"
     return Server(argv, url=url, ready_path=ready, log=opts.workdir / f"{kind}.log")

@@ -1,4 +1,7 @@
-"""Shared fixtures: a database on each engine, and a populated world of credentials."""
+"""Shared fixtures: a database on each engine, and a populated world of credentials.
+
+Also the session hooks that skip (or, in CI, fail) the tests whose prerequisites this machine
+lacks: see `tests/prerequisites.py`."""
 
 from __future__ import annotations
 
@@ -15,15 +18,31 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import Service
+from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.signing.kek_source import KEK_ENV
+from tests import prerequisites
 
-PG_ADMIN_URL = os.environ.get(
-    "SERVICETOKENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = prerequisites.admin_url()
+
+# One key-encryption key for the run, as a deployment gives all its gates one: every gate
+# (in-process or a CLI subprocess, which inherits it) on any test database can sign. Tests
+# of where a KEK comes from set or clear it themselves.
+os.environ.setdefault(KEK_ENV, KeyEncryptionKey.generate().encoded())
 
 
-def _pg_url(database: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in prerequisites.MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: count only tests that would run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    prerequisites.select(config, items)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in prerequisites.summary(terminalreporter.config):
+        terminalreporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +52,7 @@ def postgres_database() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _pg_url(name)
+        yield prerequisites.database_url(name)
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

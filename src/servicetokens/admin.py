@@ -2,6 +2,10 @@
 
 These run with the operator's authority (whoever can reach the database), so they take no
 principal; each is recorded in the audit log with the operating-system user as the actor.
+
+Every change to an API credential (create, revoke, rotate a key, remove a user) bumps the
+credentials version in the same transaction, so every process's cached principals are read
+again on their next use.
 """
 
 from __future__ import annotations
@@ -9,18 +13,25 @@ from __future__ import annotations
 import getpass
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import Clock
 from servicetokens.domain.errors import ValidationError
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.domain.secrets import digest, new_api_key, new_api_token, new_container_id
-from servicetokens.store.repository import Repository
+from servicetokens.store.repository import ApiTokenRecord, Repository
 
 __all__ = ["AdminUseCases", "IssuedCredential"]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+def _normal_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise ValidationError(f"not an email address: {email!r}")
+    return email
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +40,8 @@ class IssuedCredential:
 
     id: str
     secret: str
+    expires_at: datetime | None = None
+    """When an API token stops working (None: never)."""
 
 
 class AdminUseCases:
@@ -78,11 +91,22 @@ class AdminUseCases:
         return zone_id
 
     def create_api_token(
-        self, name: str, *, scope: ContainerKind, scope_id: str, permission: Permission
+        self,
+        name: str,
+        *,
+        scope: ContainerKind,
+        scope_id: str,
+        permission: Permission,
+        expires_in: timedelta | None = None,
     ) -> IssuedCredential:
-        """A new API token with one grant; the token is returned once."""
+        """A new API token with one grant, refused from `now + expires_in` on (never, when
+        None); the token is returned once."""
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationError("an API token's lifetime must be positive")
         token = new_api_token()
         token_id = new_container_id()
+        now = self.clock()
+        expires_at = None if expires_in is None else now + expires_in
         with self.repository.write() as tx:
             container = tx.container(scope, scope_id)
             if container is None:
@@ -93,8 +117,10 @@ class AdminUseCases:
                 token_digest=digest(token),
                 scope=container,
                 permission=permission,
-                now=self.clock(),
+                now=now,
+                expires_at=expires_at,
             )
+            tx.bump_credentials()
             tx.add_audit(
                 self._admin_audit(
                     "api_token.create",
@@ -103,9 +129,22 @@ class AdminUseCases:
                     name=name,
                     scope=f"{scope.value}/{scope_id}",
                     permission=permission.group_name,
+                    expires_at=None if expires_at is None else expires_at.isoformat(),
                 )
             )
-        return IssuedCredential(token_id, token)
+        return IssuedCredential(token_id, token, expires_at)
+
+    def list_api_tokens(
+        self, *, account_id: str | None = None, zone_id: str | None = None
+    ) -> list[ApiTokenRecord]:
+        """Stored API tokens (never the tokens themselves): all, an account's (on the account
+        or any of its zones), or one zone's; oldest first."""
+        with self.repository.read() as tx:
+            if zone_id is not None and tx.container(ContainerKind.ZONE, zone_id) is None:
+                raise ValidationError(f"no zone {zone_id}")
+            if account_id is not None and tx.container(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            return tx.api_token_records(account_id=account_id, zone_id=zone_id)
 
     def revoke_api_token(self, token_id: str) -> None:
         """Stop an API token from working."""
@@ -117,9 +156,7 @@ class AdminUseCases:
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
         """A user who is a member of `account_id`; returns their email and global API key."""
-        email = email.strip().lower()
-        if not _EMAIL.match(email):
-            raise ValidationError(f"not an email address: {email!r}")
+        email = _normal_email(email)
         key = new_api_key()
         with self.repository.write() as tx:
             if tx.container(ContainerKind.ACCOUNT, account_id) is None:
@@ -128,8 +165,42 @@ class AdminUseCases:
                 raise ValidationError(f"user {email} already exists")
             tx.add_user(email, digest(key), now=self.clock())
             tx.add_membership(email, account_id)
+            tx.bump_credentials()
             tx.add_audit(self._admin_audit("user.create", account_id=account_id, target=email))
         return IssuedCredential(email, key)
+
+    def rotate_user_key(self, email: str, *, account_id: str) -> IssuedCredential:
+        """A new global API key for a member of `account_id`; the old key stops working in
+        every process on its next use. Returns the email and the new key (shown once)."""
+        email = _normal_email(email)
+        key = new_api_key()
+        with self.repository.write() as tx:
+            user = tx.user(email)
+            if user is None or account_id not in user.account_ids:
+                raise ValidationError(f"{email} is not a member of account {account_id}")
+            tx.set_user_api_key(email, digest(key))
+            tx.bump_credentials()
+            tx.add_audit(self._admin_audit("user.rotate_key", account_id=account_id, target=email))
+        return IssuedCredential(email, key)
+
+    def remove_user(self, email: str, *, account_id: str) -> bool:
+        """End a user's membership of `account_id`; the user (and their key) is deleted when
+        no membership remains. Returns whether the user was deleted."""
+        email = _normal_email(email)
+        with self.repository.write() as tx:
+            if not tx.remove_membership(email, account_id):
+                raise ValidationError(f"{email} is not a member of account {account_id}")
+            user = tx.user(email)
+            deleted = user is not None and not user.account_ids
+            if deleted:
+                tx.delete_user(email)
+            tx.bump_credentials()
+            tx.add_audit(
+                self._admin_audit(
+                    "user.remove", account_id=account_id, target=email, user_deleted=deleted
+                )
+            )
+        return deleted
 
     def any_account(self) -> bool:
         """Whether the database holds any account yet."""

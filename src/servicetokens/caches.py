@@ -3,7 +3,9 @@
 Nothing here is trusted on its own: a cached principal is used only while the credentials
 version it was read at is still current, and a memoised list page only while its container's
 version is. Versions are bumped in the same transaction as the writes they cover, so a cache
-never outlives a committed revocation or mutation.
+never outlives a committed revocation or mutation. A cached principal also ages out
+(`PRINCIPAL_MAX_AGE`) even when no version moved, so a credential changed behind the
+application's back (a row deleted by hand) stops working within that bound.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from servicetokens.domain.permissions import Principal
 
-__all__ = ["PageMemo", "PrincipalCache"]
+__all__ = ["PRINCIPAL_MAX_AGE", "PageMemo", "PrincipalCache"]
+
+PRINCIPAL_MAX_AGE = timedelta(seconds=60)
+"""How long a cached principal is trusted even when the credentials version is unchanged."""
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -60,20 +65,24 @@ class _BoundedLru(Generic[K, V]):
 
 
 class PrincipalCache:
-    """Credential digest → principal, valid while the credentials version is unchanged."""
+    """Credential digest → principal, valid while the credentials version is unchanged, the
+    credential has not expired, and the entry is younger than `max_age`."""
 
-    def __init__(self, *, max_entries: int = 10_000) -> None:
-        self._lru: _BoundedLru[bytes, tuple[Principal, int, datetime | None]] = _BoundedLru(
+    def __init__(
+        self, *, max_entries: int = 10_000, max_age: timedelta = PRINCIPAL_MAX_AGE
+    ) -> None:
+        self._lru: _BoundedLru[bytes, tuple[Principal, int, datetime]] = _BoundedLru(
             max_entries=max_entries, max_weight=max_entries
         )
+        self._max_age = max_age
 
     def get(self, key: bytes, *, credentials_version: int, now: datetime) -> Principal | None:
-        """The cached principal, if it was read at this version and has not expired."""
+        """The cached principal, if it was read at this version and is still good at `now`."""
         item = self._lru.get(key)
         if item is None:
             return None
-        principal, version, expires_at = item
-        if version != credentials_version or (expires_at is not None and now >= expires_at):
+        principal, version, good_until = item
+        if version != credentials_version or now >= good_until:
             return None
         return principal
 
@@ -84,9 +93,14 @@ class PrincipalCache:
         *,
         credentials_version: int,
         expires_at: datetime | None,
+        now: datetime,
     ) -> None:
-        """Remember a principal read at `credentials_version`."""
-        self._lru.put(key, (principal, credentials_version, expires_at))
+        """Remember a principal read at `credentials_version` at `now`; it is dropped when
+        the credential expires or `max_age` has passed, whichever comes first."""
+        good_until = now + self._max_age
+        if expires_at is not None:
+            good_until = min(good_until, expires_at)
+        self._lru.put(key, (principal, credentials_version, good_until))
 
 
 class PageMemo:

@@ -48,6 +48,7 @@ from servicetokens.domain.tokens import (
     update_token,
 )
 from servicetokens.store.repository import ApiTokenRecord, Repository, Transaction
+from servicetokens.usage import ApiTokenUsage
 
 __all__ = ["Caller", "ContainerRef", "IssuedCredential", "Service", "TokenPage"]
 
@@ -95,6 +96,8 @@ class Service(AdminUseCases):
         self._principals = PrincipalCache()
         self._pages = PageMemo()
         self._containers: dict[tuple[ContainerKind, str], Container] = {}
+        self.usage = ApiTokenUsage(repository)
+        """API tokens' `last_used_at`, written behind (the API app starts and stops it)."""
 
     # -- authentication -----------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class Service(AdminUseCases):
                 cache_key, credentials_version=credentials_version, now=now
             )
             if cached is not None:
+                self._note_use(cached, now)
                 return cached
         if isinstance(credential, ApiTokenCredential):
             principal, expires_at = self._principal_for_api_token(tx, credential.token, now)
@@ -124,9 +128,19 @@ class Service(AdminUseCases):
             principal, expires_at = self._principal_for_api_key(tx, credential), None
         if credentials_version is not None:
             self._principals.put(
-                cache_key, principal, credentials_version=credentials_version, expires_at=expires_at
+                cache_key,
+                principal,
+                credentials_version=credentials_version,
+                expires_at=expires_at,
+                now=now,
             )
+        self._note_use(principal, now)
         return principal
+
+    def _note_use(self, principal: Principal, now: datetime) -> None:
+        # In memory only; the API process writes `last_used_at` behind (servicetokens.usage).
+        if principal.kind is PrincipalKind.API_TOKEN:
+            self.usage.record(principal.id, now)
 
     @staticmethod
     def _principal_for_api_token(
@@ -161,10 +175,23 @@ class Service(AdminUseCases):
         """The user behind X-Auth-Email + X-Auth-Key, or 403/9103."""
         return self.authenticate(ApiKeyCredential(email, key))
 
-    def verify_api_token(self, token: str) -> ApiTokenRecord | None:
-        """The stored record for `token` if it exists (for /user/tokens/verify)."""
+    def verify_api_token(
+        self, token: str, *, account_id: str | None = None
+    ) -> ApiTokenRecord | None:
+        """The stored record for `token` if it exists (for /user/tokens/verify).
+
+        With `account_id`, only a token owned by that account is found: one whose grant is
+        on the account itself or on one of its zones. Any other token is answered as if it
+        did not exist, so the call tells nothing about other accounts' tokens.
+        """
         with self.repository.read() as tx:
-            return tx.api_token_by_digest(digest(token))
+            record = tx.api_token_by_digest(digest(token))
+            if record is None or account_id is None:
+                return record
+            container = tx.container(record.scope, record.scope_id)
+        if container is None or container.account_id != account_id:
+            return None
+        return record
 
     # -- authorization ------------------------------------------------------------------
 
@@ -232,10 +259,13 @@ class Service(AdminUseCases):
         version, token_count, credentials_version = self.repository.probe_versions(ref.kind, ref.id)
         memo_key = (ref.kind, ref.id, query)
         # Everything from memory when nothing changed: no pooled connection, no transaction.
+        now = self.clock()
         principal = self._principals.get(
-            _cache_key(credential), credentials_version=credentials_version, now=self.clock()
+            _cache_key(credential), credentials_version=credentials_version, now=now
         )
         container = self._containers.get((ref.kind, ref.id))
+        if principal is not None:
+            self._note_use(principal, now)
         if principal is not None and container is not None:
             if not is_allowed(principal, Permission.READ, container):
                 raise PermissionDenied()

@@ -7,7 +7,6 @@ gate forwarded), streams large answers on `/stream/N`, and hashes request bodies
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import signal
 import socket
@@ -43,11 +42,10 @@ from servicetokens.gate import GateApp, GateSettings
 from servicetokens.service import ContainerRef, Service
 from servicetokens.store.engine import make_engine
 from servicetokens.store.repository import Repository
+from tests import prerequisites
 
 CLI = str(Path(sys.executable).parent / "servicetokens")
-PG_ADMIN = os.environ.get(
-    "SERVICETOKENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN = prerequisites.admin_url()
 
 
 def free_port() -> int:
@@ -312,13 +310,11 @@ def start_gate(tenant: Tenant, upstream: str) -> Iterator[GateFactory]:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database `st_gate_<random>` for this run, dropped afterwards."""
     name = f"st_gate_{secrets.token_hex(5)}"
+    # Reachability was checked at collection (tests/prerequisites.py): a failure here is real.
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    try:
-        yield f"{PG_ADMIN.rpartition('/')[0]}/{name}"
+        yield prerequisites.database_url(name)
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,10 +9,12 @@ import jwt
 import pytest
 
 from servicetokens.gate.keys import KeyRing, KeySchedule
+from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from servicetokens.store.repository import Repository
 
+KEK = KeyEncryptionKey.generate()
 SCHEDULE = KeySchedule(
     rotation=timedelta(days=42), overlap=timedelta(days=7), lead=timedelta(minutes=10)
 )
@@ -36,8 +38,8 @@ def repository(tmp_path: Path) -> Repository:
 def test_replicas_share_one_key(repository: Repository) -> None:
     clock = Clock()
     first, second = (
-        KeyRing(repository, schedule=SCHEDULE, clock=clock),
-        KeyRing(repository, schedule=SCHEDULE, clock=clock),
+        KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock),
+        KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock),
     )
     first.sync()
     second.sync()
@@ -51,7 +53,7 @@ def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_ov
 ) -> None:
     clock = Clock()
     start = clock.now
-    ring = KeyRing(repository, schedule=SCHEDULE, clock=clock)
+    ring = KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock)
     ring.sync()
     old = ring.signing_key().kid
     clock.now = start + SCHEDULE.rotation - timedelta(minutes=5)  # inside the lead window
@@ -79,7 +81,7 @@ def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_ov
 
 
 def test_certs_document_has_cloudflares_shape(repository: Repository) -> None:
-    ring = KeyRing(repository, schedule=SCHEDULE)
+    ring = KeyRing(repository, schedule=SCHEDULE, kek=KEK)
     ring.sync()
     document = ring.certs_document()
     assert set(document) == {"keys", "public_cert", "public_certs"}

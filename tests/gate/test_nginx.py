@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import prerequisites
 from tests.gate.conftest import GateFactory, Tenant, creds, free_port, wait_http
 
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
-)
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx binary not installed (Debian: apt-get install -y nginx)"
-)
+NGINX = prerequisites.nginx_program()
+pytestmark = pytest.mark.nginx  # deselected, with one line saying so, without nginx on PATH
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gate.md"
 DOCS_GATE, DOCS_APP = "http://127.0.0.1:8788", "http://127.0.0.1:8080"

@@ -7,7 +7,6 @@ write acknowledged before the outage is still there.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import subprocess
@@ -21,19 +20,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import prerequisites
 from tests.reliability.live import Server, cli_json, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_cluster]
 
 BOUND = 6.0  # seconds any request may take while the database is down
 RECOVERY = 15.0  # seconds after PostgreSQL is back by which requests succeed again
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        pytest.skip(f"no {name} under /usr/lib/postgresql/*/bin")
-    return found[-1]
+    found = prerequisites.postgres_program(name)
+    if found is None:  # the `postgres_cluster` marker deselects this module without them
+        pytest.fail(f"no {name} on PATH or under /usr/lib/postgresql/*/bin")
+    return found
 
 
 class PrivatePostgres:

@@ -6,6 +6,7 @@ status and code; routing, validation, database and unexpected errors are mapped 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -156,11 +157,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.usage.start()  # API tokens' last_used_at, written behind
         if audit_pruner is not None:
             audit_pruner.start()
         yield
         if audit_pruner is not None:
-            audit_pruner.stop()
+            await asyncio.to_thread(audit_pruner.stop)
+        await asyncio.to_thread(service.usage.stop)
         service.repository.engine.dispose()
 
     app = FastAPI(

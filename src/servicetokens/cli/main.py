@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
+from servicetokens.cli.at_rest import (
+    AllowReadableFlag,
+    KeyFileOption,
+    refuse,
+    refuse_readable_database,
+    signing_kek,
+)
+from servicetokens.cli.common import JsonFlag
+from servicetokens.cli.common import refusals as _refusals
+from servicetokens.cli.common import service_for as _service
+from servicetokens.cli.credentials import api_tokens_app, users_app
+from servicetokens.cli.keys import keys_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
-from servicetokens.domain.errors import DomainError
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
 
 __all__ = ["app", "main"]
 
@@ -27,8 +35,6 @@ app = typer.Typer(
 )
 accounts_app = typer.Typer(help="Accounts (containers of service tokens).", no_args_is_help=True)
 zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=True)
-api_tokens_app = typer.Typer(help="API tokens for the management API.", no_args_is_help=True)
-users_app = typer.Typer(help="Users (X-Auth-Email + X-Auth-Key).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(
     help="The audit log (mutations and failed gate attempts).", no_args_is_help=True
@@ -39,8 +45,8 @@ app.add_typer(api_tokens_app, name="api-tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 AuditRetentionOption = Annotated[
     int,
     typer.Option(
@@ -94,23 +100,6 @@ def _global(
     ctx.obj = settings
 
 
-@contextmanager
-def _refusals(*, exit_code: int = 1) -> Iterator[None]:
-    """A domain error ends the command with its message on stderr and `exit_code`."""
-    try:
-        yield
-    except DomainError as exc:
-        fail(exc.message)
-        raise typer.Exit(exit_code) from None
-
-
-def _service(ctx: typer.Context) -> Service:
-    from servicetokens.bootstrap import build_service
-
-    settings: Settings = ctx.obj
-    return build_service(settings)
-
-
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -119,10 +108,12 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     audit_retention: AuditRetentionOption = 365,
     trusted_proxy: TrustedProxyOption = None,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
     proxies = _trusted_proxies(trusted_proxy)
+    refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
     if not service.any_account():
         account_id = service.create_account("default")
@@ -184,63 +175,6 @@ def zones_create(
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
 
 
-@api_tokens_app.command("create")
-def api_tokens_create(
-    ctx: typer.Context,
-    name: str,
-    permission: Annotated[str, typer.Option(help="read or write.")],
-    account: Annotated[str | None, typer.Option(help="Grant on this account.")] = None,
-    zone: Annotated[str | None, typer.Option(help="Grant on this zone.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an API token (Access: Service Tokens Read/Write); prints it once."""
-    if (account is None) == (zone is None):
-        fail("give exactly one of --account and --zone")
-        raise typer.Exit(2)
-    try:
-        level = Permission.parse(permission)
-    except ValueError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from None
-    scope, scope_id = (
-        (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
-    )
-    with _refusals():
-        credential = _service(ctx).create_api_token(
-            name, scope=scope, scope_id=scope_id, permission=level
-        )
-    emit(
-        {"id": credential.id, "token": credential.secret, "permission": level.group_name},
-        as_json=as_json,
-        title="API token (shown once)",
-    )
-
-
-@api_tokens_app.command("revoke")
-def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
-    """Revoke an API token by id."""
-    with _refusals():
-        _service(ctx).revoke_api_token(token_id)
-    emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
-
-
-@users_app.command("create")
-def users_create(
-    ctx: typer.Context,
-    email: str,
-    account: Annotated[str, typer.Option("--account", help="Account the user belongs to.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a user with a global API key (X-Auth-Key); prints the key once."""
-    with _refusals():
-        credential = _service(ctx).create_user(email, account_id=account)
-    emit(
-        {"email": credential.id, "api_key": credential.secret},
-        as_json=as_json,
-        title="user (key shown once)",
-    )
-
-
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create or migrate the schema to the newest revision."""
@@ -284,6 +218,8 @@ def gate(
     ] = True,
     audit_retention: AuditRetentionOption = 365,
     trusted_proxy: TrustedProxyOption = None,
+    key_file: KeyFileOption = None,
+    allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
     from datetime import timedelta
@@ -292,6 +228,10 @@ def gate(
 
     from servicetokens.gate import GateSettings, build_gate
     from servicetokens.gate.policy import parse_policy
+    from servicetokens.signing.kek import KekError
+
+    refuse_readable_database(ctx.obj, allow=allow_readable_database)
+    kek = signing_kek(ctx.obj, key_file, create=True)
 
     try:
         admitted = parse_policy(policy)
@@ -313,7 +253,7 @@ def gate(
         trusted_proxies=_trusted_proxies(trusted_proxy),
     )
     try:
-        gate_app = build_gate(settings, ctx.obj)
+        gate_app = build_gate(settings, ctx.obj, kek=kek)
     except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
         fail(str(exc))
         raise typer.Exit(2) from None
@@ -322,6 +262,10 @@ def gate(
     if not known:
         fail(f"no account {account}")
         raise typer.Exit(1)
+    try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line
+        gate_app.keys.sync()
+    except KekError as exc:
+        refuse(str(exc))
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
     uvicorn.run(
         gate_app,

@@ -1,7 +1,7 @@
 """The gate: enforces service tokens in front of an upstream, as a proxy or forward-auth.
 
-Exports are loaded on first use, so `servicetokens.gate.keys` (which the API server uses to
-publish the signing keys) does not pull the proxy and its HTTP client into the API process.
+Exports are loaded on first use, so `servicetokens.gate.keys` (which `servicetokens keys`
+uses) does not pull the proxy and its HTTP client into the CLI process.
 """
 
 from __future__ import annotations

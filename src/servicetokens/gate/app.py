@@ -34,6 +34,8 @@ from servicetokens.gate.proxy import ASSERTION_HEADER, UpstreamProxy, refusal
 from servicetokens.gate.rate_limit import FailureLimiter
 from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 from servicetokens.gate.verifier import Decision, Verifier
+from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.signing.kek_source import load_kek
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from servicetokens.store.repository import Repository
@@ -52,25 +54,39 @@ _BAD_TARGET = Decision(400, "bad request target")
 Scope = dict[str, Any]
 
 
-def build_gate(settings: GateSettings, database: Settings) -> GateApp:
-    """A gate on the configured database, migrated to the newest schema first."""
+def build_gate(
+    settings: GateSettings, database: Settings, *, kek: KeyEncryptionKey | None = None
+) -> GateApp:
+    """A gate on the configured database, migrated to the newest schema first, signing
+    under `kek` (default: found as `signing.kek_source.load_kek` says)."""
     engine = make_engine(database.database_url, pool_size=database.pool_size)
     upgrade(engine)
-    return GateApp(settings, Repository(engine))
+    return GateApp(settings, Repository(engine), kek=kek)
 
 
 class GateApp:
     """One gate: verifier, keys, change feed, last_seen writer and proxy, as ASGI."""
 
     def __init__(
-        self, settings: GateSettings, repository: Repository, *, clock: Clock = system_clock
+        self,
+        settings: GateSettings,
+        repository: Repository,
+        *,
+        kek: KeyEncryptionKey | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.metrics = GateMetrics()
+        if kek is None:
+            found = load_kek(repository.engine.url)
+            if found.generated is not None:
+                log.warning("generated a key-encryption key in %s: keep it", found.generated)
+            kek = found.kek
         self.keys = KeyRing(
             repository,
             schedule=KeySchedule(settings.key_rotation, settings.key_overlap, settings.key_lead),
+            kek=kek,
             clock=clock,
         )
         self.issuer = JwtIssuer(
@@ -84,6 +100,7 @@ class GateApp:
             is_current=self.feed.is_current,
             max_size=settings.cache_size,
             max_age=settings.cache_max_age,
+            fingerprint=kek.fingerprint,
         )
         self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
         self.audit_pruner = AuditPruner(

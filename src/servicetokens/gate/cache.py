@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from servicetokens.domain.tokens import ServiceToken
-from servicetokens.gate.jwt import secret_fingerprint
+from servicetokens.signing.kek import Fingerprint
 from servicetokens.store.repository import Repository
 
 __all__ = ["ABSENT", "CachedToken", "TokenCache", "cached_token"]
@@ -41,16 +41,19 @@ class CachedToken:
     """When the previous secret stops being accepted (-inf: there is no grace)."""
 
 
-def cached_token(token: ServiceToken | None, loaded_at: float) -> CachedToken:
-    """The cache entry for `token` as read at monotonic time `loaded_at`."""
+def cached_token(
+    token: ServiceToken | None, loaded_at: float, *, fingerprint: Fingerprint
+) -> CachedToken:
+    """The cache entry for `token` as read at monotonic time `loaded_at`; its secrets named
+    by `fingerprint` (keyed by the key-encryption key: a database reader cannot)."""
     if token is None:
         return CachedToken(None, "", None, loaded_at)
     previous = token.previous_secret_digest
     grace = token.previous_client_secret_expires_at
     return CachedToken(
         token,
-        secret_fingerprint(token.secret_digest),
-        None if previous is None else secret_fingerprint(previous),
+        fingerprint(token.secret_digest),
+        None if previous is None else fingerprint(previous),
         loaded_at,
         math.inf if token.never_expires else token.expires_at.timestamp(),
         -math.inf if grace is None else grace.timestamp(),
@@ -77,8 +80,10 @@ class TokenCache:
         max_size: int,
         max_unknown: int = 10_000,
         max_age: float = 60.0,
+        fingerprint: Fingerprint,
     ) -> None:
         self._repository = repository
+        self._fingerprint = fingerprint
         self._is_current = is_current
         self._max_size = max_size
         self._max_unknown = max_unknown
@@ -144,7 +149,11 @@ class TokenCache:
             epoch = self._epoch
             token = await asyncio.to_thread(self._read, client_id)
             loaded_at = time.monotonic()
-            entry = ABSENT if token is None else cached_token(token, loaded_at)
+            entry = (
+                ABSENT
+                if token is None
+                else cached_token(token, loaded_at, fingerprint=self._fingerprint)
+            )
             # An eviction while we read means our read may predate that commit: use it for
             # this request only, and let the next one read again.
             if epoch == self._epoch:

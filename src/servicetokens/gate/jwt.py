@@ -11,9 +11,7 @@ with it: when the token changes (`forget`), its key stops signing, or it is rene
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,17 +23,13 @@ from servicetokens.gate.credentials import set_cookie_value
 from servicetokens.gate.decision import Decision
 from servicetokens.gate.keys import KeyRing
 
-__all__ = ["Issued", "JwtIssuer", "ReusedJwt", "secret_fingerprint"]
+__all__ = ["LEEWAY", "Issued", "JwtIssuer", "ReusedJwt"]
 
 _ALGORITHMS = ["RS256"]
 _REMEMBERED = 50_000
-
-
-def secret_fingerprint(secret_digest: bytes) -> str:
-    """Names which secret a JWT was issued for (`sfp` claim) without revealing anything:
-    a hash of the stored digest of a 256-bit secret."""
-    mac = hashlib.sha256(b"servicetokens-sfp\0" + secret_digest).digest()[:12]
-    return urlsafe_b64encode(mac).decode("ascii")
+LEEWAY = 30.0
+"""Seconds of clock skew allowed between the replica that signed a JWT and the one that
+checks it, on `exp`, `nbf` and `iat` alike."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,27 +137,37 @@ class JwtIssuer:
         has not expired at epoch seconds `now`; None otherwise."""
         known = self._verified.get(encoded)
         if known is not None:
-            return known if now < known.expires_at else None
+            return known if now < known.expires_at + LEEWAY else None
         try:
             kid = pyjwt.get_unverified_header(encoded).get("kid")
             public_key = self._keys.public_key(kid) if isinstance(kid, str) else None
             if public_key is None:
                 return None
+            # The times are judged below against `now` (the gate's clock, injectable), with
+            # LEEWAY on each, instead of by PyJWT against its own.
             claims = pyjwt.decode(
                 encoded,
                 public_key,
                 algorithms=_ALGORITHMS,
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "aud", "iss"]},
+                options={
+                    "require": ["exp", "iat", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except pyjwt.PyJWTError:
             return None
         fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
         if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
             return None
-        expires_at = float(claims["exp"])
-        if now >= expires_at:
+        times = [claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])]
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+            return None
+        expires_at, issued_at, not_before = (float(t) for t in times)
+        if now >= expires_at + LEEWAY or now < not_before - LEEWAY or now < issued_at - LEEWAY:
             return None
         reused = ReusedJwt(
             str(fields[0]),

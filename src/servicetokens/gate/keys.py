@@ -4,11 +4,15 @@ Every replica reads the same `signing_keys` rows. A new key is stored `key_lead`
 starts signing, so every replica (and every verifier caching `/cdn-cgi/access/certs`) has
 seen it before the first JWT under it; a superseded key stays published for `key_overlap`.
 Rotation is serialised by a database lock, so replicas never race to add two keys.
+
+Private keys are stored only wrapped under the key-encryption key (`signing/kek.py`), which
+every process that signs is given and the database never holds. Rotation happens here
+alone: in the gates' schedule (`sync`) and in `servicetokens keys rotate` (`rotate`), never
+in a process that only publishes (the API server reads certificates: `signing/jwks.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import threading
@@ -20,12 +24,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from jwt.algorithms import RSAAlgorithm
 
 from servicetokens.domain.clock import Clock, from_micros, system_clock, to_micros
+from servicetokens.signing import jwks
+from servicetokens.signing.kek import KekError, KeyEncryptionKey, key_id_of
 from servicetokens.store.repository import Repository, SigningKeyRecord
 
-__all__ = ["KeyRing", "KeySchedule", "SigningKey", "new_signing_key"]
+__all__ = ["KeyRing", "KeySchedule", "SigningKey", "new_signing_key", "rewrap"]
 
 _KEY_BITS = 2048
 _PUBLIC_EXPONENT = 65537
@@ -53,14 +58,12 @@ class SigningKey:
 
 
 def new_signing_key(
-    *, now: datetime, activates_at: datetime, schedule: KeySchedule
+    *, now: datetime, activates_at: datetime, schedule: KeySchedule, kek: KeyEncryptionKey
 ) -> SigningKeyRecord:
-    """A fresh RSA key with a self-signed certificate covering its whole published life."""
+    """A fresh RSA key with a self-signed certificate covering its whole published life,
+    its private key wrapped under `kek`."""
     private_key = rsa.generate_private_key(public_exponent=_PUBLIC_EXPONENT, key_size=_KEY_BITS)
-    public_der = private_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    kid = hashlib.sha256(public_der).hexdigest()
+    kid = key_id_of(private_key)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"servicetokens gate {kid[:16]}")])
     cert = (
         x509.CertificateBuilder()
@@ -72,29 +75,31 @@ def new_signing_key(
         .not_valid_after(activates_at + schedule.rotation + schedule.overlap + timedelta(days=30))
         .sign(private_key, hashes.SHA256())
     )
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
     return SigningKeyRecord(
         kid=kid,
-        private_pem=private_pem,
+        wrapped_key=kek.wrap(kid, private_key),
+        kek_id=kek.key_id,
         cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         created_at=to_micros(now),
         activates_at=to_micros(activates_at),
     )
 
 
-def _load(record: SigningKeyRecord) -> SigningKey:
-    private_key = serialization.load_pem_private_key(record.private_pem.encode(), password=None)
-    assert isinstance(private_key, rsa.RSAPrivateKey)
-    jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    jwk.update(kid=record.kid, alg="RS256", use="sig")
+def _load(record: SigningKeyRecord, kek: KeyEncryptionKey) -> SigningKey:
+    """The usable key of `record`; `KekError` (with the fix) when `kek` cannot unwrap it."""
+    try:
+        private_key = kek.unwrap(record.kid, record.kek_id, record.wrapped_key)
+    except KekError as exc:
+        raise KekError(
+            f"{exc}. Give the key-encryption key the signing keys were stored under "
+            "(SERVICETOKENS_KEY_ENCRYPTION_KEY or --key-file PATH), or, if it is lost, replace "
+            "them: `servicetokens keys rotate --discard-existing` (JWTs signed so far stop "
+            "validating)"
+        ) from None
     return SigningKey(
         kid=record.kid,
         private_key=private_key,
-        jwk={k: jwk[k] for k in ("kid", "kty", "alg", "use", "e", "n")},
+        jwk=jwks.jwk_of(record.kid, private_key.public_key()),
         cert_pem=record.cert_pem,
         activates_at=from_micros(record.activates_at),
     )
@@ -128,10 +133,16 @@ class KeyRing:
     """The keys of one process: synced from the database, rotated when due."""
 
     def __init__(
-        self, repository: Repository, *, schedule: KeySchedule, clock: Clock = system_clock
+        self,
+        repository: Repository,
+        *,
+        schedule: KeySchedule,
+        kek: KeyEncryptionKey,
+        clock: Clock = system_clock,
     ) -> None:
         self._repository = repository
         self._schedule = schedule
+        self._kek = kek
         self._clock = clock
         self._loaded: dict[str, SigningKey] = {}
         self._keys: list[SigningKey] = []
@@ -152,20 +163,60 @@ class KeyRing:
                 records = tx.signing_keys()  # another replica may have just rotated
                 add, stale = _plan(records, now, self._schedule)
                 if add is not None:
-                    tx.add_signing_key(
-                        new_signing_key(
-                            now=from_micros(now),
-                            activates_at=from_micros(add),
-                            schedule=self._schedule,
-                        )
-                    )
-                tx.delete_signing_keys(stale)
+                    tx.add_signing_key(self._new_key(now, add))
+                with tx.erasing():
+                    tx.delete_signing_keys(stale)
                 records = tx.signing_keys()
+        self._install(records, stale)
+
+    def _new_key(self, now: int, activates_at: int) -> SigningKeyRecord:
+        return new_signing_key(
+            now=from_micros(now),
+            activates_at=from_micros(activates_at),
+            schedule=self._schedule,
+            kek=self._kek,
+        )
+
+    def _install(self, records: list[SigningKeyRecord], stale: list[str]) -> None:
+        loaded = {
+            r.kid: self._loaded.get(r.kid) or _load(r, self._kek)
+            for r in records
+            if r.kid not in stale
+        }
         with self._lock:
-            self._loaded = {
-                r.kid: self._loaded.get(r.kid) or _load(r) for r in records if r.kid not in stale
-            }
-            self._keys = sorted(self._loaded.values(), key=lambda k: (k.activates_at, k.kid))
+            self._loaded = loaded
+            self._keys = sorted(loaded.values(), key=lambda k: (k.activates_at, k.kid))
+
+    def rotate(self, *, discard_existing: bool = False) -> SigningKeyRecord | None:
+        """`servicetokens keys rotate`: add a successor now instead of when due.
+
+        The successor activates a full `lead` from now (every replica re-reads keys within
+        a minute, so all have it before it signs), or at once when there is no key yet.
+        Nothing is added while a successor is already waiting (None is returned).
+        `discard_existing` deletes every key first and adds one that signs at once: for a
+        leaked or lost key (JWTs signed so far stop validating). Retired keys are pruned.
+        Running rings pick the change up at their next `sync()`.
+        """
+        now = to_micros(self._clock())
+        lead = to_micros_delta(self._schedule.lead)
+        with self._repository.write() as tx:
+            tx.lock_signing_keys()
+            records = tx.signing_keys()
+            if discard_existing:
+                with tx.erasing():
+                    tx.delete_signing_keys([r.kid for r in records])
+                records = []
+            for record in records:  # one KEK per deployment: never add a key under another
+                if record.kek_id != self._kek.key_id:
+                    _load(record, self._kek)  # raises WrongKeyEncryptionKey, with the fix
+            _, stale = _plan(records, now, self._schedule)
+            added: SigningKeyRecord | None = None
+            if not any(r.activates_at > now for r in records):
+                added = self._new_key(now, now + lead if records else now)
+                tx.add_signing_key(added)
+            with tx.erasing():
+                tx.delete_signing_keys(stale)
+        return added
 
     def signing_key_at(self, timestamp: float) -> SigningKey:
         """`signing_key()` at epoch seconds `timestamp`; a float comparison on the hot path."""
@@ -199,20 +250,29 @@ class KeyRing:
 
     def published(self) -> list[SigningKey]:
         """Upcoming, current, and superseded keys still inside their overlap."""
-        now = self._clock()
-        keys = self._keys
-        shown = []
-        for key, successor in zip(keys, [*keys[1:], None], strict=True):
-            if successor is None or now < successor.activates_at + self._schedule.overlap:
-                shown.append(key)
-        return shown
+        return jwks.published(self._keys, now=self._clock(), overlap=self._schedule.overlap)
 
     def certs_document(self) -> dict[str, Any]:
         """`/cdn-cgi/access/certs`: `keys` (JWKs), `public_cert` (current), `public_certs`."""
-        published = self.published()
-        current = self.signing_key()
-        return {
-            "keys": [k.jwk for k in published],
-            "public_cert": {"kid": current.kid, "cert": current.cert_pem},
-            "public_certs": [{"kid": k.kid, "cert": k.cert_pem} for k in published],
-        }
+        return jwks.certs_document(self._keys, now=self._clock(), overlap=self._schedule.overlap)
+
+
+def rewrap(repository: Repository, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
+    """Re-encrypt every stored private key from `old` to `new` in one transaction; the
+    number re-encrypted. Keys already under `new` are left as they are (so a second run
+    finishes what a gate still on `old` added meanwhile); a key under any other KEK stops
+    it, with nothing changed. The replaced ciphertexts are erased on SQLite."""
+    with repository.write() as tx:
+        tx.lock_signing_keys()
+        records = tx.signing_keys()
+        count = 0
+        with tx.erasing():
+            for record in records:
+                if record.kek_id == new.key_id:
+                    continue
+                private_key = old.unwrap(record.kid, record.kek_id, record.wrapped_key)
+                tx.rewrap_signing_key(
+                    record.kid, wrapped_key=new.wrap(record.kid, private_key), kek_id=new.key_id
+                )
+                count += 1
+    return count

@@ -68,7 +68,7 @@ _DECOY = ServiceToken(
     last_seen_at=None,
 )
 """Checked instead of a token that does not exist, so unknown ids cost the same work."""
-_DECOY_ENTRY = cached_token(_DECOY, 0.0)
+_DECOY_ENTRY = cached_token(_DECOY, 0.0, fingerprint=lambda _: "")  # never issued a JWT
 _NO_PREVIOUS = digest("servicetokens-gate-no-previous-secret")
 _VERDICT_DECISIONS = {
     Verdict.WRONG_SECRET: _INVALID,

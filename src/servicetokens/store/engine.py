@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from servicetokens.store.files import create_private, sqlite_file
+
 __all__ = ["WRITE_INTENT", "default_database_url", "make_engine", "normalise_url"]
 
 WRITE_INTENT = "servicetokens.write"
@@ -58,9 +60,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for `url` with the settings servicetokens relies on."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_file(parsed)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            create_private(database)  # 0600: SQLite gives -wal and -shm the same mode
         # One writer at a time and microsecond reads: a few connections serve any load, and
         # each holds its own page cache, so more would only cost memory.
         connections = min(pool_size, _SQLITE_POOL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -58,7 +59,10 @@ class GroupCommitter:
         if self._lock_path is None:
             yield
             return
-        with open(self._lock_path, "a+b") as handle:
+        # 0600 like the database beside it (the lock holds nothing, but nothing of ours is
+        # made with the umask).
+        descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        with open(descriptor, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

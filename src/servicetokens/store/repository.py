@@ -103,6 +103,14 @@ def _bump_statement(insert_fn: Any) -> Any:
     )
 
 
+# A user and their memberships in one statement (the X-Auth-Email path).
+_USER_WITH_MEMBERSHIPS = (
+    select(users.c.email, users.c.api_key_digest, memberships.c.account_id)
+    .select_from(users.outerjoin(memberships, memberships.c.email == users.c.email))
+    .where(users.c.email == bindparam("email"))
+    .order_by(memberships.c.account_id)
+)
+
 # Built once: the write path executes these for every mutation.
 _BUMP_PG = _bump_statement(pg_insert)
 _BUMP_SQLITE = _bump_statement(sqlite_insert)
@@ -128,11 +136,13 @@ class TokenChange:
 
 @dataclass(frozen=True, slots=True)
 class SigningKeyRecord:
-    """A stored JWT signing key: PEM private key, its self-signed certificate, and when it
-    starts signing (microseconds since the epoch)."""
+    """A stored JWT signing key: its private key wrapped under the key-encryption key
+    `kek_id` names, its self-signed certificate, and when it starts signing (microseconds
+    since the epoch)."""
 
     kid: str
-    private_pem: str
+    wrapped_key: str
+    kek_id: str
     cert_pem: str
     created_at: int
     activates_at: int
@@ -149,6 +159,9 @@ class ApiTokenRecord:
     permission: Permission
     status: str
     expires_at: datetime | None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """Written behind by the API processes: a few seconds stale at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,20 @@ def _micros(moment: datetime | None) -> int | None:
 
 def _moment(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
+
+
+def _api_token_from_row(row: Row[Any]) -> ApiTokenRecord:
+    return ApiTokenRecord(
+        id=row.id,
+        name=row.name,
+        scope=ContainerKind(row.scope_kind),
+        scope_id=row.scope_id,
+        permission=Permission(row.permission),
+        status=row.status,
+        expires_at=_moment(row.expires_at),
+        created_at=from_micros(row.created_at),
+        last_used_at=_moment(row.last_used_at),
+    )
 
 
 def _token_from_row(row: Row[Any]) -> ServiceToken:
@@ -370,17 +397,45 @@ class Transaction:
         row = self._conn.execute(
             select(api_tokens).where(api_tokens.c.token_digest == token_digest)
         ).first()
-        if row is None:
-            return None
-        return ApiTokenRecord(
-            id=row.id,
-            name=row.name,
-            scope=ContainerKind(row.scope_kind),
-            scope_id=row.scope_id,
-            permission=Permission(row.permission),
-            status=row.status,
-            expires_at=_moment(row.expires_at),
-        )
+        return None if row is None else _api_token_from_row(row)
+
+    def api_token_records(
+        self, *, account_id: str | None = None, zone_id: str | None = None
+    ) -> list[ApiTokenRecord]:
+        """Stored API tokens in (created_at, id) order: all of them, those of one account
+        (on the account itself or on any of its zones), or those on one zone."""
+        statement = select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id)
+        if zone_id is not None:
+            statement = statement.where(
+                api_tokens.c.scope_kind == ContainerKind.ZONE.value,
+                api_tokens.c.scope_id == zone_id,
+            )
+        elif account_id is not None:
+            on_account = and_(
+                api_tokens.c.scope_kind == ContainerKind.ACCOUNT.value,
+                api_tokens.c.scope_id == account_id,
+            )
+            on_its_zones = and_(
+                api_tokens.c.scope_kind == ContainerKind.ZONE.value,
+                api_tokens.c.scope_id.in_(
+                    select(zones.c.id).where(zones.c.account_id == account_id)
+                ),
+            )
+            statement = statement.where(on_account | on_its_zones)
+        return [_api_token_from_row(row) for row in self._conn.execute(statement)]
+
+    def touch_api_tokens_used(self, used: Iterable[tuple[str, datetime]]) -> None:
+        """Move `last_used_at` forward (never back) for each (API token id, time)."""
+        for token_id, moment in used:
+            micros = to_micros(moment)
+            self._conn.execute(
+                update(api_tokens)
+                .where(
+                    api_tokens.c.id == token_id,
+                    (api_tokens.c.last_used_at.is_(None)) | (api_tokens.c.last_used_at < micros),
+                )
+                .values(last_used_at=micros)
+            )
 
     def set_api_token_status(self, token_id: str, status: str) -> bool:
         """Mark an API token active or revoked; False when there is no such token."""
@@ -402,14 +457,36 @@ class Transaction:
         self._conn.execute(insert(memberships).values(email=email, account_id=account_id))
 
     def user(self, email: str) -> UserRecord | None:
-        """The user with that email and the accounts they belong to."""
-        row = self._conn.execute(select(users).where(users.c.email == email)).first()
-        if row is None:
+        """The user with that email and the accounts they belong to.
+
+        One statement whether or not the user exists, so a known email costs the same
+        database work as an unknown one (no timing oracle on X-Auth-Email).
+        """
+        rows = self._conn.execute(_USER_WITH_MEMBERSHIPS, {"email": email}).all()
+        if not rows:
             return None
-        account_ids = self._conn.execute(
-            select(memberships.c.account_id).where(memberships.c.email == email)
-        ).scalars()
-        return UserRecord(row.email, bytes(row.api_key_digest), tuple(account_ids))
+        account_ids = tuple(row.account_id for row in rows if row.account_id is not None)
+        return UserRecord(rows[0].email, bytes(rows[0].api_key_digest), account_ids)
+
+    def set_user_api_key(self, email: str, api_key_digest: bytes) -> bool:
+        """Replace a user's global API key digest; False when there is no such user."""
+        result = self._conn.execute(
+            update(users).where(users.c.email == email).values(api_key_digest=api_key_digest)
+        )
+        return result.rowcount == 1
+
+    def remove_membership(self, email: str, account_id: str) -> bool:
+        """End a user's membership of an account; False when they were not a member."""
+        result = self._conn.execute(
+            delete(memberships).where(
+                memberships.c.email == email, memberships.c.account_id == account_id
+            )
+        )
+        return result.rowcount == 1
+
+    def delete_user(self, email: str) -> None:
+        """Remove a user row (its memberships must be gone already)."""
+        self._conn.execute(delete(users).where(users.c.email == email))
 
     # -- service tokens -----------------------------------------------------------------
 
@@ -647,7 +724,12 @@ class Transaction:
         )
         return [
             SigningKeyRecord(
-                row.kid, row.private_pem, row.cert_pem, row.created_at, row.activates_at
+                row.kid,
+                row.wrapped_key,
+                row.kek_id,
+                row.cert_pem,
+                row.created_at,
+                row.activates_at,
             )
             for row in rows
         ]
@@ -665,7 +747,8 @@ class Transaction:
         self._conn.execute(
             insert(signing_keys).values(
                 kid=key.kid,
-                private_pem=key.private_pem,
+                wrapped_key=key.wrapped_key,
+                kek_id=key.kek_id,
                 cert_pem=key.cert_pem,
                 created_at=key.created_at,
                 activates_at=key.activates_at,
@@ -676,6 +759,28 @@ class Transaction:
         """Forget retired signing keys."""
         if kids:
             self._conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(list(kids))))
+
+    def rewrap_signing_key(self, kid: str, *, wrapped_key: str, kek_id: str) -> None:
+        """Store `kid`'s private key wrapped anew (under the key-encryption key `kek_id`)."""
+        self._conn.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid == kid)
+            .values(wrapped_key=wrapped_key, kek_id=kek_id)
+        )
+
+    @contextmanager
+    def erasing(self) -> Iterator[None]:
+        """SQLite: content deleted or replaced inside the block is overwritten with zeros
+        (`secure_delete`), so replaced key material does not linger in free pages.
+        PostgreSQL keeps dead rows until VACUUM (see docs/gate.md)."""
+        if self._postgres:
+            yield
+            return
+        self._conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        try:
+            yield
+        finally:
+            self._conn.exec_driver_sql("PRAGMA secure_delete=OFF")
 
 
 class Repository:

@@ -87,6 +87,8 @@ api_tokens = Table(
     Column("status", String(16), nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Written behind by the API processes (a few seconds stale at most), never per request.
+    Column("last_used_at", BigInteger, nullable=True),
 )
 
 service_tokens = Table(
@@ -137,8 +139,11 @@ signing_keys = Table(
     # RS256 keys the gate signs JWTs with, shared by every replica. A key is published
     # before it signs (`activates_at` lies ahead when it is made) and stays published for
     # an overlap after its successor activates, so no verifier ever meets an unknown kid.
+    # The private key is stored only wrapped under a key-encryption key that is never in
+    # the database (`signing/kek.py`); `kek_id` names that KEK. The certificate is public.
     Column("kid", String(64), primary_key=True),
-    Column("private_pem", Text, nullable=False),
+    Column("wrapped_key", Text, nullable=False),
+    Column("kek_id", String(16), nullable=False),
     Column("cert_pem", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("activates_at", BigInteger, nullable=False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -9,10 +11,12 @@ from starlette.responses import Response
 from servicetokens.api.auth import ServiceDep, bearer_token
 from servicetokens.api.envelope import success
 from servicetokens.domain.clock import format_timestamp
-from servicetokens.domain.errors import AuthenticationError, DomainError
+from servicetokens.domain.errors import AuthenticationError, DomainError, InvalidIdentifier
 from servicetokens.store.repository import ApiTokenRecord
 
 __all__ = ["router"]
+
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 router = APIRouter(tags=["API tokens"])
 
@@ -33,11 +37,13 @@ def _status(record: ApiTokenRecord, service: ServiceDep) -> str:
     return "active"
 
 
-async def _verify(request: Request, service: ServiceDep) -> Response:
+async def _verify(request: Request, service: ServiceDep, account_id: str | None = None) -> Response:
     token = bearer_token(request)
     if token is None:
         raise MissingAuthorization()
-    record = await run_in_threadpool(service.verify_api_token, token)
+    if account_id is not None and not _ACCOUNT_ID.match(account_id):
+        raise InvalidIdentifier(request.url.path)
+    record = await run_in_threadpool(service.verify_api_token, token, account_id=account_id)
     if record is None:
         raise AuthenticationError()
     result: dict[str, object] = {"id": record.id, "status": _status(record, service)}
@@ -55,5 +61,6 @@ async def verify_user_token(request: Request, service: ServiceDep) -> Response:
 
 @router.get("/accounts/{account_id}/tokens/verify", operation_id="account-api-tokens-verify-token")
 async def verify_account_token(request: Request, service: ServiceDep, account_id: str) -> Response:
-    """Same as /user/tokens/verify, under an account (for account-owned tokens)."""
-    return await _verify(request, service)
+    """Same as /user/tokens/verify, for tokens owned by that account only (a grant on the
+    account or one of its zones); any other token is answered as an unknown one."""
+    return await _verify(request, service, account_id)
