@@ -117,6 +117,15 @@ _BUMP_SQLITE = _bump_statement(sqlite_insert)
 _INSERT_TOKEN = insert(service_tokens)
 _INSERT_CHANGE = insert(token_changes)
 _INSERT_AUDIT = insert(audit_log)
+_TOUCH_LAST_SEEN = (
+    update(service_tokens)
+    .where(
+        service_tokens.c.id == bindparam("token_id"),
+        service_tokens.c.last_seen_at.is_(None)
+        | (service_tokens.c.last_seen_at < bindparam("at")),
+    )
+    .values(last_seen_at=bindparam("at"))
+)
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
@@ -702,18 +711,11 @@ class Transaction:
         self._conn.execute(delete(token_changes).where(token_changes.c.changed_at < before))
 
     def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
-        """Move `last_seen_at` forward (never back) for each (token id, time)."""
-        for token_id, moment in seen:
-            micros = to_micros(moment)
-            self._conn.execute(
-                update(service_tokens)
-                .where(
-                    service_tokens.c.id == token_id,
-                    (service_tokens.c.last_seen_at.is_(None))
-                    | (service_tokens.c.last_seen_at < micros),
-                )
-                .values(last_seen_at=micros)
-            )
+        """Move `last_seen_at` forward (never back) for each (token id, time), in one
+        executemany (psycopg pipelines it: one round trip, not one per token)."""
+        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
+        if rows:
+            self._conn.execute(_TOUCH_LAST_SEEN, rows)
 
     # -- gate: signing keys -------------------------------------------------------------
 
