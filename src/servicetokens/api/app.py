@@ -25,6 +25,7 @@ from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
+from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.service import Service
 
@@ -145,9 +146,12 @@ def _document_security(app: FastAPI) -> None:
 def create_app(service: Service) -> FastAPI:
     """The management API over `service`, mounted at `/client/v4`."""
 
+    scan_lane = ScanLane()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        scan_lane.close()
         service.repository.engine.dispose()
 
     app = FastAPI(
@@ -160,6 +164,7 @@ def create_app(service: Service) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    app.state.scan_lane = scan_lane
     _document_security(app)
     _install_error_handlers(app)
     app.state.route_methods = _route_methods(

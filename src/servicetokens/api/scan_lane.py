@@ -1,0 +1,67 @@
+"""The scan lane: where list pages that cost a scan (searches, filters, deep pages) run.
+
+Off the event loop, in a few threads of their own, so that neither the loop nor the shared
+thread pool (which serves every other request, and on PostgreSQL every list page) waits for
+them; and fairly, at most `per_container` scans at a time for one account or zone, so that one
+caller's burst of searches queues behind itself and not in front of other accounts' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["ScanLane"]
+
+T = TypeVar("T")
+
+
+class ScanLane:
+    """Runs blocking scans in `threads` threads, at most `per_container` per container key."""
+
+    def __init__(self, *, threads: int = 4, per_container: int = 1) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="scan-lane")
+        self._per_container = per_container
+        self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
+        """Container key → (its slots, how many requests hold or wait for one)."""
+
+    async def run(self, key: Hashable, work: Callable[[], T]) -> T:
+        """`work()` in a lane thread once `key` has a free slot; its result or exception."""
+        semaphore, users = self._slots.get(key) or (asyncio.Semaphore(self._per_container), 0)
+        self._slots[key] = (semaphore, users + 1)
+        try:
+            await semaphore.acquire()
+        except BaseException:
+            self._leave(key)
+            raise
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except BaseException:
+            self._release(key, semaphore)
+            raise
+        # The slot is freed when the scan ends, not when its caller stops waiting (a client
+        # that disconnects cannot start a second scan while its first still runs).
+        future.add_done_callback(lambda _: self._release(key, semaphore))
+        return await asyncio.shield(future)
+
+    def _release(self, key: Hashable, semaphore: asyncio.Semaphore) -> None:
+        semaphore.release()
+        self._leave(key)
+
+    def _leave(self, key: Hashable) -> None:
+        semaphore, users = self._slots[key]
+        if users == 1:
+            del self._slots[key]  # no entry outlives its last request
+        else:
+            self._slots[key] = (semaphore, users - 1)
+
+    @property
+    def active_keys(self) -> int:
+        """Container keys with a scan running or waiting."""
+        return len(self._slots)
+
+    def close(self) -> None:
+        """Stop the threads once the scans already started have ended."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
