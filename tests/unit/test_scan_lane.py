@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import pytest
 
-from servicetokens.api.scan_lane import ScanLane
+from servicetokens.api.scan_lane import SCAN_NICENESS, ScanLane
 
 _WAIT = 10.0  # seconds: a deadline for events that should come at once
 
@@ -104,3 +106,20 @@ def test_errors_come_back_and_free_the_slot() -> None:
         lane.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_scans_run_below_the_event_loops_cpu_priority() -> None:
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def go() -> tuple[int, int]:
+        lane = ScanLane(threads=1)
+        try:
+            return niceness(), await lane.run("A", niceness)
+        finally:
+            lane.close()
+
+    loop_nice, scan_nice = asyncio.run(go())
+    assert scan_nice == min(19, loop_nice + SCAN_NICENESS)
+    assert niceness() == loop_nice  # the rest of the process is untouched
