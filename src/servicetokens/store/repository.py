@@ -524,6 +524,10 @@ class Transaction:
             token_count = self.container_state(container)[1]
         if query.search is not None and plan is None:
             plan = self.search_plan(query.search, token_count=token_count)
+        if query.search is not None and self._postgres:
+            # One search, one backend: parallel workers would take every core for a walk
+            # that is the caller's own cost, from other accounts' requests.
+            self._conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         count, page, counted_page = list_statements(
             container, query, dialect=self._conn.dialect.name, plan=plan or SearchPlan.INDEX
         )
