@@ -821,11 +821,16 @@ class Repository:
         """`Transaction.versions` at the lowest cost the engine allows.
 
         On an SQLite file this is one statement on a per-thread read-only connection kept
-        outside the pool (a few microseconds); elsewhere a pooled read.
+        outside the pool (a few microseconds); elsewhere one statement on a pooled connection
+        in autocommit (one statement reads one snapshot, so no BEGIN and COMMIT round trips).
         """
         if self._probe_path is None:
-            with self.read() as tx:
-                return tx.versions(kind, container_id)
+            if self.inline_reads:  # SQLite in memory: the pool's one connection
+                with self.read() as tx:
+                    return tx.versions(kind, container_id)
+            with self.engine.connect() as pooled:
+                autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                return Transaction(autocommit).versions(kind, container_id)
         connection = getattr(self._probes, "connection", None)
         if connection is None:
             connection = sqlite3.connect(
