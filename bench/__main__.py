@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         f"server `--workers {args.workers}`; {tool} -t{args.threads} -c{args.connections}, "
         f"{seconds:g} s per scenario after a {args.warmup:g} s warm-up"
     )
+    if isolation.NAME in (args.scenario or []):
+        own = isolation.settings(tool, workers=args.workers, seconds=seconds, warmup=args.warmup)
+        settings = f"{settings}; {own}" if scenarios else own
     notes.append("seeded (bulk insert, one account): " + "; ".join(seeded_in))
     notes.append(
         "× baseline: API rows ÷ the API's `GET /healthz`, gate rows ÷ the gate's own health "

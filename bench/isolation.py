@@ -38,7 +38,7 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.service import ContainerRef
 
-__all__ = ["NAME", "near_universal_terms", "run_search_isolation"]
+__all__ = ["NAME", "near_universal_terms", "run_search_isolation", "settings"]
 
 NAME = "search-isolation"
 SEARCHERS = 20
@@ -46,6 +46,15 @@ SEARCHERS = 20
 B_TOKENS = 5
 PER_PAGES = range(20, 41)
 """A's page sizes: with the terms, every URL distinct; small, so the search is the cost."""
+
+
+def settings(tool: str, *, workers: int, seconds: float, warmup: float) -> str:
+    """How the scenario drives the server, for the report header."""
+    return (
+        f"{NAME}: server `--workers {workers}`; B: {tool} -t1 -c1, {seconds:g} s alone (after "
+        f"a {warmup:g} s warm-up), then {seconds:g} s while A's {tool} -t2 -c{SEARCHERS} "
+        f"searches ({seconds + 2:g} s, from 1 s before B's start)"
+    )
 
 
 def _substrings(text: str) -> list[str]:
