@@ -171,26 +171,31 @@ def _bulk(service: Service, container: Container, names: list[str]) -> None:
 
 
 def test_the_index_is_read_only_when_it_is_cheaper_than_the_container(service: Service) -> None:
-    """SQLite: the FTS5 index serves a term only if fewer than token_count/16 tokens in the
-    whole table match it; PostgreSQL: only for a container of >= 1/4 of all tokens."""
+    """SQLite: the FTS5 index serves a term only in a container of >= 1/16 of all tokens, and
+    only if fewer than token_count/16 tokens in the whole table match it; PostgreSQL: only
+    for a container of >= 1/4 of all tokens. Below three characters, never."""
     world = make_world(service)
     container = _container(service, world.account_a)
     rare = f"zq{secrets.token_hex(5)}"
     _bulk(service, container, [f"{rare}-{i}" for i in range(3)] + ["x"] * 40)
     with service.repository.engine.connect() as connection, connection.begin():
         tx = Transaction(connection)  # no cached total: each choice reads the current one
-        assert tx.search_plan("ac", token_count=10**9) is SearchPlan.CONTAINER  # no trigram
+        total = connection.exec_driver_sql(
+            "SELECT sum(token_count) FROM container_versions"
+        ).scalar_one()
+        assert tx.search_plan("ac", token_count=total) is SearchPlan.CONTAINER  # no trigram
         if connection.dialect.name == "sqlite":
             # Exactly three tokens anywhere hold `rare`: the index needs a budget above three.
-            assert tx.search_plan(rare, token_count=16 * 3) is SearchPlan.CONTAINER
-            assert tx.search_plan(rare.upper(), token_count=16 * 4) is SearchPlan.INDEX
+            assert tx.search_plan(rare, token_count=16 * 3, total=16 * 3) is SearchPlan.CONTAINER
+            assert tx.search_plan(rare.upper(), token_count=16 * 4, total=64) is SearchPlan.INDEX
+            # ... and a container of at least 1/16 of the table.
+            assert tx.search_plan(rare, token_count=64, total=64 * 16) is SearchPlan.INDEX
+            assert tx.search_plan(rare, token_count=64, total=64 * 16 + 1) is SearchPlan.CONTAINER
             # Every client id ends in `.access`: the index would read more than the walk.
-            for size in (15, 16 * 40):
+            for size in (15, 16 * 40, total):
                 assert tx.search_plan("access", token_count=size) is SearchPlan.CONTAINER
+            assert tx.search_plan(rare, token_count=total) is SearchPlan.INDEX  # total read
         else:
-            total = connection.exec_driver_sql(
-                "SELECT sum(token_count) FROM container_versions"
-            ).scalar_one()
             for term in (rare, "access"):
                 assert tx.search_plan(term, token_count=total // 4 + 1) is SearchPlan.INDEX
                 assert tx.search_plan(term, token_count=total // 8) is SearchPlan.CONTAINER

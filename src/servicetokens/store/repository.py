@@ -555,23 +555,29 @@ class Transaction:
             return tokens, self._conn.execute(count).scalar_one()
         return tokens, query.offset + len(tokens)
 
-    def search_plan(self, search: str, *, token_count: int) -> SearchPlan:
+    def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
         """How a search for `search` in a container of `token_count` tokens reads least.
 
         The trigram index is used only where it cannot cost much more than a walk of the
-        container itself: on SQLite when the term matches fewer than `token_count / 16`
-        tokens in the whole table (found by reading at most that many index entries); on
-        PostgreSQL when the container holds at least a quarter of all tokens (then the index
-        reads at most ~4× the container's rows, and the planner weighs it against the walk).
-        Terms shorter than three characters have no trigram to look up: always the walk.
+        container itself. On SQLite: when the container holds at least 1/16 of all tokens
+        (below that, even reading the index's lists for a term, ~5 ns per entry and trigram
+        over the whole table, can cost more than the walk) and the term matches fewer than
+        `token_count / 16` tokens in the whole table (found by reading at most that many
+        index entries). On PostgreSQL: when the container holds at least a quarter of all
+        tokens (then the index reads at most ~4× the container's rows, and the planner
+        weighs it against the walk). Terms shorter than three characters have no trigram to
+        look up: always the walk. `total` is the number of all tokens (read when not given).
         """
         folded = search.casefold()
         if len(folded) < _MIN_INDEXED_SEARCH:
             return SearchPlan.CONTAINER
-        if self._postgres:
+        if total is None:
             total = (self._token_total or _TokenTotal(ttl=0)).get(self._conn)
-            fits = token_count * _PG_INDEX_SHARE >= total
-            return SearchPlan.INDEX if fits else SearchPlan.CONTAINER
+        share = _PG_INDEX_SHARE if self._postgres else _FTS_ROW_COST
+        if token_count * share < total:
+            return SearchPlan.CONTAINER
+        if self._postgres:
+            return SearchPlan.INDEX
         budget = token_count // _FTS_ROW_COST
         if budget and _fts_matches_below(self._conn, folded, budget):
             return SearchPlan.INDEX
