@@ -123,3 +123,17 @@ def test_scans_run_below_the_event_loops_cpu_priority() -> None:
     loop_nice, scan_nice = asyncio.run(go())
     assert scan_nice == min(19, loop_nice + SCAN_NICENESS)
     assert niceness() == loop_nice  # the rest of the process is untouched
+
+
+def test_a_closed_lane_runs_again() -> None:
+    """An app's lifespan may end and start again (test clients do): the lane follows."""
+
+    async def go() -> list[int]:
+        lane = ScanLane(threads=1)
+        results = [await lane.run("A", lambda: 1)]
+        lane.close()
+        results.append(await lane.run("A", lambda: 2))
+        lane.close()
+        return results
+
+    assert asyncio.run(go()) == [1, 2]

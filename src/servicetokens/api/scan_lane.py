@@ -45,9 +45,8 @@ class ScanLane:
     """Runs blocking scans in `threads` threads, at most `per_container` per container key."""
 
     def __init__(self, *, threads: int = 2, per_container: int = 1) -> None:
-        self._executor = ThreadPoolExecutor(
-            threads, thread_name_prefix="scan-lane", initializer=_lower_priority
-        )
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
         self._per_container = per_container
         self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
         """Container key → (its slots, how many requests hold or wait for one)."""
@@ -62,7 +61,7 @@ class ScanLane:
             self._leave(key)
             raise
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, work)
+            future = asyncio.get_running_loop().run_in_executor(self._pool(), work)
         except BaseException:
             self._release(key, semaphore)
             raise
@@ -70,6 +69,14 @@ class ScanLane:
         # that disconnects cannot start a second scan while its first still runs).
         future.add_done_callback(lambda _: self._release(key, semaphore))
         return await asyncio.shield(future)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Made on first use, and again after `close`: an app may be started more than once.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._threads, thread_name_prefix="scan-lane", initializer=_lower_priority
+            )
+        return self._executor
 
     def _release(self, key: Hashable, semaphore: asyncio.Semaphore) -> None:
         semaphore.release()
@@ -88,5 +95,8 @@ class ScanLane:
         return len(self._slots)
 
     def close(self) -> None:
-        """Stop the threads once the scans already started have ended."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the threads once the scans already started have ended (a later `run`
+        starts new ones)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
