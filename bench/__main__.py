@@ -4,6 +4,7 @@
     python -m bench --quick                           # smoke: 10^3, SQLite, 2 s each, no peer
     python -m bench --scenario list-20 --tokens 100000 --engine postgresql
     python -m bench --scenario list-20 --tokens 1000 --profile list-20
+    python -m bench --scenario search-isolation --tokens 100000 --engine sqlite --engine postgresql
 
 Full runs append their table to docs/performance.md; `--quick` and narrowed runs do not
 unless `--record` is given.
@@ -19,6 +20,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from bench import isolation
 from bench.load import have_wrk
 from bench.peer_moto import moto_available, run_moto
 from bench.report import Row, append_to_docs, environment, git_revision, render
@@ -32,7 +34,7 @@ PEER_ROWS = {"list-20": "moto-list-20", "list-name": "moto-list-name"}
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    names = [s.name for s in SCENARIOS]
+    names = [s.name for s in SCENARIOS] + [isolation.NAME]
     parser.add_argument("--scenario", action="append", choices=names, help="repeatable")
     parser.add_argument("--tokens", action="append", type=int, help="repeatable")
     parser.add_argument("--engine", action="append", choices=ENGINES, help="repeatable")
@@ -51,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _scenarios(args: argparse.Namespace) -> list[Scenario]:
-    chosen = [by_name(n) for n in args.scenario] if args.scenario else list(SCENARIOS)
+    if args.scenario and set(args.scenario) <= {isolation.NAME}:
+        return []  # only the composite scenario, which brings its own server and baseline
+    named = [n for n in args.scenario or [] if n != isolation.NAME]
+    chosen = [by_name(n) for n in named] if named else list(SCENARIOS)
     if not gate_available():
         log("no `servicetokens gate` command: gate scenarios skipped")
         chosen = [s for s in chosen if s.target != GATE]
@@ -122,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for engine in engines:
         for count in sizes:
-            size_rows, seed_seconds = measure_size(engine, count, scenarios, opts)
-            rows += size_rows
-            seeded_in.append(f"{engine} {count:,}: {seed_seconds:.0f} s")
+            if scenarios:
+                size_rows, seed_seconds = measure_size(engine, count, scenarios, opts)
+                rows += size_rows
+                seeded_in.append(f"{engine} {count:,}: {seed_seconds:.0f} s")
+            if isolation.NAME in (args.scenario or []):
+                size_rows, seed_seconds = isolation.run_search_isolation(engine, count, opts)
+                rows += size_rows
+                seeded_in.append(f"{engine} {count:,} ({isolation.NAME}): {seed_seconds:.0f} s")
             # Rows so far, in case a later size fails.
             (workdir / "rows.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
     peer_rows, peer_notes = _peer(args, sizes, seconds, workdir)
@@ -146,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         f"server `--workers {args.workers}`; {tool} -t{args.threads} -c{args.connections}, "
         f"{seconds:g} s per scenario after a {args.warmup:g} s warm-up"
     )
+    if isolation.NAME in (args.scenario or []):
+        own = isolation.settings(tool, workers=args.workers, seconds=seconds, warmup=args.warmup)
+        settings = f"{settings}; {own}" if scenarios else own
     notes.append("seeded (bulk insert, one account): " + "; ".join(seeded_in))
     notes.append(
         "× baseline: API rows ÷ the API's `GET /healthz`, gate rows ÷ the gate's own health "

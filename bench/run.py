@@ -28,7 +28,15 @@ from bench.seed import Seeded, seed
 from bench.server import CLI, RssSampler, Server, free_port
 from servicetokens.signing.kek import KeyEncryptionKey
 
-__all__ = ["PG_ADMIN", "Options", "database", "gate_available", "log", "measure_size"]
+__all__ = [
+    "PG_ADMIN",
+    "Options",
+    "api_server",
+    "database",
+    "gate_available",
+    "log",
+    "measure_size",
+]
 
 PG_ADMIN = os.environ.get(
     "SERVICETOKENS_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -216,6 +224,11 @@ def _server(kind: str, seeded: Seeded, opts: Options) -> Server:
         ready = GATE_HEALTH_PATH
     url = f"http://127.0.0.1:{port}"
     return Server(argv, url=url, ready_path=ready, log=opts.workdir / f"{kind}.log")
+
+
+def api_server(seeded: Seeded, opts: Options) -> Server:
+    """`servicetokens serve` on `seeded`'s database, as the API scenarios run it."""
+    return _server(API, seeded, opts)
 
 
 def measure_size(

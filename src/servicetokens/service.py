@@ -50,13 +50,16 @@ from servicetokens.domain.tokens import (
 from servicetokens.store.repository import ApiTokenRecord, Repository, Transaction
 from servicetokens.usage import ApiTokenUsage
 
-__all__ = ["Caller", "ContainerRef", "IssuedCredential", "Service", "TokenPage"]
+__all__ = ["Caller", "ContainerRef", "IssuedCredential", "PendingPage", "Service", "TokenPage"]
 
 _R = TypeVar("_R")
 
 _CONTAINER_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_CACHED_CONTAINERS = 100_000
+_CHEAP_OFFSET = 5_000
+"""Unfiltered pages starting at most this far in are read wherever asked (on SQLite: on the
+event loop); deeper pages, like filtered ones, walk far enough to be run elsewhere."""
 
 
 def _cache_key(credential: Credential) -> bytes:
@@ -73,6 +76,17 @@ class ContainerRef:
     id: str
     path: str
     """The request path, for the 7003 'could not route' message."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    """A list page the memo did not hold and that costs a scan to make (`Service.find_page`).
+
+    The caller is already authorized; `run()` reads the page, memoises and returns it.
+    """
+
+    container: Container
+    run: Callable[[], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +261,28 @@ class Service(AdminUseCases):
         *,
         present: Callable[[TokenPage], bytes],
     ) -> bytes:
-        """A page of the container's tokens (Read), as `present` renders it.
+        """A page of the container's tokens (Read), as `present` renders it."""
+        found = self.find_page(credential, ref, query, present=present)
+        return found if isinstance(found, bytes) else found.run()
+
+    def find_page(
+        self,
+        credential: Credential,
+        ref: ContainerRef,
+        query: ListQuery,
+        *,
+        present: Callable[[TokenPage], bytes],
+    ) -> bytes | PendingPage:
+        """A page of the container's tokens (Read) if it is cheap to have; else, once the
+        caller is authorized, the `PendingPage` that makes it (a scan, for the caller to
+        run where it will: the API runs it off its event loop).
 
         The hot path: one indexed query reads the container's version and the credentials
         version; while both are unchanged the principal and the rendered page come from
         memory. Any token mutation or credential revocation bumps a version in its own
-        transaction, so nothing stale is ever served.
+        transaction, so nothing stale is ever served. Cheap besides a memo hit: an
+        unfiltered page near the start (an index walk of at most `_CHEAP_OFFSET` + 1000
+        entries); filters and deep pages are pending.
         """
         if not _CONTAINER_ID.match(ref.id):
             raise InvalidIdentifier(ref.path)
@@ -272,19 +302,38 @@ class Service(AdminUseCases):
             body = self._pages.get(memo_key, version=version)
             if body is not None:
                 return body
+        cheap = query.name is None and query.search is None and query.offset <= _CHEAP_OFFSET
         with self.repository.read() as tx:
             principal = self._authenticate(tx, credential, credentials_version=credentials_version)
             container = self._container(tx, ref)
             if container is None or not is_allowed(principal, Permission.READ, container):
                 raise PermissionDenied()
             body = self._pages.get(memo_key, version=version)
-            if body is None:
-                tokens, total = tx.list_tokens(container, query, token_count=token_count)
-                body = present(
-                    TokenPage(tokens, PageInfo(query.page, query.per_page, len(tokens), total))
-                )
+            if body is None and cheap:
+                body = self._make_page(tx, container, query, token_count, present)
                 self._pages.put(memo_key, version=version, body=body)
-        return body
+        if body is not None:
+            return body
+        authorized = container
+
+        def run() -> bytes:
+            with self.repository.read() as tx:
+                page = self._make_page(tx, authorized, query, token_count, present)
+            self._pages.put(memo_key, version=version, body=page)
+            return page
+
+        return PendingPage(container, run)
+
+    @staticmethod
+    def _make_page(
+        tx: Transaction,
+        container: Container,
+        query: ListQuery,
+        token_count: int,
+        present: Callable[[TokenPage], bytes],
+    ) -> bytes:
+        tokens, total = tx.list_tokens(container, query, token_count=token_count)
+        return present(TokenPage(tokens, PageInfo(query.page, query.per_page, len(tokens), total)))
 
     def get_token(self, caller: Caller, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""

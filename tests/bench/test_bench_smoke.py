@@ -7,17 +7,19 @@ URLs) for a second each, and renders the table.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from bench.isolation import near_universal_terms, run_search_isolation
 from bench.load import Load, run_load
 from bench.profile import summarise
 from bench.report import render
 from bench.run import Options, measure_size
 from bench.scenarios import by_name
-from bench.seed import NAME_GROUP, seed
+from bench.seed import NAME_GROUP, name_for, seed
 
 
 def test_seed_writes_the_requested_tokens(tmp_path: Path) -> None:
@@ -85,3 +87,28 @@ def test_cycled_header_values_really_vary() -> None:
         server.server_close()
     assert result.requests > 0
     assert len(set(seen)) > 10
+
+
+def test_isolation_terms_are_distinct_and_near_universal() -> None:
+    terms = near_universal_terms()
+    assert len(terms) == len(set(terms)) > 400
+    keys = [
+        f"{name_for(i).casefold()}\n{secrets.token_hex(16)}.access" for i in range(0, 50_000, 50)
+    ]
+    for term in terms:
+        share = sum(term.casefold() in key for key in keys) / len(keys)
+        assert share > 0.8, (term, share)
+
+
+def test_search_isolation_end_to_end(tmp_path: Path) -> None:
+    opts = Options(seconds=1, warmup=0, connections=4, workdir=tmp_path)
+    rows, _ = run_search_isolation("sqlite", 300, opts)
+    assert [r.scenario for r in rows] == [
+        "search-isolation-alone",
+        "search-isolation",
+        "search-isolation-searches",
+    ]
+    for row in rows:
+        assert row.rps > 0, row
+        assert row.bad == 0, row
+    assert "all misses" in rows[2].note

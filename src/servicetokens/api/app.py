@@ -26,6 +26,7 @@ from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
+from servicetokens.api.scan_lane import ScanLane
 from servicetokens.audit_retention import AuditPruner
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.domain.network import TrustedProxies
@@ -155,6 +156,8 @@ def create_app(
     which peers' `X-Forwarded-For` names the client (default: loopback); `audit_pruner`,
     when given, prunes the audit log in the background while the app runs."""
 
+    scan_lane = ScanLane()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.usage.start()  # API tokens' last_used_at, written behind
@@ -164,6 +167,7 @@ def create_app(
         if audit_pruner is not None:
             await asyncio.to_thread(audit_pruner.stop)
         await asyncio.to_thread(service.usage.stop)
+        scan_lane.close()
         service.repository.engine.dispose()
 
     app = FastAPI(
@@ -177,6 +181,7 @@ def create_app(
     )
     app.state.service = service
     app.state.trusted_proxies = trusted_proxies or TrustedProxies()
+    app.state.scan_lane = scan_lane
     _document_security(app)
     _install_error_handlers(app)
     app.state.route_methods = _route_methods(

@@ -6,9 +6,11 @@ whose methods speak domain types; rows never leave this module.
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     table,
     update,
@@ -59,6 +62,7 @@ __all__ = [
     "CHANGES_CHANNEL",
     "ApiTokenRecord",
     "Repository",
+    "SearchPlan",
     "SigningKeyRecord",
     "TokenChange",
     "Transaction",
@@ -121,8 +125,7 @@ _TOUCH_LAST_SEEN = (
     update(service_tokens)
     .where(
         service_tokens.c.id == bindparam("token_id"),
-        service_tokens.c.last_seen_at.is_(None)
-        | (service_tokens.c.last_seen_at < bindparam("at")),
+        service_tokens.c.last_seen_at.is_(None) | (service_tokens.c.last_seen_at < bindparam("at")),
     )
     .values(last_seen_at=bindparam("at"))
 )
@@ -289,11 +292,58 @@ class ListStatements(NamedTuple):
     counted_page: Select[Any]
 
 
-def list_statements(container: Container, query: ListQuery, *, dialect: str) -> ListStatements:
-    """The count and page queries of a list request (exposed so tests can check their plans)."""
+class SearchPlan(enum.Enum):
+    """How a `search` finds its rows. Either gives the same rows; they differ in what they read.
+
+    A trigram index covers every container, so it cannot be narrowed to the caller's account
+    or zone before it is read: a term that most tokens share walks the whole table. The
+    container's own list index can: `CONTAINER` reads exactly the caller's tokens.
+    """
+
+    CONTAINER = "container"
+    """Walk the container's list index and test each of its rows: O(the container's tokens)."""
+    INDEX = "index"
+    """Let the trigram index lead (FTS5 on SQLite, pg_trgm on PostgreSQL): O(the rows, in any
+    container, that share the term's trigrams)."""
+
+
+_FTS_ROW_COST = 16
+"""How many container rows SQLite tests with LIKE in the time the FTS5 path spends on one match.
+
+Measured at 10^5 tokens: one match costs ~7 µs on the FTS path (GLOB on the trigram index,
+`search_rows`, the token by primary key, the sort), one row of the container walk ~0.7 µs,
+one match counted in the FTS table alone ~1 µs. Rounded up, so the index is chosen only when
+it is clearly cheaper."""
+
+_PG_INDEX_SHARE = 4
+"""On PostgreSQL the trigram index may serve a container holding at least 1/4 of all tokens.
+
+There a GIN bitmap over the whole table costs about what a walk of as many rows does (73 vs
+61 ms for a term in all 10^5 rows), so the index path costs at most ~4 walks of the caller's
+own tokens; below that share, the container's rows are read instead and the index is not
+offered to the planner at all (a misestimate would cost a walk of every account's tokens)."""
+
+_TOTAL_TTL = 5.0
+"""Seconds the (approximate) number of all tokens is reused for plan choices."""
+
+
+def list_statements(
+    container: Container,
+    query: ListQuery,
+    *,
+    dialect: str,
+    plan: SearchPlan = SearchPlan.INDEX,
+) -> ListStatements:
+    """The count and page queries of a list request (exposed so tests can check their plans).
+
+    `plan` says how a `search` finds its rows (`Transaction.list_tokens` chooses it).
+    """
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
-        dialect == "sqlite" and folded is not None and len(folded) >= _MIN_INDEXED_SEARCH
+        dialect == "sqlite"
+        and plan is SearchPlan.INDEX
+        and folded is not None
+        and len(folded) >= _MIN_INDEXED_SEARCH
     )
     kind_column, id_column = service_tokens.c.container_kind, service_tokens.c.container_id
     if indexed_search:
@@ -305,10 +355,13 @@ def list_statements(container: Container, query: ListQuery, *, dialect: str) -> 
     if query.name is not None:
         conditions.append(service_tokens.c.name == query.name)
     if folded is not None:
+        searched: Any = service_tokens.c.search_key
+        if dialect == "postgresql" and plan is SearchPlan.CONTAINER:
+            # `search_key || ''` is the same text, but no index covers the expression: the
+            # planner cannot reach for the trigram index and reads the container's rows.
+            searched = searched.concat(literal(""))
         # The LIKE decides; the index only narrows.
-        conditions.append(
-            service_tokens.c.search_key.like(f"%{_escape_like(folded)}%", escape="\\")
-        )
+        conditions.append(searched.like(f"%{_escape_like(folded)}%", escape="\\"))
     if indexed_search:
         assert folded is not None
         matches = select(_search_index.c.rowid).where(
@@ -334,12 +387,51 @@ def list_statements(container: Container, query: ListQuery, *, dialect: str) -> 
     return ListStatements(count, page, counted)
 
 
+def _fts_matches_below(connection: Connection, folded: str, budget: int) -> bool:
+    """Whether fewer than `budget` tokens (in all containers) match, by reading at most
+    `budget` entries of the FTS5 trigram index."""
+    probe = (
+        select(_search_index.c.rowid)
+        .where(_search_index.c.search_key.op("GLOB")(f"*{_glob_literal(folded)}*"))
+        .limit(budget)
+        .subquery()
+    )
+    found: int = connection.execute(select(func.count()).select_from(probe)).scalar_one()
+    return found < budget
+
+
+class _TokenTotal:
+    """The number of tokens in all containers, re-read at most every `ttl` seconds.
+
+    Only plan choices use it, so a few seconds' staleness costs at most a slower plan."""
+
+    def __init__(self, *, ttl: float = _TOTAL_TTL, clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl
+        self._clock = clock
+        self._value = 0
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self, connection: Connection) -> int:
+        now = self._clock()
+        with self._lock:
+            if self._read_at is not None and now - self._read_at < self._ttl:
+                return self._value
+        value = connection.execute(
+            select(func.coalesce(func.sum(container_versions.c.token_count), 0))
+        ).scalar_one()
+        with self._lock:
+            self._value, self._read_at = int(value), now
+        return int(value)
+
+
 class Transaction:
     """One open transaction; every method is a single statement or two."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, token_total: _TokenTotal | None = None) -> None:
         self._conn = connection
         self._postgres = connection.dialect.name == "postgresql"
+        self._token_total = token_total
 
     # -- containers ---------------------------------------------------------------------
 
@@ -500,28 +592,81 @@ class Transaction:
     # -- service tokens -----------------------------------------------------------------
 
     def list_tokens(
-        self, container: Container, query: ListQuery, *, token_count: int | None = None
+        self,
+        container: Container,
+        query: ListQuery,
+        *,
+        token_count: int | None = None,
+        plan: SearchPlan | None = None,
     ) -> tuple[list[ServiceToken], int]:
         """One page of a container's tokens, in (created_at, id) order, and the total count.
 
         `token_count` is the container's stored count, when the caller has already read it.
+        A `search` reads at most about as much as a walk of the container's own tokens (see
+        `search_plan`); `plan` forces one way (tests compare them).
         """
+        if token_count is None:
+            token_count = self.container_state(container)[1]
+        if query.search is not None and plan is None:
+            plan = self.search_plan(query.search, token_count=token_count)
+        if query.search is not None and self._postgres:
+            # One search, one backend: parallel workers would take every core for a walk
+            # that is the caller's own cost, from other accounts' requests.
+            self._conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         count, page, counted_page = list_statements(
-            container, query, dialect=self._conn.dialect.name
+            container, query, dialect=self._conn.dialect.name, plan=plan or SearchPlan.INDEX
         )
         if query.name is None and query.search is None:
-            total = self.container_state(container)[1] if token_count is None else token_count
+            total = token_count
             if query.past_any_end or query.offset >= total:
                 return [], total
             return [_token_from_row(row) for row in self._conn.execute(page)], total
         if query.past_any_end:
             return [], self._conn.execute(count).scalar_one()
-        # Filtered: one query finds the matches once and returns the page with the number of
-        # matches beside each row (a window count); only a page past the end needs a count.
-        rows = self._conn.execute(counted_page).all()
-        if rows:
-            return [_token_from_row(row) for row in rows], int(rows[0]._mapping[_TOTAL])
-        return [], self._conn.execute(count).scalar_one() if query.offset else 0
+        if not self._postgres and plan is SearchPlan.INDEX and query.search is not None:
+            # Few matches (the plan was chosen for it), found through FTS5 and sorted: one
+            # query returns the page with the number of matches beside each row (a window
+            # count), so the index is read once; only a page past the end needs a count.
+            rows = self._conn.execute(counted_page).all()
+            if rows:
+                return [_token_from_row(row) for row in rows], int(rows[0]._mapping[_TOTAL])
+            return [], self._conn.execute(count).scalar_one() if query.offset else 0
+        # A walk of the container's rows in page order (or PostgreSQL's plan): a window count
+        # would hold every match, whole, until the walk ends (3-7x the walk itself when most
+        # rows match). The page stops at its last row; a page that is not full also gives
+        # the count, so only a full page pays a second, narrow walk.
+        tokens = [_token_from_row(row) for row in self._conn.execute(page)]
+        if len(tokens) == query.per_page or (not tokens and query.offset):
+            return tokens, self._conn.execute(count).scalar_one()
+        return tokens, query.offset + len(tokens)
+
+    def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
+        """How a search for `search` in a container of `token_count` tokens reads least.
+
+        The trigram index is used only where it cannot cost much more than a walk of the
+        container itself. On SQLite: when the container holds at least 1/16 of all tokens
+        (below that, even reading the index's lists for a term, ~5 ns per entry and trigram
+        over the whole table, can cost more than the walk) and the term matches fewer than
+        `token_count / 16` tokens in the whole table (found by reading at most that many
+        index entries). On PostgreSQL: when the container holds at least a quarter of all
+        tokens (then the index reads at most ~4× the container's rows, and the planner
+        weighs it against the walk). Terms shorter than three characters have no trigram to
+        look up: always the walk. `total` is the number of all tokens (read when not given).
+        """
+        folded = search.casefold()
+        if len(folded) < _MIN_INDEXED_SEARCH:
+            return SearchPlan.CONTAINER
+        if total is None:
+            total = (self._token_total or _TokenTotal(ttl=0)).get(self._conn)
+        share = _PG_INDEX_SHARE if self._postgres else _FTS_ROW_COST
+        if token_count * share < total:
+            return SearchPlan.CONTAINER
+        if self._postgres:
+            return SearchPlan.INDEX
+        budget = token_count // _FTS_ROW_COST
+        if budget and _fts_matches_below(self._conn, folded, budget):
+            return SearchPlan.INDEX
+        return SearchPlan.CONTAINER
 
     def token(
         self, container: Container, token_id: str, *, for_update: bool = False
@@ -796,16 +941,22 @@ class Repository:
         database = engine.url.database if self.inline_reads else None
         self._probe_path = database if database and database != ":memory:" else None
         self._probes = threading.local()
+        self._token_total = _TokenTotal()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`Transaction.versions` at the lowest cost the engine allows.
 
         On an SQLite file this is one statement on a per-thread read-only connection kept
-        outside the pool (a few microseconds); elsewhere a pooled read.
+        outside the pool (a few microseconds); elsewhere one statement on a pooled connection
+        in autocommit (one statement reads one snapshot, so no BEGIN and COMMIT round trips).
         """
         if self._probe_path is None:
-            with self.read() as tx:
-                return tx.versions(kind, container_id)
+            if self.inline_reads:  # SQLite in memory: the pool's one connection
+                with self.read() as tx:
+                    return tx.versions(kind, container_id)
+            with self.engine.connect() as pooled:
+                autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                return Transaction(autocommit).versions(kind, container_id)
         connection = getattr(self._probes, "connection", None)
         if connection is None:
             connection = sqlite3.connect(
@@ -833,7 +984,7 @@ class Repository:
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
         with self.engine.connect() as connection, connection.begin():
-            yield Transaction(connection)
+            yield Transaction(connection, token_total=self._token_total)
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:

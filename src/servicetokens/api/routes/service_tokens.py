@@ -13,6 +13,7 @@ from starlette.responses import Response
 from servicetokens.api.auth import CurrentCredential, get_service, origin_of, parse_credential
 from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import render_page, serialize_token, success
+from servicetokens.api.scan_lane import ScanLane
 from servicetokens.api.schemas import (
     CreateInput,
     RotateInput,
@@ -28,7 +29,7 @@ from servicetokens.domain.credentials import Credential
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
 from servicetokens.domain.permissions import ContainerKind, Permission, Principal
-from servicetokens.service import ContainerRef, Service
+from servicetokens.service import ContainerRef, PendingPage, Service
 
 __all__ = ["router"]
 
@@ -162,12 +163,18 @@ def _register(kind: ContainerKind) -> None:
             per_page=params.get("per_page"),
         )
         call = partial(
-            service.list_tokens, credential, _ref(kind, request), query, present=render_page
+            service.find_page, credential, _ref(kind, request), query, present=render_page
         )
-        # SQLite answers the (usually memoised) list in microseconds without blocking I/O, so
-        # it runs on the event loop; PostgreSQL calls go to the thread pool.
-        body = call() if service.repository.inline_reads else await run_in_threadpool(call)
-        return Response(body, media_type="application/json")
+        # SQLite answers a memoised or near unfiltered page in microseconds without blocking
+        # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
+        found = call() if service.repository.inline_reads else await run_in_threadpool(call)
+        if isinstance(found, PendingPage):
+            # A search, filter or deep page the memo did not hold: a scan, run in the scan
+            # lane (its own threads, one at a time per account or zone), never on the loop.
+            lane: ScanLane = request.app.state.scan_lane
+            container = found.container
+            found = await lane.run((container.kind, container.id), found.run)
+        return Response(found, media_type="application/json")
 
     @route(
         "POST",

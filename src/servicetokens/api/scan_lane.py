@@ -1,0 +1,102 @@
+"""The scan lane: where list pages that cost a scan (searches, filters, deep pages) run.
+
+Off the event loop, in a few threads of their own at a lower CPU priority, so that neither
+the loop nor the shared thread pool (which serves every other request, and on PostgreSQL every
+list page) waits for them; and fairly, at most `per_container` scans at a time for one
+account or zone, so that one caller's burst of searches queues behind itself and not in front
+of other accounts' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from typing import TypeVar
+
+__all__ = ["ScanLane"]
+
+T = TypeVar("T")
+
+SCAN_NICENESS = 10
+"""How much lower than the event loop's the lane threads' CPU priority is (Linux `nice`)."""
+
+
+def _lower_priority() -> None:
+    """Make the calling lane thread yield the CPU to the event loop when both want it.
+
+    On Linux the nice value belongs to each thread, so this lowers only the lane thread: a
+    scan then takes the CPU the rest of the process leaves (10 nice steps below the loop: about
+    a tenth of a contended core), and the loop's requests are not queued behind it by the scheduler.
+    Elsewhere the value is per process, so nothing is changed.
+    """
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        with suppress(OSError):  # best effort: a sandbox may refuse it
+            lowered = min(19, os.getpriority(os.PRIO_PROCESS, thread) + SCAN_NICENESS)
+            os.setpriority(os.PRIO_PROCESS, thread, lowered)
+
+
+class ScanLane:
+    """Runs blocking scans in `threads` threads, at most `per_container` per container key."""
+
+    def __init__(self, *, threads: int = 2, per_container: int = 1) -> None:
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+        self._per_container = per_container
+        self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
+        """Container key → (its slots, how many requests hold or wait for one)."""
+
+    async def run(self, key: Hashable, work: Callable[[], T]) -> T:
+        """`work()` in a lane thread once `key` has a free slot; its result or exception."""
+        semaphore, users = self._slots.get(key) or (asyncio.Semaphore(self._per_container), 0)
+        self._slots[key] = (semaphore, users + 1)
+        try:
+            await semaphore.acquire()
+        except BaseException:
+            self._leave(key)
+            raise
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool(), work)
+        except BaseException:
+            self._release(key, semaphore)
+            raise
+        # The slot is freed when the scan ends, not when its caller stops waiting (a client
+        # that disconnects cannot start a second scan while its first still runs).
+        future.add_done_callback(lambda _: self._release(key, semaphore))
+        return await asyncio.shield(future)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Made on first use, and again after `close`: an app may be started more than once.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._threads, thread_name_prefix="scan-lane", initializer=_lower_priority
+            )
+        return self._executor
+
+    def _release(self, key: Hashable, semaphore: asyncio.Semaphore) -> None:
+        semaphore.release()
+        self._leave(key)
+
+    def _leave(self, key: Hashable) -> None:
+        semaphore, users = self._slots[key]
+        if users == 1:
+            del self._slots[key]  # no entry outlives its last request
+        else:
+            self._slots[key] = (semaphore, users - 1)
+
+    @property
+    def active_keys(self) -> int:
+        """Container keys with a scan running or waiting."""
+        return len(self._slots)
+
+    def close(self) -> None:
+        """Stop the threads once the scans already started have ended (a later `run`
+        starts new ones)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
