@@ -145,3 +145,11 @@ def test_the_gate_refuses_an_upstream_that_is_not_an_http_url(fresh_sqlite: str)
         )
         assert refused.returncode == 2, upstream
         assert "upstream" in refused.stderr
+
+
+def test_the_gate_refuses_a_failure_window_of_zero(fresh_sqlite: str) -> None:
+    account = run_json(fresh_sqlite, "accounts", "create", "a")["id"]
+    upstream = ["--account", account, "--upstream", "http://127.0.0.1:9"]
+    refused = run(fresh_sqlite, "gate", *upstream, "--failure-window", "0", check=False)
+    assert refused.returncode == 2
+    assert "failure-window" in refused.stderr

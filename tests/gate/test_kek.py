@@ -112,6 +112,7 @@ def test_a_key_file_wins_over_the_environment_which_wins_over_the_default(
     from_file, from_env = KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
     key_file = tmp_path / "kek"
     key_file.write_text(from_file.encoded())
+    key_file.chmod(0o600)
     environ = {KEK_ENV: from_env.encoded()}
     assert load_kek(url, key_file=key_file, environ=environ).kek.key_id == from_file.key_id
     assert load_kek(url, environ=environ).kek.key_id == from_env.key_id
@@ -223,3 +224,14 @@ def test_rewrap_stops_unchanged_at_a_key_under_a_third_kek(repository: Repositor
 def _records(repository: Repository) -> list[SigningKeyRecord]:
     with repository.read() as tx:
         return tx.signing_keys()
+
+
+def test_a_key_file_others_can_read_is_refused_with_the_fix(tmp_path: Path) -> None:
+    key_file = tmp_path / "kek"
+    key_file.write_text(KeyEncryptionKey.generate().encoded())
+    key_file.chmod(0o640)
+    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
+    with pytest.raises(KekError, match=r"read or written by others.*chmod 600"):
+        load_kek(url, key_file=key_file, environ={})
+    key_file.chmod(0o600)
+    assert load_kek(url, key_file=key_file, environ={}).kek

@@ -175,8 +175,10 @@ def test_keys_commands_rotate_list_and_rewrap(
     Fernet(generated.stdout.strip())
     old_file, new_file = tmp_path / "old.kek", tmp_path / "new.kek"
     old_file.write_text(generated.stdout)
+    old_file.chmod(0o600)
     new = run_json(url, "keys", "generate-kek")
     new_file.write_text(new["key_encryption_key"])
+    new_file.chmod(0o600)
     old_id = KeyEncryptionKey.parse(generated.stdout, source="old").key_id
 
     assert run_json(url, "keys", "list") == {"keys": []}

@@ -215,6 +215,10 @@ def test_the_audit_log_and_the_limiter_see_the_same_client(
         (b"*", None),
         (b"", None),
         (b"/a#frag", None),
+        (b"/..;/admin", None),
+        (b"/%2e%2e%3b/x", None),
+        (b"/a/.;x/b", None),
+        (b"/a;v=1/b", "/a;v=1/b"),
     ],
 )
 def test_resolve_path(raw: bytes, resolved: str | None) -> None:
@@ -296,3 +300,49 @@ def test_dropped_covers_the_families() -> None:
         assert dropped(name.lower().encode()), name
     assert not dropped(b"x-custom")
     assert not dropped(b"cookie")
+
+
+def test_underscore_spellings_and_expect_never_reach_the_upstream(
+    untrusting_gate: str, token: tuple[str, str]
+) -> None:
+    forged = {
+        "CF_CONNECTING_IP": "6.6.6.6",
+        "Cf_Access_Authenticated_User_Email": "admin@corp.example",
+        "X_FORWARDED_PROTO": "https",
+        "x_forwarded_for": "6.6.6.7",
+        "X_Real_IP": "6.6.6.8",
+    }
+    response = httpx.post(
+        untrusting_gate,
+        headers={**creds(*token), **forged, "Expect": "100-continue"},
+        content=b"body",
+    )
+    received = _echoed(response)
+    everything = "\n".join(v for values in received.values() for v in values)
+    for value in forged.values():
+        assert value not in everything
+    assert not [name for name in received if "_" in name]
+    assert "expect" not in received
+    assert response.json()["body_size"] == 4
+
+
+def test_nothing_longer_than_a_host_or_an_address_is_remembered() -> None:
+    from servicetokens.domain.network import TrustedProxies
+    from servicetokens.gate import forwarding
+
+    proxies = TrustedProxies()
+    for size in (300, 100_000):
+        scope = {
+            "headers": [
+                (b"host", b"h" * size),
+                (b"x-forwarded-for", b"1" * size),
+                (b"x-forwarded-host", b"x" * size),
+            ],
+            "client": ("127.0.0.1", 1),
+            "scheme": "http",
+        }
+        found = forwarding.read_forwarded(scope, proxies)
+        assert found.host is None
+        assert found.client == "127.0.0.1"
+    assert all(len(value) <= 255 for value in forwarding._hosts)
+    assert all(key is None or len(key) <= 64 for key in proxies._peers)

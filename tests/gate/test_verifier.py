@@ -162,3 +162,63 @@ def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None
     assert feed.table_reads == reads + 1
     assert token.client_id in evicted
     repository.engine.dispose()
+
+
+def test_an_ipv6_client_has_one_budget_per_64_and_throttled_failures_are_not_audited(
+    tenant: Tenant, upstream: str
+) -> None:
+    token, _ = tenant.token("v6")
+    app = _gate(tenant, upstream)
+
+    async def scenario() -> list[int]:
+        await app.startup()
+        try:
+            return [
+                (
+                    await app.verifier.decide(
+                        _headers(token.client_id, "x" * 64), origin=f"2001:db8::{n:x}"
+                    )
+                ).status
+                for n in range(1, 11)
+            ]
+        finally:
+            await app.shutdown()  # flushes the write-behind audit entries
+
+    assert asyncio.run(scenario()) == [401] * 3 + [429] * 7
+    audited = [
+        e
+        for e in tenant.service.audit_log(account_id=tenant.account, limit=1000)
+        if e.action == "gate.auth_failed" and e.target == token.id
+    ]
+    assert len(audited) == 3  # the budget's worth, not one row per attempt
+
+
+def test_a_spent_budget_still_lets_a_known_token_be_read_again_once_a_second(
+    tenant: Tenant, upstream: str
+) -> None:
+    import time
+
+    from servicetokens.gate.cache import ABSENT
+
+    token, _ = tenant.token("reload")
+    app = _gate(tenant, upstream)
+    verifier = app.verifier
+    for _ in range(3):
+        verifier._limiter.record_failure((token.client_id, "192.0.2.1"))  # type: ignore[attr-defined]
+    entry = cached_token(token, time.monotonic(), fingerprint=lambda d: d.hex())
+    stale = cached_token(token, time.monotonic() - 1.5, fingerprint=lambda d: d.hex())
+    may_reload = verifier._may_reload  # type: ignore[attr-defined]
+    assert may_reload(entry, token.client_id, "198.51.100.1")  # budget left elsewhere
+    assert not may_reload(entry, token.client_id, "192.0.2.1")  # spent, read just now
+    assert may_reload(stale, token.client_id, "192.0.2.1")  # spent, but read 1.5 s ago
+    for _ in range(3):
+        verifier._limiter.record_failure((None, "192.0.2.1"))  # type: ignore[attr-defined]
+    assert not may_reload(ABSENT, "f" * 32 + ".access", "192.0.2.1")  # unknown ids: never
+
+
+def test_a_failure_window_of_zero_is_refused() -> None:
+    from servicetokens.gate.rate_limit import FailureLimiter
+
+    with pytest.raises(ValueError, match="window"):
+        FailureLimiter(limit=2, window=0)
+    assert not FailureLimiter(limit=0, window=0).enabled

@@ -206,9 +206,11 @@ def gate(
     ] = None,
     jwt_ttl: Annotated[int, typer.Option(help="Seconds an issued JWT lives.")] = 3600,
     failure_limit: Annotated[
-        int, typer.Option(help="Failed attempts per client id per window (0: no limit).")
+        int, typer.Option(help="Failed attempts per client id per window (0: no limit).", min=0)
     ] = 30,
-    failure_window: Annotated[int, typer.Option(help="Seconds the failure limit spans.")] = 60,
+    failure_window: Annotated[
+        int, typer.Option(help="Seconds the failure limit spans.", min=1)
+    ] = 60,
     cookie: Annotated[
         bool,
         typer.Option(

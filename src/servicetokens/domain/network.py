@@ -31,6 +31,7 @@ DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1/128")
 
 _MAX_HOPS = 32
 _MAX_PEERS = 4096
+_MAX_ADDRESS_TEXT = 64
 
 
 def parse_ip(text: str | None) -> str | None:
@@ -101,9 +102,11 @@ class TrustedProxies:
             ip = parse_ip(text)
             trusted = ip is not None and self.trusts(ip)
             direct = ClientAddress(ip, () if ip is None else (ip,), False)
-            if len(self._peers) >= _MAX_PEERS:
-                self._peers.clear()
-            known = self._peers[text] = (ip, trusted, direct)
+            known = (ip, trusted, direct)
+            if text is None or len(text) <= _MAX_ADDRESS_TEXT:  # never remember garbage
+                if len(self._peers) >= _MAX_PEERS:
+                    self._peers.clear()
+                self._peers[text] = known
         return known
 
     def resolve(self, peer: str | None, forwarded_for: Sequence[bytes | str]) -> ClientAddress:

@@ -53,6 +53,9 @@ DROPPED_HEADERS = frozenset(
         b"transfer-encoding",
         b"upgrade",
         b"host",
+        # The gate reads the body itself (answering `100 Continue` when it does); passed on,
+        # it would leave aiohttp waiting, untimed, for an upstream's `100`.
+        b"expect",
     }
 )
 """Request headers never forwarded (besides the prefixes and the credential headers)."""
@@ -66,7 +69,12 @@ _PROTOS = frozenset({"http", "https"})
 
 
 def dropped(name: bytes) -> bool:
-    """Whether a client's header (lowercase name) is never forwarded upstream."""
+    """Whether a client's header (lowercase name) is never forwarded upstream.
+
+    `_` counts as `-`: CGI-style upstreams (WSGI, PHP, Go's CGI) read `CF_CONNECTING_IP` and
+    `CF-Connecting-IP` as the same variable."""
+    if b"_" in name:
+        name = name.replace(b"_", b"-")
     return name in DROPPED_HEADERS or name.startswith(DROPPED_PREFIXES)
 
 
@@ -96,13 +104,13 @@ _hosts: dict[bytes, str | None] = {}
 
 def _valid_host(value: bytes) -> str | None:
     """The host name in a `Host` (or trusted `X-Forwarded-Host`) value, if it is one."""
+    if not value or len(value) > _MAX_HOST:
+        return None  # checked first: nothing longer than a host name is ever remembered
     known = _hosts.get(value, "")
     if known != "":
         return known
-    host = None
-    if value and len(value) <= _MAX_HOST:
-        text = value.decode("latin-1").strip()
-        host = text if _HOST.match(text) else None
+    text = value.decode("latin-1").strip()
+    host = text if _HOST.match(text) else None
     if len(_hosts) >= 4096:
         _hosts.clear()
     _hosts[value] = host
@@ -185,10 +193,13 @@ def resolve_path(raw_path: bytes) -> str | None:
     out: list[str] = []
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
-        if "%" in segment or "\\" in segment:
+        if "%" in segment or "\\" in segment or ";" in segment:
             decoded = unquote_to_bytes(segment)
             parts = _SEPARATORS.split(decoded)
             if len(parts) > 1 and any(p in (b".", b"..") for p in parts):
+                return None
+            # `..;x` is `..` to Tomcat, Jetty and Spring (a path parameter): refuse it.
+            if decoded.split(b";", 1)[0] in (b".", b"..") and b";" in decoded:
                 return None
             dots = decoded if decoded in (b".", b"..") else None
         else:

@@ -49,6 +49,8 @@ class FailureLimiter:
     """
 
     def __init__(self, *, limit: int, window: float, max_keys: int = 100_000) -> None:
+        if limit < 0 or (limit > 0 and window <= 0):
+            raise ValueError("the failure limit needs a limit >= 0 and a window > 0 seconds")
         self._limit = float(limit)
         self._rate = limit / window if window > 0 else 0.0
         self._max_keys = max_keys

@@ -51,6 +51,8 @@ _INVALID_JWT = Decision(401, "invalid or expired token")
 _FORBIDDEN = Decision(403, "not allowed by policy")
 _UNAVAILABLE = Decision(503, "credential store unavailable", retry_after=1.0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RELOAD_EVERY = 1.0
+"""Seconds between re-reads of one token once a failure budget is spent."""
 _DECOY = ServiceToken(
     id="",
     container=Container(ContainerKind.ACCOUNT, "", ""),
@@ -178,7 +180,7 @@ class Verifier:
         entry, fresh = await self._lookup(client_id)
         now = self._now()
         verdict = self._check(entry, presented.secret, now)
-        if not verdict.admitted and not fresh and self._budget_left(entry, client_id, origin):
+        if not verdict.admitted and not fresh and self._may_reload(entry, client_id, origin):
             # The cached record may predate a commit the change feed has not delivered yet
             # (a rotation, refresh or re-enable a moment ago): read once more before refusing.
             entry = await self._cache.reload(client_id, entry)
@@ -189,7 +191,10 @@ class Verifier:
             return self._failed(None, origin, "invalid", known=False)
         if not verdict.admitted:
             decision = self._failed(client_id, origin, verdict.value, known=True)
-            self._audit_failure(token, verdict.value, now, origin)
+            if decision is _INVALID or verdict is not Verdict.WRONG_SECRET:
+                # Throttled failures are counted, not audited: a stranger who knows a client
+                # id can add at most the failure budget's worth of rows per address.
+                self._audit_failure(token, verdict.value, now, origin)
             return decision if verdict is Verdict.WRONG_SECRET else _VERDICT_DECISIONS[verdict]
         if not self._policy.admits(token):
             self._metrics.failures.labels("policy", "known").inc()
@@ -215,15 +220,20 @@ class Verifier:
             return Verdict.WRONG_SECRET
         return check_secret(entry, secret, now=now)
 
-    def _budget_left(self, entry: CachedToken, client_id: str, origin: str | None) -> bool:
-        return self._limiter.retry_after(self._limit_key(entry, client_id, origin)) == 0.0
+    def _may_reload(self, entry: CachedToken, client_id: str, origin: str | None) -> bool:
+        """Whether a failed check against `entry` may read the token again: while the
+        failure budget lasts; once it is spent, a known token's record at most once a
+        second (so nobody can keep a fresh secret out, nor buy unbounded reads)."""
+        if self._limiter.retry_after(self._limit_key(entry, client_id, origin)) == 0.0:
+            return True
+        return entry.token is not None and time.monotonic() - entry.loaded_at >= _RELOAD_EVERY
 
     def _limit_key(
         self, entry: CachedToken, client_id: str | None, origin: str | None
     ) -> tuple[str | None, str | None]:
         if client_id is None or self._owned(entry) is None:
             return (None, address_key(origin))
-        return (client_id, origin)
+        return (client_id, address_key(origin))
 
     def _audit_failure(
         self, token: ServiceToken, reason: str, now: float, origin: str | None
@@ -248,7 +258,7 @@ class Verifier:
     ) -> Decision:
         """Count a failure against its budget: 401, or 429 once the budget is spent."""
         self._metrics.failures.labels(reason, "known" if known else "unknown").inc()
-        key = (client_id, origin) if known else (None, address_key(origin))
+        key = (client_id if known else None, address_key(origin))
         wait = self._limiter.record_failure(key)
         if wait > 0:
             return Decision(429, "too many failed attempts", retry_after=wait)
@@ -264,7 +274,7 @@ class Verifier:
         if (
             not fresh
             and not self._jwt_matches(entry, claims, now)
-            and self._budget_left(entry, claims.client_id, origin)
+            and self._may_reload(entry, claims.client_id, origin)
         ):
             # A JWT another replica issued after a rotation this cache has not seen yet.
             entry = await self._cache.reload(claims.client_id, entry)

@@ -39,7 +39,26 @@ def kek_file_beside(database: Path) -> Path:
 
 
 def read_kek_file(path: Path, *, source: str) -> KeyEncryptionKey:
-    """The KEK written in the file `path`; `source` names it in errors."""
+    """The KEK written in the file `path`; `source` names it in errors.
+
+    Refused when others may read or write it, or when another user owns it (someone who
+    could plant a KEK of their own in a shared directory before the first start)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise KekError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise KekError(f"{source}: cannot read it ({exc.strerror})") from None
+    if status.st_mode & 0o077:
+        raise KekError(
+            f"{source}: {path} can be read or written by others "
+            f"(mode {status.st_mode & 0o777:o}); fix: chmod 600 {path}"
+        )
+    if hasattr(os, "getuid") and status.st_uid != os.getuid():
+        raise KekError(
+            f"{source}: {path} belongs to user {status.st_uid}, not to this process's user; "
+            "a key-encryption key must be the service user's own"
+        )
     try:
         text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
