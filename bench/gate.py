@@ -130,6 +130,7 @@ def serve_gate(
         access_log=False,
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # as the CLI runs it: the gate decides the client itself
         lifespan="on",
     )
 

@@ -106,8 +106,10 @@ class TokenCache:
         if entry is not None:
             now = time.monotonic()
             if now - entry.loaded_at < self._max_age and self._is_current(now):
-                with contextlib.suppress(KeyError):  # evicted by the feed's thread just now
+                try:  # noqa: SIM105 - not contextlib.suppress: this is the hot path
                     self._entries.move_to_end(client_id)
+                except KeyError:  # evicted by the feed's thread just now
+                    pass
                 self.hits += 1
                 return entry
             return None

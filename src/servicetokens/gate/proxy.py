@@ -20,7 +20,13 @@ import aiohttp
 from yarl import URL
 
 from servicetokens.gate.credentials import COOKIE_NAME
-from servicetokens.gate.forwarding import Forwarded, Upstream, dropped
+from servicetokens.gate.forwarding import (
+    DROPPED_HEADERS,
+    DROPPED_PREFIXES,
+    Forwarded,
+    Upstream,
+    dropped,
+)
 
 __all__ = ["ASSERTION_HEADER", "ClientDisconnected", "UpstreamProxy", "refusal"]
 
@@ -119,7 +125,12 @@ class UpstreamProxy:
         named: list[bytes] = []  # what `Connection:` lists: hop-by-hop for this request
         strip = self._strip
         for name, value in scope["headers"]:
-            if name in strip or dropped(name):
+            if (
+                name in strip
+                or name in DROPPED_HEADERS
+                or name.startswith(DROPPED_PREFIXES)
+                or (b"_" in name and dropped(name))
+            ):
                 if name == b"transfer-encoding":
                     has_body = True
                 elif name == b"connection":
