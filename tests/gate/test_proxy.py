@@ -323,10 +323,11 @@ def test_last_seen_at_moves_within_five_seconds(tenant: Tenant, gate: str) -> No
 
 
 def test_last_seen_is_flushed_on_shutdown(tenant: Tenant, upstream: str) -> None:
+    from bench.harness import ServerThread
+
     from servicetokens.gate import GateApp, GateSettings
     from servicetokens.store.engine import make_engine
     from servicetokens.store.repository import Repository
-    from tests.gate.conftest import ServerThread
 
     token, secret = tenant.token()
     settings = GateSettings(account_id=tenant.account, upstream=upstream, last_seen_interval=3600)
@@ -362,7 +363,7 @@ def test_failed_attempts_are_rate_limited_and_counted(
 
 
 def test_upstream_down_is_502(tenant: Tenant, start_gate: GateFactory) -> None:
-    from tests.gate.conftest import free_port
+    from bench.harness import free_port
 
     gate = start_gate(upstream=f"http://127.0.0.1:{free_port()}")
     token, secret = tenant.token()

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.harness import Server
 
-from tests.reliability.live import Server, cli_json
+from tests.reliability.live import NO_UPSTREAM, cli_json
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
         database, "api-tokens", "create", "w", "--account", account, "--permission", "write"
     )["token"]
     user = cli_json(database, "users", "create", "timing@example.com", "--account", account)
-    with Server.api(database, tmp) as api:
+    with Server.api(database, log=tmp / "api.log") as api:
         base = f"/client/v4/accounts/{account}/access/service_tokens"
         tokens = []
         with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -74,7 +75,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
                 created = c.post(base, json={"name": f"t{i}"})
                 assert created.status_code == 201, created.text
                 tokens.append(created.json()["result"])
-        with Server.gate(database, tmp, account, "--failure-limit", "0") as gate:
+        with Server.gate(
+            database,
+            account=account,
+            upstream=NO_UPSTREAM,
+            log=tmp / "gate.log",
+            extra=["--failure-limit", "0"],
+        ) as gate:
             yield api, gate, {"account": account, "user": user, "tokens": tokens}
 
 
