@@ -67,11 +67,16 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
     with ThreadPoolExecutor(8) as pool:
         for i in range(8):
             pool.submit(writer, i)
-        time.sleep(1.5)
-        os.killpg(server.pid, signal.SIGKILL)
-        server.process.wait(timeout=10)
-        server.stop()
-        stop.set()
+        # Kill mid-burst: once writes are being acknowledged (polled, with a deadline).
+        deadline = time.monotonic() + 60
+        try:
+            while len(acknowledged) <= 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            server.stop()
+            stop.set()
 
     assert len(acknowledged) > 20, "the burst did not get going"
     service = build_service(Settings(database_url=database))

@@ -156,7 +156,12 @@ def test_outage_fails_fast_and_recovers_without_restart(
         for thread in threads:
             thread.start()
         try:
-            time.sleep(3)
+            # Load running against a healthy database first (polled, with a deadline); the
+            # waits after it are the outage's and the recovery's measurement windows.
+            deadline = time.monotonic() + 60
+            while len(log.between(0, time.monotonic())) < 20:
+                assert time.monotonic() < deadline, "the load did not get going"
+                time.sleep(0.05)
             up_until = time.monotonic()
             private_pg.stop("immediate")
             down_from = time.monotonic()

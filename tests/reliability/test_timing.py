@@ -3,8 +3,15 @@ email and a wrong key (at the API), are indistinguishable in time within noise.
 
 Many requests of each kind, alternating in random order over one keep-alive connection to
 real server processes; the medians may differ by less than max(15% of the smaller median,
-0.5 ms), a bound robust on a noisy two-core machine yet far below a database round trip or
-a skipped digest comparison. Answers must also be byte-identical.
+0.5 ms), a bound robust on a noisy two-core machine. Answers must also be byte-identical.
+
+What the bound can and cannot see: over loopback HTTP a request takes about a millisecond,
+so it catches one path doing work the other skips when that work costs a few hundred
+microseconds or more: a store read or a write skipped for unknown ids, a key derivation or
+a hash run on one path only. It cannot see a skipped or short-circuiting digest comparison
+(about a microsecond, far inside the noise): that secrets are compared in constant time is
+held by the code (`hmac.compare_digest`, with a stand-in checked for unknown ids), not by
+this test.
 """
 
 from __future__ import annotations
