@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+if not __package__:  # run as `python bench/gate.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import free_port, wait_http
+from bench.profile import record
 
 NGINX_UPSTREAM = """
 daemon off; master_process off; worker_processes 1; pid {tmp}/nginx.pid;
@@ -69,25 +74,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def pin(pid: int, cpus: set[int]) -> None:
@@ -225,32 +211,6 @@ def _loadavg() -> str:
         return "unknown"
 
 
-def profile(directory: Path, mode: str, pid: int, seconds: float) -> subprocess.Popen[bytes]:
-    """Start py-spy on the gate `pid` for half of `seconds` (collapsed stacks in
-    `directory`); it samples while the caller drives load."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    directory.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(pid),
-            "--rate",
-            "500",
-            "--nonblocking",
-            "--duration",
-            f"{max(1, int(seconds / 2))}",
-            "--format",
-            "raw",
-            "--output",
-            str(directory / f"{mode}.txt"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
@@ -339,7 +299,7 @@ def main() -> None:
             upstream_kind = "python (uvicorn raw ASGI)"
         pin(process.pid, other_cpus)
         upstream = f"http://127.0.0.1:{upstream_port}"
-        wait_http(upstream)
+        wait_http(upstream, process=process)
 
         gates: dict[str, str] = {}
         pids: dict[str, int] = {}
@@ -353,7 +313,7 @@ def main() -> None:
             pin(process.pid, gate_cpus)
             pids[mode] = process.pid
             gates[mode] = f"http://127.0.0.1:{port}/bench"
-            wait_http(gates[mode])
+            wait_http(gates[mode], process=process)
 
         probe = httpx.get(gates["checked"], headers=headers)
         assert probe.status_code == 200, probe.text
@@ -390,7 +350,15 @@ def main() -> None:
                 )
         if args.profile is not None:
             for mode in modes:
-                sampler = profile(args.profile, mode, pids[mode], args.duration)
+                # Non-blocking, Python frames only: the gate under load is not slowed down.
+                sampler = record(
+                    pids[mode],
+                    seconds=max(1, int(args.duration / 2)),
+                    out=args.profile / f"{mode}.txt",
+                    rate=500,
+                    native=False,
+                    nonblocking=True,
+                )
                 drive(gates[mode], args.duration, args.connections, sent[mode], other_cpus)
                 sampler.wait(30)
     finally:

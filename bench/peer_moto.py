@@ -21,9 +21,10 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.harness import Server, free_port
 from bench.load import Load, LoadResult, run_load
 from bench.seed import NAME_GROUP, name_for
-from bench.server import RssSampler, Server, free_port
+from bench.server import RssSampler
 
 __all__ = ["MOTO_SCENARIOS", "moto_available", "run_moto"]
 

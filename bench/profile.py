@@ -24,13 +24,25 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def record(pid: int, *, seconds: int, out: Path, rate: int = 250) -> subprocess.Popen[bytes]:
-    """Start sampling `pid` and its children (the workers) for `seconds`; wait on the result."""
+def record(
+    pid: int,
+    *,
+    seconds: int,
+    out: Path,
+    rate: int = 250,
+    native: bool = True,
+    nonblocking: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start sampling `pid` and its children (the workers) for `seconds` into `out` (raw
+    collapsed stacks); wait on the result. `nonblocking` samples without pausing the process
+    (less exact stacks, no skew in a throughput measurement); `native` adds C frames."""
     binary = py_spy()
     if binary is None:
         raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
-    argv = [binary, "record", "--pid", str(pid), "--subprocesses", "--native"]
-    argv += ["--rate", str(rate)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate)]
+    argv += ["--native"] if native else []
+    argv += ["--nonblocking"] if nonblocking else []
     argv += ["--duration", str(seconds), "--format", "raw", "--output", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

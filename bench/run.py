@@ -21,11 +21,12 @@ import httpx
 import psycopg
 
 from bench import profile
+from bench.harness import CLI, Server
 from bench.load import Load, run_load
 from bench.report import Row
 from bench.scenarios import API, GATE, GATE_HEALTH_PATH, Scenario
 from bench.seed import Seeded, seed
-from bench.server import CLI, RssSampler, Server, free_port
+from bench.server import RssSampler
 from servicetokens.signing.kek import KeyEncryptionKey
 
 __all__ = [
@@ -211,19 +212,15 @@ def _key_file(workdir: Path) -> Path:
 
 
 def _server(kind: str, seeded: Seeded, opts: Options) -> Server:
-    port = free_port()
-    argv = [CLI, "--database", seeded.database_url]
+    log = opts.workdir / f"{kind}.log"
     if kind == API:
-        argv += ["serve", "--port", str(port), "--workers", str(opts.workers)]
-        ready = "/healthz"
-    else:
-        # Forward-auth answers without the upstream, so the upstream need not exist.
-        argv += ["gate", "--account", seeded.account_id, "--upstream", "http://127.0.0.1:9"]
-        argv += ["--port", str(port), "--failure-limit", "0"]
-        argv += ["--key-file", str(_key_file(opts.workdir))]  # PostgreSQL has no default KEK
-        ready = GATE_HEALTH_PATH
-    url = f"http://127.0.0.1:{port}"
-    return Server(argv, url=url, ready_path=ready, log=opts.workdir / f"{kind}.log")
+        command = ["serve", "--workers", str(opts.workers)]
+        return Server.cli(seeded.database_url, command, log=log, ready_path="/healthz")
+    # Forward-auth answers without the upstream, so the upstream need not exist.
+    command = ["gate", "--account", seeded.account_id, "--upstream", "http://127.0.0.1:9"]
+    command += ["--failure-limit", "0"]
+    command += ["--key-file", str(_key_file(opts.workdir))]  # PostgreSQL has no default KEK
+    return Server.cli(seeded.database_url, command, log=log, ready_path=GATE_HEALTH_PATH)
 
 
 def api_server(seeded: Seeded, opts: Options) -> Server:

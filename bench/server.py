@@ -1,7 +1,6 @@
-"""Servers under test, started as a user would (CLI subprocesses), and their memory.
+"""The memory of servers under test (started by `bench.harness.Server`).
 
-`Server` starts a command in its own session, waits until a URL answers, and stops exactly
-that process group on exit. `RssSampler` sums VmRSS over the server's process tree (the
+`RssSampler` sums VmRSS over the server's process tree (the
 uvicorn supervisor and its workers) every 100 ms from /proc and keeps the peak (and the
 peak PSS sum, which counts shared pages once).
 """
@@ -9,28 +8,10 @@ peak PSS sum, which counts shared pages once).
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
-from types import TracebackType
 
-import httpx
-
-__all__ = ["CLI", "RssSampler", "Server", "free_port", "tree_pids", "tree_rss"]
-
-CLI = str(Path(sys.executable).parent / "servicetokens")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["RssSampler", "tree_pids", "tree_rss"]
 
 
 def _children() -> dict[int, list[int]]:
@@ -134,62 +115,3 @@ class RssSampler:
     @property
     def peak_pss_mb(self) -> float:
         return self.peak_pss_kib / 1024
-
-
-class Server:
-    """A command started in its own process group, ready once `url + ready_path` answers."""
-
-    def __init__(
-        self, argv: list[str], *, url: str, ready_path: str, log: Path, timeout: float = 60
-    ) -> None:
-        self.argv = argv
-        self.url = url
-        """Base URL, e.g. `http://127.0.0.1:8787`."""
-        self.ready_url = url + ready_path
-        self.log = log
-        self.timeout = timeout
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def __enter__(self) -> Server:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.argv[0]} exited early; see {self.log}")
-            try:
-                if httpx.get(self.ready_url, timeout=1).status_code < 500:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.argv} not ready within {self.timeout}s; see {self.log}")
-
-    def stop(self) -> None:
-        """SIGTERM to the server's own process group, SIGKILL after 15 s."""
-        if self.process is None or self.process.poll() is not None:
-            if self.process is not None:
-                self.process.wait()
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.stop()

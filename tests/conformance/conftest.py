@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+from bench.harness import Server
 
 HERE = Path(__file__).resolve().parent
 CLI_TIMEOUT_S = 60
@@ -95,12 +92,6 @@ def _cli_command() -> list[str]:
     return [found]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in SDK_ENV_VARS}
 
@@ -127,37 +118,6 @@ class _Cli:
         return data
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], root: str, log_path: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"servicetokens serve exited with {proc.returncode} before it was ready; log:\n"
-                + log_path.read_text(errors="replace")
-            )
-        try:
-            if httpx.get(f"{root}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(
-        f"servicetokens serve not healthy after {HEALTH_TIMEOUT_S} s; log:\n"
-        + log_path.read_text(errors="replace")
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("conformance")
@@ -179,21 +139,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     email = f"conformance-{uuid.uuid4().hex[:8]}@example.com"
     user = cli.json("users", "create", email, "--account", account_a)
 
-    port = _free_port()
-    root = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*cli.base, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_child_env(),
-        )
-    try:
-        _wait_healthy(proc, root, log_path)
+    server = Server.cli(
+        database_url,
+        ["serve", "--host", "127.0.0.1"],
+        log=log_path,
+        ready_path="/healthz",
+        env=_child_env(),
+        timeout=HEALTH_TIMEOUT_S,
+        ready=lambda status: status == 200,
+    )
+    with server:
         yield LiveServer(
-            base_url=f"{root}{API_PREFIX}",
+            base_url=f"{server.url}{API_PREFIX}",
             database_url=database_url,
             log_path=log_path,
             account_id=account_a,
@@ -206,8 +164,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             user_email=user["email"],
             user_api_key=user["api_key"],
         )
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(autouse=True)

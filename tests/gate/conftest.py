@@ -1,4 +1,6 @@
-"""Gate fixtures: a real upstream on a free port, gates in-process or via the CLI, a world.
+"""Gate fixtures: a real upstream on a free port, in-process gates, a tenant.
+
+Real CLI processes (`servicetokens serve` / `gate`) come from `bench.harness.Server`.
 
 `upstream_app` echoes what it received as JSON (so tests can see exactly which headers the
 gate forwarded), streams large answers on `/stream/N`, and hashes request bodies.
@@ -8,23 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 import pytest
-import uvicorn
+from bench.harness import ServerThread
 
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
@@ -44,15 +39,7 @@ from servicetokens.store.engine import make_engine
 from servicetokens.store.repository import Repository
 from tests import prerequisites
 
-CLI = str(Path(sys.executable).parent / "servicetokens")
 PG_ADMIN = prerequisites.admin_url()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -101,106 +88,6 @@ async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class ServerThread:
-    """An ASGI app under a real uvicorn on a free port, in a thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            date_header=False,
-            proxy_headers=False,  # as the CLI runs the gate: it decides the client itself
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(15)
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    """Block until `url` answers anything."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-class Process:
-    """A `servicetokens` CLI subprocess, stopped with SIGTERM (graceful) at the end."""
-
-    def __init__(self, args: list[str], *, log: Path) -> None:
-        self._log = log.open("wb")
-        self.popen = subprocess.Popen([CLI, *args], stdout=self._log, stderr=subprocess.STDOUT)
-        self.log = log
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self._log.close()
-        return self.popen.returncode
-
-
-def start_gate_cli(
-    database_url: str, account: str, upstream: str, tmp: Path, *extra: str
-) -> tuple[Process, str]:
-    port = free_port()
-    gate = Process(
-        [
-            "--database",
-            database_url,
-            "gate",
-            "--account",
-            account,
-            "--upstream",
-            upstream,
-            "--port",
-            str(port),
-            *extra,
-        ],
-        log=tmp / f"gate-{port}.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/cdn-cgi/servicetokens/health")
-    return gate, url
-
-
-def start_api_cli(database_url: str, tmp: Path) -> tuple[Process, str]:
-    port = free_port()
-    api = Process(
-        ["--database", database_url, "serve", "--port", str(port)], log=tmp / f"api-{port}.log"
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz")
-    return api, url
 
 
 @dataclass

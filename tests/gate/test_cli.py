@@ -9,17 +9,9 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from bench.harness import CLI, Server
 
-from tests.gate.conftest import (
-    CLI,
-    Process,
-    Tenant,
-    creds,
-    make_tenant,
-    start_api_cli,
-    start_gate_cli,
-    until,
-)
+from tests.gate.conftest import Tenant, creds, make_tenant, until
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +20,18 @@ def cli_world(
 ) -> Iterator[tuple[Tenant, str, str]]:
     tmp = tmp_path_factory.mktemp("cli")
     tenant = make_tenant(f"sqlite:///{tmp / 'cli.db'}")
-    processes: list[Process] = []
+    processes: list[Server] = []
     try:
-        api, api_url = start_api_cli(tenant.database_url, tmp)
-        processes.append(api)
-        gate, gate_url = start_gate_cli(
+        processes.append(Server.api(tenant.database_url, log=tmp / "api.log"))
+        gate = Server.gate(
             tenant.database_url,
-            tenant.account,
-            upstream,
-            tmp,
-            "--audience",
-            "cli-app",
-            "--no-cookie",
+            account=tenant.account,
+            upstream=upstream,
+            log=tmp / "gate.log",
+            extra=["--audience", "cli-app", "--no-cookie"],
         )
         processes.append(gate)
-        yield tenant, api_url, gate_url
+        yield tenant, processes[0].url, gate.url
     finally:
         for process in processes:
             process.stop()

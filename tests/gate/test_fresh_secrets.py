@@ -7,14 +7,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from bench.harness import Server
 
 from tests.gate.conftest import (
-    Process,
     Tenant,
     creds,
     make_tenant,
-    start_api_cli,
-    start_gate_cli,
     until,
 )
 
@@ -34,13 +32,13 @@ def processes(
     else:
         url = request.getfixturevalue("pg_database")
     tenant = make_tenant(url)
-    started: list[Process] = []
+    started: list[Server] = []
     try:
-        api, api_url = start_api_cli(url, tmp)
+        api = Server.api(url, log=tmp / "api.log")
         started.append(api)
-        gate, gate_url = start_gate_cli(url, tenant.account, upstream, tmp)
+        gate = Server.gate(url, account=tenant.account, upstream=upstream, log=tmp / "gate.log")
         started.append(gate)
-        yield tenant, api_url, gate_url
+        yield tenant, api.url, gate.url
     finally:
         for process in started:
             process.stop()

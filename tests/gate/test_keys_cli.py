@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +12,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from bench.harness import GATE_READY_PATH, Server, free_port
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from servicetokens.cli.main import app
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV
-from tests.gate.conftest import CLI, creds, free_port, make_tenant, wait_http
+from tests.gate.conftest import creds, make_tenant
 
 NO_ACCOUNT = "0" * 32
 
@@ -56,31 +55,11 @@ def run_json(database: str, *args: str, kek: str | None = None) -> dict[str, Any
     return data
 
 
-class Gate:
-    """A `servicetokens gate` process that is expected to start (stopped on exit)."""
-
-    def __init__(self, database: str, account: str, upstream: str, *extra: str, log: Path):
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self._log = log.open("wb")
-        self.log = log
-        self.process = subprocess.Popen(
-            [
-                *(CLI, "--database", database, "gate", "--account", account),
-                *("--upstream", upstream, "--port", self.url.rsplit(":", 1)[1], *extra),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=_environ(None),
-        )
-
-    def __enter__(self) -> Gate:
-        wait_http(f"{self.url}/cdn-cgi/servicetokens/health")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(15)
-        self._log.close()
+def gate_cli(database: str, account: str, upstream: str, *extra: str, log: Path) -> Server:
+    """A `servicetokens gate` process that is expected to start (on entering `with`), with no
+    key-encryption key in its environment."""
+    command = ["gate", "--account", account, "--upstream", upstream, *extra]
+    return Server.cli(database, command, log=log, ready_path=GATE_READY_PATH, env=_environ(None))
 
 
 def _refused(done: Done, *needles: str) -> None:
@@ -144,7 +123,7 @@ def test_a_gate_on_sqlite_makes_its_kek_beside_the_database_and_refuses_another(
     tenant = make_tenant(url)
     try:
         token, secret = tenant.token()
-        with Gate(url, tenant.account, upstream, log=tmp_path / "gate.log") as gate:
+        with gate_cli(url, tenant.account, upstream, log=tmp_path / "gate.log") as gate:
             assert httpx.get(gate.url, headers=creds(token.client_id, secret)).status_code == 200
         kek_file = Path(f"{path}.kek")
         said = " ".join(gate.log.read_text().split())
@@ -210,7 +189,7 @@ def test_keys_commands_rotate_list_and_rewrap(
             "key-encryption key",
         )  # fmt: skip
         token, secret = tenant.token()
-        with Gate(
+        with gate_cli(
             url, tenant.account, upstream, "--key-file", str(new_file), log=tmp_path / "g.log"
         ) as gate:
             answer = httpx.get(gate.url, headers=creds(token.client_id, secret))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.harness import free_port, wait_http
 
 from tests import prerequisites
-from tests.gate.conftest import GateFactory, Tenant, creds, free_port, wait_http
+from tests.gate.conftest import GateFactory, Tenant, creds
 
 NGINX = prerequisites.nginx_program()
 pytestmark = pytest.mark.nginx  # deselected, with one line saying so, without nginx on PATH

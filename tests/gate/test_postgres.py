@@ -8,14 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from bench.harness import Server
 
 from tests.gate.conftest import (
-    Process,
     Tenant,
     creds,
     make_tenant,
-    start_api_cli,
-    start_gate_cli,
 )
 
 pytestmark = pytest.mark.postgres
@@ -27,19 +25,25 @@ def pg_world(
 ) -> Iterator[tuple[Tenant, str, list[str]]]:
     tmp = tmp_path_factory.mktemp("pg")
     tenant = make_tenant(pg_database)
-    processes: list[Process] = []
+    processes: list[Server] = []
     try:
         with ThreadPoolExecutor(3) as pool:
-            api_job = pool.submit(start_api_cli, pg_database, tmp)
+            api_job = pool.submit(Server.api, pg_database, log=tmp / "api.log")
             gate_jobs = [
-                pool.submit(start_gate_cli, pg_database, tenant.account, upstream, tmp)
-                for _ in range(2)
+                pool.submit(
+                    Server.gate,
+                    pg_database,
+                    account=tenant.account,
+                    upstream=upstream,
+                    log=tmp / f"gate-{n}.log",
+                )
+                for n in range(2)
             ]
-            api, api_url = api_job.result()
+            api = api_job.result()
             processes.append(api)
             gates = [job.result() for job in gate_jobs]
-        processes.extend(process for process, _ in gates)
-        yield tenant, api_url, [url for _, url in gates]
+        processes.extend(gates)
+        yield tenant, api.url, [gate.url for gate in gates]
     finally:
         for process in processes:
             process.stop()

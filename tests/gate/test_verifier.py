@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -150,13 +151,18 @@ def test_unknown_ids_draw_on_one_budget_per_address(tenant: Tenant, upstream: st
 def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None:
     evicted: list[str] = []
     repository = Repository(make_engine(tenant.database_url, pool_size=2))
-    feed = ChangeFeed(repository, evict=evicted.append, clear=lambda: None, interval=0.1)
+    feed = ChangeFeed(
+        repository, evict=evicted.append, clear=lambda: None, interval=0.1, stale_after=2.0
+    )
     feed.follow_once()  # the first probe cannot tell: reads
     reads = feed.table_reads
     feed.follow_once()
+    before = time.monotonic()
     feed.follow_once()
     assert feed.table_reads == reads  # nothing committed: the probe answered
-    assert feed.is_current()
+    # ...and counts as a successful read: the feed is current until 2 s after this poll
+    # (an explicit `now`, so no elapsed time decides the outcome).
+    assert feed.is_current(now=before + 2.0)
     token, _ = tenant.token()  # a commit by another connection
     feed.follow_once()
     assert feed.table_reads == reads + 1
@@ -205,7 +211,8 @@ def test_a_spent_budget_still_lets_a_known_token_be_read_again_once_a_second(
     verifier = app.verifier
     for _ in range(3):
         verifier._limiter.record_failure((token.client_id, "192.0.2.1"))  # type: ignore[attr-defined]
-    entry = cached_token(token, time.monotonic(), fingerprint=lambda d: d.hex())
+    # Read "just now" even if this machine stalls for seconds before the checks below.
+    entry = cached_token(token, time.monotonic() + 60, fingerprint=lambda d: d.hex())
     stale = cached_token(token, time.monotonic() - 1.5, fingerprint=lambda d: d.hex())
     may_reload = verifier._may_reload  # type: ignore[attr-defined]
     assert may_reload(entry, token.client_id, "198.51.100.1")  # budget left elsewhere

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, text
 
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import parse_list_query
@@ -20,7 +25,8 @@ from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
 from servicetokens.store.repository import list_statements
 from servicetokens.store.schema import metadata
-from tests.conftest import make_world
+from tests import prerequisites
+from tests.conftest import PG_ADMIN_URL, make_world
 
 # Engine-specific search indexes (migrations 0005 and 0006) are not in the shared metadata.
 _ENGINE_SPECIFIC = {
@@ -41,18 +47,50 @@ def test_migrations_match_the_schema(service: Service) -> None:
         assert compare_metadata(context, metadata) == []
 
 
-def test_concurrent_upgrades_do_not_race(database_url: str) -> None:
-    engines = [make_engine(database_url, pool_size=1) for _ in range(4)]
-    barrier = threading.Barrier(len(engines))
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (the session's shared ones are already migrated, where
+    `upgrade` returns before it takes any lock)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"st_upgrade_{secrets.token_hex(5)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield prerequisites.database_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def go(index: int) -> None:
-        barrier.wait()
-        upgrade(engines[index])
 
-    with ThreadPoolExecutor(len(engines)) as pool:
-        list(pool.map(go, range(len(engines))))
-    for engine in engines:
-        engine.dispose()
+def test_concurrent_upgrades_do_not_race(fresh_database_url: str) -> None:
+    engines = [make_engine(fresh_database_url, pool_size=1) for _ in range(4)]
+    try:
+        with engines[0].connect() as connection:
+            assert MigrationContext.configure(connection).get_current_revision() is None
+        barrier = threading.Barrier(len(engines))
+
+        def go(index: int) -> None:
+            barrier.wait()
+            upgrade(engines[index])
+
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(go, range(len(engines))))  # re-raises any upgrade's failure
+
+        with engines[0].connect() as connection:
+            # Exactly one head, recorded once: no upgrade ran a migration twice or stamped
+            # an intermediate revision after another had reached the head.
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            assert [row[0] for row in versions] == [head_revision()]
+            context = MigrationContext.configure(
+                connection,
+                opts={"include_name": lambda name, *_: name not in _ENGINE_SPECIFIC},
+            )
+            assert compare_metadata(context, metadata) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def _principal_and_ref(service: Service) -> tuple[object, ContainerRef]:

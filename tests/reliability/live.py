@@ -1,28 +1,18 @@
-"""Real servers for the reliability suites: `servicetokens serve` / `servicetokens gate` as
-subprocesses on free ports, the CLI for set-up, and process memory readings."""
+"""Helpers for the reliability suites: the CLI for set-up, raw HTTP exchanges, and process
+memory readings. The servers themselves are `bench.harness.Server.api` / `.gate`."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+__all__ = ["NO_UPSTREAM", "cli_json", "raw_exchange", "rss_bytes"]
 
-__all__ = ["Server", "cli_json", "free_port", "raw_exchange", "rss_bytes"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+NO_UPSTREAM = "http://127.0.0.1:9"  # the discard port: for gates whose upstream is never reached
 
 
 def cli_json(database: str, *args: str) -> dict[str, Any]:
@@ -44,86 +34,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-class Server:
-    """A `servicetokens` CLI server in its own process group, stopped with SIGTERM."""
-
-    def __init__(
-        self,
-        database: str,
-        command: list[str],
-        *,
-        log: Path,
-        ready_path: str,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "servicetokens",
-                "--database",
-                database,
-                *command,
-                "--port",
-                str(self.port),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-        self._wait_ready(ready_path)
-
-    @classmethod
-    def api(cls, database: str, tmp: Path, **kw: Any) -> Server:
-        return cls(database, ["serve"], log=tmp / "api.log", ready_path="/healthz", **kw)
-
-    @classmethod
-    def gate(cls, database: str, tmp: Path, account: str, *extra: str, **kw: Any) -> Server:
-        command = ["gate", "--account", account, *extra]
-        if "--upstream" not in extra:
-            command += ["--upstream", "http://127.0.0.1:9"]  # discard port: never reached
-        ready = "/cdn-cgi/servicetokens/health"
-        return cls(database, command, log=tmp / "gate.log", ready_path=ready, **kw)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _wait_ready(self, path: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text()}")
-            try:
-                httpx.get(f"{self.url}{path}", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"server did not start: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def raw_exchange(port: int, request: bytes, *, timeout: float = 10.0) -> bytes:

@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.harness import Server
 
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.tokens import verify_secret
-from tests.reliability.live import Server, cli_json
+from tests.reliability.live import cli_json
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
     token = cli_json(
         database, "api-tokens", "create", "w", "--account", account, "--permission", "write"
     )["token"]
-    server = Server.api(database, tmp_path)
+    server = Server.api(database, log=tmp_path / "api.log")
     path = f"/client/v4/accounts/{account}/access/service_tokens"
     base = server.url + path
     headers = {"Authorization": f"Bearer {token}"}
@@ -66,11 +67,16 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
     with ThreadPoolExecutor(8) as pool:
         for i in range(8):
             pool.submit(writer, i)
-        time.sleep(1.5)
-        os.killpg(server.pid, signal.SIGKILL)
-        server.process.wait(timeout=10)
-        server.stop()
-        stop.set()
+        # Kill mid-burst: once writes are being acknowledged (polled, with a deadline).
+        deadline = time.monotonic() + 60
+        try:
+            while len(acknowledged) <= 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            server.stop()
+            stop.set()
 
     assert len(acknowledged) > 20, "the burst did not get going"
     service = build_service(Settings(database_url=database))
@@ -92,7 +98,10 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
         service.repository.engine.dispose()
 
     # The restarted server serves every acknowledged token.
-    with Server.api(database, tmp_path) as restarted, httpx.Client(timeout=10) as client:
+    with (
+        Server.api(database, log=tmp_path / "api.log") as restarted,
+        httpx.Client(timeout=10) as client,
+    ):
         listed = client.get(restarted.url + path, params={"per_page": 1000}, headers=headers).json()
         ids = {t["id"] for t in listed["result"]}
         assert {c["id"] for c in acknowledged} <= ids

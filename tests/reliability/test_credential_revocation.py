@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.harness import Server
 
-from tests.reliability.live import Server, cli_json
+from tests.reliability.live import cli_json
 
 
 @dataclass
@@ -57,7 +58,10 @@ def replicas(
     else:
         database = request.getfixturevalue("postgres_database")
     account = cli_json(database, "accounts", "create", "replicas")["id"]
-    with Server.api(database, tmp) as a, Server.api(database, tmp) as b:
+    with (
+        Server.api(database, log=tmp / "api.log") as a,
+        Server.api(database, log=tmp / "api.log") as b,
+    ):
         yield Replicas(database, account, a, b)
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.harness import Server, free_port
 
 from tests import prerequisites
-from tests.reliability.live import Server, cli_json, free_port
+from tests.reliability.live import cli_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_cluster]
 
@@ -147,7 +148,7 @@ def test_outage_fails_fast_and_recovers_without_restart(
     base = f"/client/v4/accounts/{account}/access/service_tokens"
     log = LoadLog()
     stop = threading.Event()
-    with Server.api(database, tmp_path) as server:
+    with Server.api(database, log=tmp_path / "api.log") as server:
         threads = [
             threading.Thread(target=_load, args=(server.url, token, base, log, stop, n))
             for n in range(4)
@@ -155,7 +156,12 @@ def test_outage_fails_fast_and_recovers_without_restart(
         for thread in threads:
             thread.start()
         try:
-            time.sleep(3)
+            # Load running against a healthy database first (polled, with a deadline); the
+            # waits after it are the outage's and the recovery's measurement windows.
+            deadline = time.monotonic() + 60
+            while len(log.between(0, time.monotonic())) < 20:
+                assert time.monotonic() < deadline, "the load did not get going"
+                time.sleep(0.05)
             up_until = time.monotonic()
             private_pg.stop("immediate")
             down_from = time.monotonic()

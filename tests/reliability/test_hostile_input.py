@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.harness import Server
 
 from tests.reliability.conftest import V4, Api, assert_failure
-from tests.reliability.live import Server, cli_json, raw_exchange
+from tests.reliability.live import cli_json, raw_exchange
 
 JSON = {"content-type": "application/json"}
 MiB = 1024 * 1024
@@ -427,7 +428,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     token = cli_json(
         database, "api-tokens", "create", "w", "--account", account, "--permission", "write"
     )["token"]
-    with Server.api(database, tmp) as server:
+    with Server.api(database, log=tmp / "api.log") as server:
         live_api = LiveApi(server, account, token)
         yield live_api
         live_api.client.close()

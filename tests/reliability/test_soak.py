@@ -22,8 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.harness import Server
 
-from tests.reliability.live import Server, cli_json, rss_bytes
+from tests.reliability.live import NO_UPSTREAM, cli_json, rss_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -165,8 +166,14 @@ def test_soak(tmp_path: Path, postgres_database: str) -> None:
     token = cli_json(
         database, "api-tokens", "create", "w", "--account", account, "--permission", "write"
     )["token"]
-    api = Server.api(database, tmp_path)
-    gate = Server.gate(database, tmp_path, account, "--failure-limit", "0")
+    api = Server.api(database, log=tmp_path / "api.log")
+    gate = Server.gate(
+        database,
+        account=account,
+        upstream=NO_UPSTREAM,
+        log=tmp_path / "gate.log",
+        extra=["--failure-limit", "0"],
+    )
     samples: list[dict[str, float]] = []
     stats = Stats()
     try:
