@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.routing import compile_path
 
 from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
+from servicetokens.api.routing import allowed_methods
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.audit_retention import AuditPruner
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
@@ -64,22 +62,6 @@ class InternalError(DomainError):
     message = "Internal server error"
 
 
-def _allowed_methods(request: Request) -> set[str]:
-    """Every method some route serves at this path (each method is a route of its own)."""
-    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.route_methods
-    return {m for pattern, methods in table if pattern.match(request.url.path) for m in methods}
-
-
-def _route_methods(routers: list[tuple[str, APIRouter]]) -> list[tuple[re.Pattern[str], set[str]]]:
-    table = []
-    for prefix, router in routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute):
-                pattern, _, _ = compile_path(prefix + route.path)
-                table.append((pattern, set(route.methods or ())))
-    return table
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -88,7 +70,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:
-            allow = ", ".join(sorted(_allowed_methods(request)))
+            allow = ", ".join(sorted(allowed_methods(request.app, request.url.path)))
             return failure(MethodNotAllowed(request.method), headers={"allow": allow})
         if exc.status_code == 404:
             return failure(NoRoute())
@@ -184,9 +166,6 @@ def create_app(
     app.state.scan_lane = scan_lane
     _document_security(app)
     _install_error_handlers(app)
-    app.state.route_methods = _route_methods(
-        [(API_PREFIX, service_tokens.router), (API_PREFIX, token_verify.router)]
-    )
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
     app.include_router(health.router)

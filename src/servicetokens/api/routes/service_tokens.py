@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from fastapi import APIRouter, Request
@@ -10,9 +11,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from servicetokens.api.auth import CurrentCredential, get_service, origin_of, parse_credential
+from servicetokens.api.auth import get_service, parse_credential
+from servicetokens.api.authorized import SCOPE_PARAMS, CanRead, CanWrite, container_ref
 from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import render_page, serialize_token, success
+from servicetokens.api.routing import by_specificity
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.api.schemas import (
     CreateInput,
@@ -25,20 +28,18 @@ from servicetokens.api.schemas import (
     request_body,
     responses_for,
 )
-from servicetokens.domain.credentials import Credential
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
-from servicetokens.domain.permissions import ContainerKind, Permission, Principal
+from servicetokens.domain.permissions import ContainerKind, Principal
 from servicetokens.service import ContainerRef, PendingPage, Service
 
-__all__ = ["router"]
-
-router = APIRouter(tags=["Access service tokens"])
+__all__ = ["ROUTES", "RouteSpec", "add_scope", "router"]
 
 _SCOPES = {
-    ContainerKind.ACCOUNT: ("accounts", "account_id", "access-service-tokens"),
-    ContainerKind.ZONE: ("zones", "zone_id", "zone-level-access-service-tokens"),
+    ContainerKind.ACCOUNT: ("accounts", "access-service-tokens"),
+    ContainerKind.ZONE: ("zones", "zone-level-access-service-tokens"),
 }
+"""Per scope: the path segment and the prefix of its operation ids."""
 
 
 def _query_param(name: str, description: str, schema: dict[str, object]) -> dict[str, object]:
@@ -77,197 +78,197 @@ _LIST_PARAMS = [
 ]
 
 
-async def _call(
-    request: Request,
-    credential: Credential,
-    kind: ContainerKind,
-    need: Permission,
-    operation: Callable[[Service, Principal, ContainerRef], Response],
-) -> Response:
-    """Authorize, then run `operation`, in one trip to the thread pool.
+# -- handlers: parse, call the service, shape the response ---------------------------------
+# (No docstrings: FastAPI would serve them as the operations' descriptions.)
 
-    Order of checks: credential, container id, permission, then the operation's own
-    validation (body, token id), so a caller without the right learns nothing more.
-    """
+
+async def list_tokens(request: Request) -> Response:
+    # The hottest route takes only the request: FastAPI's dependency and parameter
+    # machinery costs more than the whole memoised list does (see docs/performance.md).
     service = get_service(request)
-    ref = _ref(kind, request)
-    origin = origin_of(request)
+    credential = parse_credential(request.headers)
+    params = request.query_params
+    query = parse_list_query(
+        name=params.get("name"),
+        search=params.get("search"),
+        page=params.get("page"),
+        per_page=params.get("per_page"),
+    )
+    call = partial(
+        service.find_page, credential, container_ref(request), query, present=render_page
+    )
+    # SQLite answers a memoised or near unfiltered page in microseconds without blocking
+    # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
+    found = call() if service.repository.inline_reads else await run_in_threadpool(call)
+    if isinstance(found, PendingPage):
+        # A search, filter or deep page the memo did not hold: a scan, run in the scan
+        # lane (its own threads, one at a time per account or zone), never on the loop.
+        lane: ScanLane = request.app.state.scan_lane
+        container = found.container
+        found = await lane.run((container.kind, container.id), found.run)
+    return Response(found, media_type="application/json")
 
-    def run() -> Response:
-        principal = service.authorize(credential, ref, need, origin=origin)
-        return operation(service, principal, ref)
 
-    return await run_in_threadpool(run)
+async def create_token(request: Request, caller: CanWrite) -> Response:
+    raw = await request.body()  # decoded only once the caller is authorized
+
+    def create(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        fields = parse_token_fields(decode_json(raw), require_name=True)
+        token, secret = service.create_token(principal, ref, fields)
+        return success(serialize_token(token, secret=secret), status=201)
+
+    return await caller.run(create)
 
 
-def _ref(kind: ContainerKind, request: Request) -> ContainerRef:
-    param = _SCOPES[kind][1]
-    return ContainerRef(kind, request.path_params[param], request.url.path)
+async def get_token(caller: CanRead, service_token_id: str) -> Response:
+    def get(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        return success(serialize_token(service.get_token(principal, ref, service_token_id)))
+
+    return await caller.run(get)
 
 
-def _register(kind: ContainerKind) -> None:
-    segment, param, op_prefix = _SCOPES[kind]
-    collection = f"/{segment}/{{{param}}}/access/service_tokens"
-    item = f"{collection}/{{service_token_id}}"
-    Handler = Callable[..., Awaitable[Response]]
+async def update_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
+    raw = await request.body()  # decoded only once the caller is authorized
 
-    def route(
-        method: str,
-        path: str,
-        op: str,
-        summary: str,
-        status: int = 200,
-        params: list[dict[str, object]] | None = None,
-        model: type[BaseModel] = ServiceTokenEnvelope,
-        body: dict[str, object] | None = None,
-    ) -> Callable[[Handler], Handler]:
-        # Handlers read the container id from the request, so it is declared here.
-        extra: dict[str, object] = {"parameters": [_path_param(param), *(params or [])]}
-        if body:
-            extra["requestBody"] = body
+    def update(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        body = decode_json(raw)
+        fields = parse_token_fields({} if body is None else body, require_name=False)
+        token, secret = service.update_token(principal, ref, service_token_id, fields)
+        return success(serialize_token(token, secret=secret))
 
-        def decorator(handler: Handler) -> Handler:
-            router.add_api_route(
-                path,
-                handler,
-                openapi_extra=extra,
-                methods=[method],
-                operation_id=f"{op_prefix}-{op}",
-                summary=summary,
-                status_code=status,
-                response_class=Response,
-                responses=responses_for(status, model),
-            )
-            return handler
+    return await caller.run(update)
 
-        return decorator
 
-    @route(
+async def delete_token(caller: CanWrite, service_token_id: str) -> Response:
+    def delete(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        return success(serialize_token(service.delete_token(principal, ref, service_token_id)))
+
+    return await caller.run(delete)
+
+
+async def refresh_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
+    raw = await request.body()  # accepted and ignored, but must be JSON if sent
+
+    def refresh(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        decode_json(raw)
+        return success(serialize_token(service.refresh_token(principal, ref, service_token_id)))
+
+    return await caller.run(refresh)
+
+
+async def rotate_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
+    raw = await request.body()  # decoded only once the caller is authorized
+
+    def rotate(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+        previous = parse_rotate_body(decode_json(raw))
+        token, secret = service.rotate_token(
+            principal, ref, service_token_id, previous_expires_at=previous
+        )
+        return success(serialize_token(token, secret=secret))
+
+    return await caller.run(rotate)
+
+
+# -- routes: one table, registered once per scope -----------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One operation under `/{accounts|zones}/{id}/access/service_tokens`: `path` is relative
+    to that collection, `op` the operation id after the scope's prefix."""
+
+    method: str
+    path: str
+    op: str
+    summary: str
+    handler: Callable[..., Awaitable[Response]]
+    status: int = 200
+    params: tuple[dict[str, object], ...] = ()
+    model: type[BaseModel] = ServiceTokenEnvelope
+    body: dict[str, object] | None = None
+
+
+_ITEM = "/{service_token_id}"
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec(
         "GET",
-        collection,
+        "",
         "list-service-tokens",
         "List service tokens",
-        params=_LIST_PARAMS,
+        list_tokens,
+        params=tuple(_LIST_PARAMS),
         model=ServiceTokenListEnvelope,
-    )
-    async def list_tokens(request: Request) -> Response:
-        # The hottest route takes only the request: FastAPI's dependency and parameter
-        # machinery costs more than the whole memoised list does (see docs/performance.md).
-        service = get_service(request)
-        credential = parse_credential(request.headers)
-        params = request.query_params
-        query = parse_list_query(
-            name=params.get("name"),
-            search=params.get("search"),
-            page=params.get("page"),
-            per_page=params.get("per_page"),
-        )
-        call = partial(
-            service.find_page, credential, _ref(kind, request), query, present=render_page
-        )
-        # SQLite answers a memoised or near unfiltered page in microseconds without blocking
-        # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
-        found = call() if service.repository.inline_reads else await run_in_threadpool(call)
-        if isinstance(found, PendingPage):
-            # A search, filter or deep page the memo did not hold: a scan, run in the scan
-            # lane (its own threads, one at a time per account or zone), never on the loop.
-            lane: ScanLane = request.app.state.scan_lane
-            container = found.container
-            found = await lane.run((container.kind, container.id), found.run)
-        return Response(found, media_type="application/json")
-
-    @route(
+    ),
+    RouteSpec(
         "POST",
-        collection,
+        "",
         "create-a-service-token",
         "Create a service token",
+        create_token,
         201,
         model=ServiceTokenWithSecretEnvelope,
         body=request_body(CreateInput, required=True),
-    )
-    async def create_token(request: Request, credential: CurrentCredential) -> Response:
-        raw = await request.body()  # decoded only once the caller is authorized
-
-        def create(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            fields = parse_token_fields(decode_json(raw), require_name=True)
-            token, secret = service.create_token(principal, ref, fields)
-            return success(serialize_token(token, secret=secret), status=201)
-
-        return await _call(request, credential, kind, Permission.WRITE, create)
-
-    @route("GET", item, "get-a-service-token", "Get a service token")
-    async def get_token(
-        request: Request, credential: CurrentCredential, service_token_id: str
-    ) -> Response:
-        def get(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            return success(serialize_token(service.get_token(principal, ref, service_token_id)))
-
-        return await _call(request, credential, kind, Permission.READ, get)
-
-    @route(
+    ),
+    RouteSpec("GET", _ITEM, "get-a-service-token", "Get a service token", get_token),
+    RouteSpec(
         "PUT",
-        item,
+        _ITEM,
         "update-a-service-token",
         "Update a service token",
+        update_token,
         model=ServiceTokenUpdateEnvelope,
         body=request_body(TokenInput, required=False),
-    )
-    async def update_token(
-        request: Request, credential: CurrentCredential, service_token_id: str
-    ) -> Response:
-        raw = await request.body()  # decoded only once the caller is authorized
-
-        def update(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            body = decode_json(raw)
-            fields = parse_token_fields({} if body is None else body, require_name=False)
-            token, secret = service.update_token(principal, ref, service_token_id, fields)
-            return success(serialize_token(token, secret=secret))
-
-        return await _call(request, credential, kind, Permission.WRITE, update)
-
-    @route("DELETE", item, "delete-a-service-token", "Delete a service token")
-    async def delete_token(
-        request: Request, credential: CurrentCredential, service_token_id: str
-    ) -> Response:
-        def delete(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            return success(serialize_token(service.delete_token(principal, ref, service_token_id)))
-
-        return await _call(request, credential, kind, Permission.WRITE, delete)
-
-    @route("POST", f"{item}/refresh", "refresh-a-service-token", "Refresh a service token")
-    async def refresh_token(
-        request: Request, credential: CurrentCredential, service_token_id: str
-    ) -> Response:
-        raw = await request.body()  # accepted and ignored, but must be JSON if sent
-
-        def refresh(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            decode_json(raw)
-            return success(serialize_token(service.refresh_token(principal, ref, service_token_id)))
-
-        return await _call(request, credential, kind, Permission.WRITE, refresh)
-
-    @route(
+    ),
+    RouteSpec("DELETE", _ITEM, "delete-a-service-token", "Delete a service token", delete_token),
+    RouteSpec(
         "POST",
-        f"{item}/rotate",
+        f"{_ITEM}/refresh",
+        "refresh-a-service-token",
+        "Refresh a service token",
+        refresh_token,
+    ),
+    RouteSpec(
+        "POST",
+        f"{_ITEM}/rotate",
         "rotate-a-service-token",
         "Rotate a service token",
+        rotate_token,
         model=ServiceTokenWithSecretEnvelope,
         body=request_body(RotateInput, required=False),
-    )
-    async def rotate_token(
-        request: Request, credential: CurrentCredential, service_token_id: str
-    ) -> Response:
-        raw = await request.body()  # decoded only once the caller is authorized
-
-        def rotate(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-            previous = parse_rotate_body(decode_json(raw))
-            token, secret = service.rotate_token(
-                principal, ref, service_token_id, previous_expires_at=previous
-            )
-            return success(serialize_token(token, secret=secret))
-
-        return await _call(request, credential, kind, Permission.WRITE, rotate)
+    ),
+)
+"""Every service-token operation; order does not matter (see `add_scope`)."""
 
 
+def add_scope(router: APIRouter, kind: ContainerKind, routes: Sequence[RouteSpec] = ROUTES) -> None:
+    """Register `routes` on `router` for the account or zone scope.
+
+    Routes are added most specific first (a static segment before a parameter, segment by
+    segment), so a sibling such as `/service_tokens/expiring` is never answered by
+    `/{service_token_id}`, wherever it sits in the table.
+    """
+    segment, op_prefix = _SCOPES[kind]
+    param = SCOPE_PARAMS[kind]
+    collection = f"/{segment}/{{{param}}}/access/service_tokens"
+    for spec in by_specificity(routes, lambda spec: spec.path):
+        # Handlers read the container id from the request, so it is declared here.
+        extra: dict[str, object] = {"parameters": [_path_param(param), *spec.params]}
+        if spec.body:
+            extra["requestBody"] = spec.body
+        router.add_api_route(
+            collection + spec.path,
+            spec.handler,
+            openapi_extra=extra,
+            methods=[spec.method],
+            operation_id=f"{op_prefix}-{spec.op}",
+            summary=spec.summary,
+            status_code=spec.status,
+            response_class=Response,
+            responses=responses_for(spec.status, spec.model),
+        )
+
+
+router = APIRouter(tags=["Access service tokens"])
 for _kind in ContainerKind:
-    _register(_kind)
+    add_scope(router, _kind)
