@@ -13,7 +13,8 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate import GateApp, GateSettings
 from servicetokens.service import ContainerRef, Service
 from servicetokens.store.engine import make_engine
+from servicetokens.store.migrate import upgrade
 from servicetokens.store.repository import Repository
 from tests import prerequisites
 
@@ -219,3 +221,21 @@ def until(predicate: Callable[[], bool], *, within: float, step: float = 0.02) -
             pytest.fail(f"condition not met within {within} s")
         time.sleep(step)
     return time.monotonic() - start
+
+
+class Clock:
+    """A clock the test moves by hand (`clock.now += ...`)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    """A migrated SQLite database of this test's own (for the signing-key tests)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}", pool_size=2)
+    upgrade(engine)
+    return Repository(engine)

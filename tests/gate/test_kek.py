@@ -6,7 +6,7 @@ import base64
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,9 +25,8 @@ from servicetokens.signing.kek import (
     key_id_of,
 )
 from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, load_kek
-from servicetokens.store.engine import make_engine
-from servicetokens.store.migrate import upgrade
 from servicetokens.store.repository import Repository, SigningKeyRecord
+from tests.gate.conftest import Clock
 
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 KID = key_id_of(PRIVATE_KEY)
@@ -138,21 +137,6 @@ def test_without_create_nothing_is_generated(tmp_path: Path) -> None:
 
 
 # -- the ring under a KEK: rotation and rewrapping ----------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def repository(tmp_path: Path) -> Repository:
-    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}", pool_size=2)
-    upgrade(engine)
-    return Repository(engine)
 
 
 def test_a_ring_with_another_kek_refuses_to_start_with_the_fix(repository: Repository) -> None:

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import jwt
-import pytest
 
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
-from servicetokens.store.engine import make_engine
-from servicetokens.store.migrate import upgrade
 from servicetokens.store.repository import Repository
+from tests.gate.conftest import Clock
 
 KEK = KeyEncryptionKey.generate()
 SCHEDULE = KeySchedule(
     rotation=timedelta(days=42), overlap=timedelta(days=7), lead=timedelta(minutes=10)
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def repository(tmp_path: Path) -> Repository:
-    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}", pool_size=2)
-    upgrade(engine)
-    return Repository(engine)
 
 
 def test_replicas_share_one_key(repository: Repository) -> None:
