@@ -43,23 +43,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
         service = build_service(Settings(database_url=url, pool_size=2))
-        repository = service.repository
+        database = service.database
         old = datetime.now(UTC) - timedelta(days=730)
         entry = AuditEntry(old, "gate", "bench", "gate.auth_failed", origin="192.0.2.1")
         for start in range(0, args.rows, 10_000):
-            with repository.write() as tx:
+            with database.write() as tx:
                 for _ in range(min(10_000, args.rows - start)):
-                    tx.add_audit(entry)
+                    tx.audit.add(entry)
         cutoff = datetime.now(UTC) - timedelta(days=365)
         durations = []
         while True:
             began = time.perf_counter()
-            with repository.write() as tx:
-                deleted = tx.prune_audit(cutoff, limit=PRUNE_BATCH)
+            with database.write() as tx:
+                deleted = tx.audit.prune(cutoff, limit=PRUNE_BATCH)
             durations.append(time.perf_counter() - began)
             if deleted < PRUNE_BATCH:
                 break
-        print(f"engine: {repository.engine.dialect.name}")
+        print(f"engine: {database.engine.dialect.name}")
         print(
             f"prune {args.rows} rows: {len(durations)} batches of {PRUNE_BATCH}, total "
             f"{sum(durations):.2f} s, per batch p50 {statistics.median(durations) * 1e3:.1f} ms, "
@@ -75,7 +75,7 @@ def main() -> None:
             for i in range(args.uses)
         ]
         for bad in (False, True):
-            writer = LastSeenWriter(repository, interval=3600.0)
+            writer = LastSeenWriter(database, interval=3600.0)
             now = time.time()
             for token_id in ids:
                 writer.record(token_id, now)
@@ -89,7 +89,7 @@ def main() -> None:
                 f"flush {args.uses} uses, {label}: {took * 1e3:.0f} ms "
                 f"(written {writer.written}, dropped {writer.dropped})"
             )
-        repository.engine.dispose()
+        database.engine.dispose()
 
 
 if __name__ == "__main__":

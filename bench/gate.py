@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-if not __package__:  # run as `python bench/gate.py`: make the repository importable
+if not __package__:  # run as `python bench/gate.py`: make the database importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import free_port, wait_http
@@ -263,7 +263,7 @@ def main() -> None:
     token, secret = service.create_token(
         principal, ContainerRef(ContainerKind.ACCOUNT, account, "/"), TokenFields(name="bench")
     )
-    service.repository.engine.dispose()
+    service.database.engine.dispose()
     headers = {"CF-Access-Client-Id": token.client_id, "CF-Access-Client-Secret": secret}
 
     processes: list[subprocess.Popen[bytes]] = []

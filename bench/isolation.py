@@ -95,7 +95,7 @@ def _add_second_account(database_url: str) -> _Second:
         for i in range(B_TOKENS):
             service.create_token(principal, ref, TokenFields(name=f"b-{i}"))
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
     return _Second(account_id, api_token)
 
 

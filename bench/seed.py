@@ -1,4 +1,4 @@
-"""Seeding: one account holding N service tokens, through the repository's bulk insert.
+"""Seeding: one account holding N service tokens, through the database's bulk insert.
 
 Every bulk token is a real domain `ServiceToken` (made by `create_token`), written with
 `Transaction.insert_tokens` in write transactions of `batch` tokens. Only three things are
@@ -101,15 +101,15 @@ def seed(database_url: str, count: int, *, batch: int = 10_000) -> Seeded:
         client_ids: list[str] = []
         for start in range(0, count, batch):
             tokens = _batch(template, start, min(count, start + batch))
-            with service.repository.write() as tx:
-                tx.insert_tokens(tokens)
+            with service.database.write() as tx:
+                tx.tokens.insert_many(tokens)
             token_ids.extend(t.id for i, t in enumerate(tokens, start) if i % stride == 0)
             client_ids.extend(
                 t.client_id for i, t in enumerate(tokens, start) if i % client_stride == 0
             )
         _analyze(service)
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
     return Seeded(
         database_url=database_url,
         account_id=account_id,
@@ -127,7 +127,7 @@ def _analyze(service: Service) -> None:
 
     SQLite is left as a user's file would be (no ANALYZE), so its plans are the ones users get.
     """
-    engine = service.repository.engine
+    engine = service.database.engine
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(

@@ -80,7 +80,7 @@ def service(database_url: str) -> Iterator[Service]:
     try:
         yield svc
     finally:
-        svc.repository.engine.dispose()
+        svc.database.engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import Clock
+from servicetokens.domain.credentials import ApiToken
 from servicetokens.domain.errors import ValidationError
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.domain.secrets import digest, new_api_key, new_api_token, new_container_id
-from servicetokens.store.repository import ApiTokenRecord, Repository
+from servicetokens.store.database import Database
 
 __all__ = ["AdminUseCases", "IssuedCredential"]
 
@@ -45,9 +46,9 @@ class IssuedCredential:
 
 
 class AdminUseCases:
-    """Operator actions; mixed into `Service`, which supplies the repository and clock."""
+    """Operator actions; mixed into `Service`, which supplies the database and clock."""
 
-    repository: Repository
+    database: Database
     clock: Clock
 
     def _admin_audit(
@@ -67,25 +68,25 @@ class AdminUseCases:
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> list[AuditEntry]:
         """The newest audit entries, oldest first (administration only)."""
-        with self.repository.read() as tx:
-            return tx.audit_entries(account_id=account_id, since=since, limit=limit)
+        with self.database.read() as tx:
+            return tx.audit.entries(account_id=account_id, since=since, limit=limit)
 
     def create_account(self, name: str) -> str:
         """A new account; returns its id."""
         account_id = new_container_id()
-        with self.repository.write() as tx:
-            tx.add_account(account_id, name, now=self.clock())
-            tx.add_audit(self._admin_audit("account.create", account_id=account_id, name=name))
+        with self.database.write() as tx:
+            tx.containers.add_account(account_id, name, now=self.clock())
+            tx.audit.add(self._admin_audit("account.create", account_id=account_id, name=name))
         return account_id
 
     def create_zone(self, name: str, *, account_id: str) -> str:
         """A new zone in an account; returns its id."""
         zone_id = new_container_id()
-        with self.repository.write() as tx:
-            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+        with self.database.write() as tx:
+            if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
                 raise ValidationError(f"no account {account_id}")
-            tx.add_zone(zone_id, account_id, name, now=self.clock())
-            tx.add_audit(
+            tx.containers.add_zone(zone_id, account_id, name, now=self.clock())
+            tx.audit.add(
                 self._admin_audit("zone.create", account_id=account_id, target=zone_id, name=name)
             )
         return zone_id
@@ -107,11 +108,11 @@ class AdminUseCases:
         token_id = new_container_id()
         now = self.clock()
         expires_at = None if expires_in is None else now + expires_in
-        with self.repository.write() as tx:
-            container = tx.container(scope, scope_id)
+        with self.database.write() as tx:
+            container = tx.containers.get(scope, scope_id)
             if container is None:
                 raise ValidationError(f"no {scope.value} {scope_id}")
-            tx.add_api_token(
+            tx.principals.add_api_token(
                 token_id=token_id,
                 name=name,
                 token_digest=digest(token),
@@ -120,8 +121,8 @@ class AdminUseCases:
                 now=now,
                 expires_at=expires_at,
             )
-            tx.bump_credentials()
-            tx.add_audit(
+            tx.versions.bump_credentials()
+            tx.audit.add(
                 self._admin_audit(
                     "api_token.create",
                     account_id=container.account_id,
@@ -136,37 +137,40 @@ class AdminUseCases:
 
     def list_api_tokens(
         self, *, account_id: str | None = None, zone_id: str | None = None
-    ) -> list[ApiTokenRecord]:
+    ) -> list[ApiToken]:
         """Stored API tokens (never the tokens themselves): all, an account's (on the account
         or any of its zones), or one zone's; oldest first."""
-        with self.repository.read() as tx:
-            if zone_id is not None and tx.container(ContainerKind.ZONE, zone_id) is None:
+        with self.database.read() as tx:
+            if zone_id is not None and tx.containers.get(ContainerKind.ZONE, zone_id) is None:
                 raise ValidationError(f"no zone {zone_id}")
-            if account_id is not None and tx.container(ContainerKind.ACCOUNT, account_id) is None:
+            if (
+                account_id is not None
+                and tx.containers.get(ContainerKind.ACCOUNT, account_id) is None
+            ):
                 raise ValidationError(f"no account {account_id}")
-            return tx.api_token_records(account_id=account_id, zone_id=zone_id)
+            return tx.principals.api_tokens(account_id=account_id, zone_id=zone_id)
 
     def revoke_api_token(self, token_id: str) -> None:
         """Stop an API token from working."""
-        with self.repository.write() as tx:
-            if not tx.set_api_token_status(token_id, "revoked"):
+        with self.database.write() as tx:
+            if not tx.principals.set_api_token_status(token_id, "revoked"):
                 raise ValidationError(f"no API token {token_id}")
-            tx.bump_credentials()
-            tx.add_audit(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
+            tx.versions.bump_credentials()
+            tx.audit.add(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
         """A user who is a member of `account_id`; returns their email and global API key."""
         email = _normal_email(email)
         key = new_api_key()
-        with self.repository.write() as tx:
-            if tx.container(ContainerKind.ACCOUNT, account_id) is None:
+        with self.database.write() as tx:
+            if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
                 raise ValidationError(f"no account {account_id}")
-            if tx.user(email) is not None:
+            if tx.principals.user(email) is not None:
                 raise ValidationError(f"user {email} already exists")
-            tx.add_user(email, digest(key), now=self.clock())
-            tx.add_membership(email, account_id)
-            tx.bump_credentials()
-            tx.add_audit(self._admin_audit("user.create", account_id=account_id, target=email))
+            tx.principals.add_user(email, digest(key), now=self.clock())
+            tx.principals.add_membership(email, account_id)
+            tx.versions.bump_credentials()
+            tx.audit.add(self._admin_audit("user.create", account_id=account_id, target=email))
         return IssuedCredential(email, key)
 
     def rotate_user_key(self, email: str, *, account_id: str) -> IssuedCredential:
@@ -174,28 +178,28 @@ class AdminUseCases:
         every process on its next use. Returns the email and the new key (shown once)."""
         email = _normal_email(email)
         key = new_api_key()
-        with self.repository.write() as tx:
-            user = tx.user(email)
+        with self.database.write() as tx:
+            user = tx.principals.user(email)
             if user is None or account_id not in user.account_ids:
                 raise ValidationError(f"{email} is not a member of account {account_id}")
-            tx.set_user_api_key(email, digest(key))
-            tx.bump_credentials()
-            tx.add_audit(self._admin_audit("user.rotate_key", account_id=account_id, target=email))
+            tx.principals.set_user_api_key(email, digest(key))
+            tx.versions.bump_credentials()
+            tx.audit.add(self._admin_audit("user.rotate_key", account_id=account_id, target=email))
         return IssuedCredential(email, key)
 
     def remove_user(self, email: str, *, account_id: str) -> bool:
         """End a user's membership of `account_id`; the user (and their key) is deleted when
         no membership remains. Returns whether the user was deleted."""
         email = _normal_email(email)
-        with self.repository.write() as tx:
-            if not tx.remove_membership(email, account_id):
+        with self.database.write() as tx:
+            if not tx.principals.remove_membership(email, account_id):
                 raise ValidationError(f"{email} is not a member of account {account_id}")
-            user = tx.user(email)
+            user = tx.principals.user(email)
             deleted = user is not None and not user.account_ids
             if deleted:
-                tx.delete_user(email)
-            tx.bump_credentials()
-            tx.add_audit(
+                tx.principals.delete_user(email)
+            tx.versions.bump_credentials()
+            tx.audit.add(
                 self._admin_audit(
                     "user.remove", account_id=account_id, target=email, user_deleted=deleted
                 )
@@ -204,5 +208,5 @@ class AdminUseCases:
 
     def any_account(self) -> bool:
         """Whether the database holds any account yet."""
-        with self.repository.read() as tx:
-            return tx.any_account()
+        with self.database.read() as tx:
+            return tx.containers.any_account()

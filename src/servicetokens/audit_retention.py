@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from servicetokens.domain.clock import Clock, system_clock
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 
 __all__ = [
     "AUDIT_RETENTION_ENV",
@@ -56,7 +56,7 @@ def retention_days_from_env() -> int:
 
 
 def prune_audit(
-    repository: Repository,
+    database: Database,
     *,
     retention_days: int,
     clock: Clock = system_clock,
@@ -71,8 +71,8 @@ def prune_audit(
     before = clock() - timedelta(days=retention_days)
     total = 0
     while True:
-        with repository.write() as tx:
-            deleted = tx.prune_audit(before, limit=batch)
+        with database.write() as tx:
+            deleted = tx.audit.prune(before, limit=batch)
         total += deleted
         if deleted < batch or (stop is not None and stop.is_set()):
             return total
@@ -83,7 +83,7 @@ class AuditPruner:
 
     def __init__(
         self,
-        repository: Repository,
+        database: Database,
         *,
         retention_days: int,
         clock: Clock = system_clock,
@@ -91,7 +91,7 @@ class AuditPruner:
         first_after: float = FIRST_PRUNE_AFTER,
         batch: int = PRUNE_BATCH,
     ) -> None:
-        self._repository = repository
+        self._database = database
         self.retention_days = retention_days
         self._clock = clock
         self._interval = interval
@@ -105,7 +105,7 @@ class AuditPruner:
     def prune_once(self) -> int:
         """One full pass; how many entries were deleted."""
         deleted = prune_audit(
-            self._repository,
+            self._database,
             retention_days=self.retention_days,
             clock=self._clock,
             batch=self._batch,

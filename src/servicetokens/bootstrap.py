@@ -1,4 +1,4 @@
-"""Wiring: settings → engine → migrated database → repository → service → app."""
+"""Wiring: settings → engine → migrated database → database → service → app."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from servicetokens.config import Settings
 from servicetokens.service import Service
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
-from servicetokens.store.repository import Repository
 
 __all__ = ["build_api", "build_service"]
 
@@ -18,7 +18,7 @@ def build_service(settings: Settings, *, migrate: bool = True) -> Service:
     engine = make_engine(settings.database_url, pool_size=settings.pool_size)
     if migrate:
         upgrade(engine)
-    return Service(Repository(engine))
+    return Service(Database(engine))
 
 
 def build_api(settings: Settings | None = None) -> FastAPI:
@@ -32,5 +32,5 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     return create_app(
         service,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
-        audit_pruner=AuditPruner(service.repository, retention_days=settings.audit_retention_days),
+        audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
     )

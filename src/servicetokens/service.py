@@ -1,6 +1,6 @@
 """Use cases. Every authorization decision is made here, in one place.
 
-The service takes a repository and a clock; entrypoints (API, gate, CLI) call it with
+The service takes a database and a clock; entrypoints (API, gate, CLI) call it with
 validated domain values and a principal, and get domain values back.
 """
 
@@ -17,7 +17,12 @@ from servicetokens.admin import AdminUseCases, IssuedCredential
 from servicetokens.caches import PageMemo, PrincipalCache
 from servicetokens.domain.audit import token_audit
 from servicetokens.domain.clock import Clock, system_clock
-from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredential, Credential
+from servicetokens.domain.credentials import (
+    ApiKeyCredential,
+    ApiToken,
+    ApiTokenCredential,
+    Credential,
+)
 from servicetokens.domain.errors import (
     InvalidAccessToken,
     InvalidIdentifier,
@@ -47,7 +52,7 @@ from servicetokens.domain.tokens import (
     rotate_token,
     update_token,
 )
-from servicetokens.store.repository import ApiTokenRecord, Repository, Transaction
+from servicetokens.store.database import Database, Transaction
 from servicetokens.usage import ApiTokenUsage
 
 __all__ = ["Caller", "ContainerRef", "IssuedCredential", "PendingPage", "Service", "TokenPage"]
@@ -102,15 +107,15 @@ Caller = Principal | Credential
 
 
 class Service(AdminUseCases):
-    """The service-token use cases over one repository."""
+    """The service-token use cases over one database."""
 
-    def __init__(self, repository: Repository, *, clock: Clock = system_clock) -> None:
-        self.repository = repository
+    def __init__(self, database: Database, *, clock: Clock = system_clock) -> None:
+        self.database = database
         self.clock = clock
         self._principals = PrincipalCache()
         self._pages = PageMemo()
         self._containers: dict[tuple[ContainerKind, str], Container] = {}
-        self.usage = ApiTokenUsage(repository)
+        self.usage = ApiTokenUsage(database)
         """API tokens' `last_used_at`, written behind (the API app starts and stops it)."""
 
     # -- authentication -----------------------------------------------------------------
@@ -121,7 +126,7 @@ class Service(AdminUseCases):
 
     def authenticate(self, credential: Credential) -> Principal:
         """The principal behind a credential (403/9109 or 403/9103 when it is not valid)."""
-        with self.repository.read() as tx:
+        with self.database.read() as tx:
             return self._authenticate(tx, credential, credentials_version=None)
 
     def _authenticate(
@@ -160,7 +165,7 @@ class Service(AdminUseCases):
     def _principal_for_api_token(
         tx: Transaction, token: str, now: datetime
     ) -> tuple[Principal, datetime | None]:
-        record = tx.api_token_by_digest(digest(token))
+        record = tx.principals.api_token_by_digest(digest(token))
         if record is None or record.status != "active":
             raise InvalidAccessToken()
         if record.expires_at is not None and now >= record.expires_at:
@@ -170,7 +175,7 @@ class Service(AdminUseCases):
 
     @staticmethod
     def _principal_for_api_key(tx: Transaction, credential: ApiKeyCredential) -> Principal:
-        user = tx.user(credential.email.lower())
+        user = tx.principals.user(credential.email.lower())
         # An unknown email still costs a digest comparison, so timing tells nothing.
         stored = None if user is None else user.api_key_digest
         if not digests_match(credential.key, stored) or user is None:
@@ -189,20 +194,18 @@ class Service(AdminUseCases):
         """The user behind X-Auth-Email + X-Auth-Key, or 403/9103."""
         return self.authenticate(ApiKeyCredential(email, key))
 
-    def verify_api_token(
-        self, token: str, *, account_id: str | None = None
-    ) -> ApiTokenRecord | None:
+    def verify_api_token(self, token: str, *, account_id: str | None = None) -> ApiToken | None:
         """The stored record for `token` if it exists (for /user/tokens/verify).
 
         With `account_id`, only a token owned by that account is found: one whose grant is
         on the account itself or on one of its zones. Any other token is answered as if it
         did not exist, so the call tells nothing about other accounts' tokens.
         """
-        with self.repository.read() as tx:
-            record = tx.api_token_by_digest(digest(token))
+        with self.database.read() as tx:
+            record = tx.principals.api_token_by_digest(digest(token))
             if record is None or account_id is None:
                 return record
-            container = tx.container(record.scope, record.scope_id)
+            container = tx.containers.get(record.scope, record.scope_id)
         if container is None or container.account_id != account_id:
             return None
         return record
@@ -214,7 +217,7 @@ class Service(AdminUseCases):
         key = (ref.kind, ref.id)
         container = self._containers.get(key)
         if container is None:
-            container = tx.container(ref.kind, ref.id)
+            container = tx.containers.get(ref.kind, ref.id)
             if container is not None:
                 if len(self._containers) >= _MAX_CACHED_CONTAINERS:
                     self._containers.clear()
@@ -239,7 +242,7 @@ class Service(AdminUseCases):
             raise InvalidIdentifier(ref.path)
         container = self._containers.get((ref.kind, ref.id))
         if container is None:
-            with self.repository.read() as tx:
+            with self.database.read() as tx:
                 container = self._container(tx, ref)
         # An unknown container and a foreign one answer alike: existence is not leaked.
         if container is None or not is_allowed(principal, need, container):
@@ -286,7 +289,7 @@ class Service(AdminUseCases):
         """
         if not _CONTAINER_ID.match(ref.id):
             raise InvalidIdentifier(ref.path)
-        version, token_count, credentials_version = self.repository.probe_versions(ref.kind, ref.id)
+        version, token_count, credentials_version = self.database.probe_versions(ref.kind, ref.id)
         memo_key = (ref.kind, ref.id, query)
         # Everything from memory when nothing changed: no pooled connection, no transaction.
         now = self.clock()
@@ -303,7 +306,7 @@ class Service(AdminUseCases):
             if body is not None:
                 return body
         cheap = query.name is None and query.search is None and query.offset <= _CHEAP_OFFSET
-        with self.repository.read() as tx:
+        with self.database.read() as tx:
             principal = self._authenticate(tx, credential, credentials_version=credentials_version)
             container = self._container(tx, ref)
             if container is None or not is_allowed(principal, Permission.READ, container):
@@ -317,7 +320,7 @@ class Service(AdminUseCases):
         authorized = container
 
         def run() -> bytes:
-            with self.repository.read() as tx:
+            with self.database.read() as tx:
                 page = self._make_page(tx, authorized, query, token_count, present)
             self._pages.put(memo_key, version=version, body=page)
             return page
@@ -332,15 +335,15 @@ class Service(AdminUseCases):
         token_count: int,
         present: Callable[[TokenPage], bytes],
     ) -> bytes:
-        tokens, total = tx.list_tokens(container, query, token_count=token_count)
+        tokens, total = tx.tokens.list(container, query, token_count=token_count)
         return present(TokenPage(tokens, PageInfo(query.page, query.per_page, len(tokens), total)))
 
     def get_token(self, caller: Caller, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""
         container = self._authorize(self._principal(caller, None), ref, Permission.READ)
         self._check_token_id(token_id)
-        with self.repository.read() as tx:
-            token = tx.token(container, token_id)
+        with self.database.read() as tx:
+            token = tx.tokens.get(container, token_id)
         if token is None:
             raise NotFound()
         return token
@@ -355,12 +358,12 @@ class Service(AdminUseCases):
         def unit(tx: Transaction) -> tuple[ServiceToken, str]:
             now = self.clock()
             token, secret = create_token(fields, container=container, now=now)
-            tx.insert_token(token)
-            tx.record_change(token, now=now, count_delta=1)
-            tx.add_audit(token_audit(principal, "create", token, now=now))
+            tx.tokens.insert(token)
+            tx.versions.record_change(token, now=now, count_delta=1)
+            tx.audit.add(token_audit(principal, "create", token, now=now))
             return token, secret
 
-        return self.repository.run_write(unit)
+        return self.database.run_write(unit)
 
     def _mutate(
         self,
@@ -376,12 +379,12 @@ class Service(AdminUseCases):
         self._check_token_id(token_id)
 
         def unit(tx: Transaction) -> _R:
-            token = tx.token(container, token_id, for_update=True)
+            token = tx.tokens.get(container, token_id, for_update=True)
             if token is None:
                 raise NotFound()
             return change(tx, token, principal, self.clock())
 
-        return self.repository.run_write(unit)
+        return self.database.run_write(unit)
 
     def update_token(
         self,
@@ -399,10 +402,10 @@ class Service(AdminUseCases):
             tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
         ) -> tuple[ServiceToken, str | None]:
             updated, secret = update_token(token, fields, now=now)
-            tx.save_token(updated)
-            tx.record_change(updated, now=now)
+            tx.tokens.save(updated)
+            tx.versions.record_change(updated, now=now)
             action = "update_rotate" if secret is not None else "update"
-            tx.add_audit(token_audit(principal, action, updated, now=now, fields=changed))
+            tx.audit.add(token_audit(principal, action, updated, now=now, fields=changed))
             return updated, secret
 
         return self._mutate(caller, ref, token_id, origin, change)
@@ -415,9 +418,9 @@ class Service(AdminUseCases):
         def change(
             tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
         ) -> ServiceToken:
-            tx.delete_token(token.id)
-            tx.record_change(token, now=now, count_delta=-1)
-            tx.add_audit(token_audit(principal, "delete", token, now=now))
+            tx.tokens.delete(token.id)
+            tx.versions.record_change(token, now=now, count_delta=-1)
+            tx.audit.add(token_audit(principal, "delete", token, now=now))
             return token
 
         return self._mutate(caller, ref, token_id, origin, change)
@@ -431,9 +434,9 @@ class Service(AdminUseCases):
             tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
         ) -> ServiceToken:
             refreshed = refresh_token(token, now=now)
-            tx.save_token(refreshed)
-            tx.record_change(refreshed, now=now)
-            tx.add_audit(token_audit(principal, "refresh", refreshed, now=now))
+            tx.tokens.save(refreshed)
+            tx.versions.record_change(refreshed, now=now)
+            tx.audit.add(token_audit(principal, "refresh", refreshed, now=now))
             return refreshed
 
         return self._mutate(caller, ref, token_id, origin, change)
@@ -453,10 +456,10 @@ class Service(AdminUseCases):
             tx: Transaction, token: ServiceToken, principal: Principal, now: datetime
         ) -> tuple[ServiceToken, str]:
             rotated, secret = rotate_token(token, previous_expires_at=previous_expires_at, now=now)
-            tx.save_token(rotated)
-            tx.record_change(rotated, now=now)
+            tx.tokens.save(rotated)
+            tx.versions.record_change(rotated, now=now)
             grace = rotated.previous_client_secret_expires_at
-            tx.add_audit(
+            tx.audit.add(
                 token_audit(
                     principal,
                     "rotate",

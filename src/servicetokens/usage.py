@@ -16,7 +16,7 @@ import logging
 import threading
 from datetime import datetime
 
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "ApiTokenUsage"]
 
@@ -33,12 +33,12 @@ class ApiTokenUsage:
 
     def __init__(
         self,
-        repository: Repository,
+        database: Database,
         *,
         interval: float = DEFAULT_FLUSH_INTERVAL,
         max_pending: int = _MAX_PENDING,
     ) -> None:
-        self._repository = repository
+        self._database = database
         self._interval = interval
         self._max_pending = max_pending
         self._pending: dict[str, datetime] = {}
@@ -71,8 +71,10 @@ class ApiTokenUsage:
         if not batch:
             return 0
         try:
-            with self._repository.write() as tx:
-                tx.touch_api_tokens_used(sorted(batch.items()))  # sorted: a stable lock order
+            with self._database.write() as tx:
+                tx.principals.touch_api_tokens_used(
+                    sorted(batch.items())
+                )  # sorted: a stable lock order
         except Exception:
             for token_id, moment in batch.items():
                 self.record(token_id, moment)

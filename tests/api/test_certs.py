@@ -13,15 +13,15 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
+from servicetokens.domain.signing_keys import SigningKeyRecord
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.service import Service
 from servicetokens.signing.kek import KeyEncryptionKey
-from servicetokens.store.repository import SigningKeyRecord
 
 
 def _stored(service: Service) -> list[SigningKeyRecord]:
-    with service.repository.read() as tx:
-        return tx.signing_keys()
+    with service.database.read() as tx:
+        return tx.signing_keys.all()
 
 
 def test_unauthenticated_gets_never_write_keys(client: TestClient, service: Service) -> None:
@@ -39,14 +39,14 @@ def test_unauthenticated_gets_never_write_keys(client: TestClient, service: Serv
 def fresh(tmp_path: Path) -> Iterator[Service]:
     service = build_service(Settings(database_url=f"sqlite:///{tmp_path / 'certs.db'}"))
     yield service
-    service.repository.engine.dispose()
+    service.database.engine.dispose()
 
 
 def test_a_key_due_for_rotation_is_published_not_rotated(fresh: Service) -> None:
     schedule = KeySchedule()
     past = system_clock() - schedule.rotation - timedelta(days=1)
     gate = KeyRing(
-        fresh.repository, schedule=schedule, kek=KeyEncryptionKey.generate(), clock=lambda: past
+        fresh.database, schedule=schedule, kek=KeyEncryptionKey.generate(), clock=lambda: past
     )
     gate.sync()
     (stored,) = _stored(fresh)

@@ -55,7 +55,7 @@ def _memoised(client: TestClient, world: World, headers: dict[str, str]) -> None
 
 
 def _credentials_version(service: Service, world: World) -> int:
-    return service.repository.probe_versions(ContainerKind.ACCOUNT, world.account_a)[2]
+    return service.database.probe_versions(ContainerKind.ACCOUNT, world.account_a)[2]
 
 
 # -- users: rotate-key and remove --------------------------------------------------------
@@ -96,8 +96,8 @@ def test_removed_user_is_refused_at_once_in_every_process(
     assert service.remove_user(world.user_a[0], account_id=world.account_a) is True
     for app in (client, other_process):
         error(app.get(base(world, "account"), headers=headers), 403, 9103)
-    with service.repository.read() as tx:
-        assert tx.user(world.user_a[0]) is None
+    with service.database.read() as tx:
+        assert tx.principals.user(world.user_a[0]) is None
     with pytest.raises(ValidationError, match="not a member"):
         service.remove_user(world.user_a[0], account_id=world.account_a)
 
@@ -106,8 +106,8 @@ def test_removing_one_membership_keeps_the_user_in_the_others(
     client: TestClient, world: World, service: Service
 ) -> None:
     email, key = world.user_a
-    with service.repository.write() as tx:  # a second membership (no command adds one yet)
-        tx.add_membership(email, world.account_b)
+    with service.database.write() as tx:  # a second membership (no command adds one yet)
+        tx.principals.add_membership(email, world.account_b)
     headers = world.key(world.user_a)
     b_list = f"{V4}/accounts/{world.account_b}/access/service_tokens"
     ok(client.get(b_list, headers=headers))
@@ -141,7 +141,7 @@ def clocked(database_url: str) -> Iterator[tuple[Service, ManualClock, TestClien
     service = build_service(Settings(database_url=database_url, pool_size=2))
     service.clock = clock
     # The test flushes by hand; the app's background flush would race it.
-    service.usage = ApiTokenUsage(service.repository, interval=3600)
+    service.usage = ApiTokenUsage(service.database, interval=3600)
     with TestClient(create_app(service), raise_server_exceptions=False) as client:
         yield service, clock, client
 
@@ -230,8 +230,8 @@ def test_cached_principals_age_out_when_a_row_is_deleted_by_hand(
     )
     headers = world.bearer(issued.secret)
     _memoised(client, world, headers)
-    with service.repository.write() as tx:  # behind the application's back: no version bump
-        tx._conn.execute(delete(api_tokens).where(api_tokens.c.id == issued.id))
+    with service.database.write() as tx:  # behind the application's back: no version bump
+        tx.connection.execute(delete(api_tokens).where(api_tokens.c.id == issued.id))
     clock.advance(PRINCIPAL_MAX_AGE - timedelta(microseconds=1))
     ok(client.get(base(world, "account"), headers=headers))  # still cached: the bound
     clock.advance(timedelta(microseconds=1))
@@ -245,9 +245,9 @@ def test_a_user_deleted_by_hand_ages_out_too(
     email, _ = world.user_a
     headers = world.key(world.user_a)
     _memoised(client, world, headers)
-    with service.repository.write() as tx:
-        tx.remove_membership(email, world.account_a)
-        tx._conn.execute(delete(users).where(users.c.email == email))
+    with service.database.write() as tx:
+        tx.principals.remove_membership(email, world.account_a)
+        tx.connection.execute(delete(users).where(users.c.email == email))
     clock.advance(PRINCIPAL_MAX_AGE)
     error(client.get(base(world, "account"), headers=headers), 403, 9103)
 
@@ -301,7 +301,7 @@ def test_last_used_at_is_written_behind(
         if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
             writes.append(statement)
 
-    engine = service.repository.engine
+    engine = service.database.engine
     event.listen(engine, "before_cursor_execute", count_writes)
     try:
         for _ in range(5):  # cached and uncached paths alike write nothing on the request
@@ -321,7 +321,7 @@ def test_last_used_at_is_written_behind(
 
 
 def test_usage_is_bounded(service: Service, world: World) -> None:
-    usage = ApiTokenUsage(service.repository, max_pending=2)
+    usage = ApiTokenUsage(service.database, max_pending=2)
     moment = datetime(2030, 1, 1, tzinfo=UTC)
     for i in range(5):
         usage.record(f"{i:032x}", moment)
@@ -335,8 +335,8 @@ def test_the_api_flushes_usage_when_it_stops(database_url: str, world: World) ->
     service = build_service(Settings(database_url=database_url, pool_size=2))
     with TestClient(create_app(service)) as client:
         ok(client.get(base(world, "account"), headers=world.bearer(world.read_a)))
-    with service.repository.read() as tx:
-        used = [r for r in tx.api_token_records(account_id=world.account_a) if r.last_used_at]
+    with service.database.read() as tx:
+        used = [r for r in tx.principals.api_tokens(account_id=world.account_a) if r.last_used_at]
     assert len(used) == 1
     assert used[0].permission is Permission.READ
 
@@ -350,7 +350,7 @@ def _statements_for(service: Service, email: str, key: str) -> list[str]:
     def record(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    engine = service.repository.engine
+    engine = service.database.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         with pytest.raises(UnknownEmailOrKey):
@@ -368,7 +368,7 @@ def test_known_and_unknown_emails_cost_the_same_statements(service: Service, wor
     assert len(known) == 1
     # A right key costs the same too (it only differs in what the one row says).
     seen: list[str] = []
-    engine = service.repository.engine
+    engine = service.database.engine
 
     def record(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
         seen.append(statement)

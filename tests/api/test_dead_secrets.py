@@ -37,14 +37,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def timed_client(service: Service, clock: FakeClock) -> Iterator[TestClient]:
-    timed = Service(service.repository, clock=clock)
+    timed = Service(service.database, clock=clock)
     with TestClient(create_app(timed), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
 def stored_previous_digest(service: Service, token_id: str) -> bytes | None:
-    with service.repository.read() as tx:
-        row = tx._conn.execute(
+    with service.database.read() as tx:
+        row = tx.connection.execute(
             select(service_tokens.c.previous_secret_digest).where(service_tokens.c.id == token_id)
         ).one()
     return None if row[0] is None else bytes(row[0])

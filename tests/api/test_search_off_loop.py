@@ -40,7 +40,7 @@ def statements(service: Service) -> Iterator[list[tuple[str, str, bool]]]:
     def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         seen.append((sql, threading.current_thread().name, _on_a_loop()))
 
-    engine = service.repository.engine
+    engine = service.database.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
@@ -93,11 +93,11 @@ def test_a_name_filter_runs_in_the_scan_lane(
 def test_a_deep_page_runs_in_the_scan_lane(
     service: Service, client: TestClient, world: World, statements: list[tuple[str, str, bool]]
 ) -> None:
-    with service.repository.write() as tx:
-        container = tx.container(ContainerKind.ACCOUNT, world.account_a)
+    with service.database.write() as tx:
+        container = tx.containers.get(ContainerKind.ACCOUNT, world.account_a)
         assert container is not None
         now = service.clock()
-        tx.insert_tokens(
+        tx.tokens.insert_many(
             [
                 create_token(TokenFields(name=f"d{i}"), container=container, now=now)[0]
                 for i in range(5_100)

@@ -79,7 +79,7 @@ def test_cli_contract(fresh_sqlite: str) -> None:
         assert zone_principal.grants[0].permission is Permission.READ
         assert service.principal_for_api_key(user["email"], user["api_key"]).grants
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
 
 
 def _query() -> Any:

@@ -66,7 +66,7 @@ def test_rotate_key_prints_a_new_key_and_the_old_one_stops(db: str, setup: dict[
             service.principal_for_api_key(user["email"], user["api_key"])
         assert service.principal_for_api_key(rotated["email"], rotated["api_key"]).grants
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
     # Only a member of that account: a clear refusal, exit 1, nothing changed.
     refused = run(
         db, "users", "rotate-key", "ops@example.com", "--account", setup["other"], check=False
@@ -89,7 +89,7 @@ def test_remove_user(db: str, setup: dict[str, str]) -> None:
         with pytest.raises(UnknownEmailOrKey):
             service.principal_for_api_key(user["email"], user["api_key"])
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
     again = run(
         db, "users", "remove", "gone@example.com", "--account", setup["account"], check=False
     )
@@ -222,7 +222,7 @@ def test_expires_in_takes_go_durations(db: str, setup: dict[str, str]) -> None:
             service.principal_for_api_token(short["token"])
         assert service.principal_for_api_token(made["token"]).id == made["id"]
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
 
 
 def test_refusal_quoting_markup_prints_as_text(db: str, setup: dict[str, str]) -> None:

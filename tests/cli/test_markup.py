@@ -54,7 +54,7 @@ def test_audit_list_prints_markup_literally_and_every_row(tmp_path: Path) -> Non
     ids = [
         service.create_token(principal, ref, TokenFields(name=name))[0].id for name in HOSTILE_NAMES
     ]
-    service.repository.engine.dispose()
+    service.database.engine.dispose()
 
     result = _run(database, "audit", "list", "--account", account)
     assert result.returncode == 0, result.stderr

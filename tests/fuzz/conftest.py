@@ -26,7 +26,7 @@ from servicetokens.domain.permissions import ContainerKind
 from servicetokens.service import ContainerRef, Service
 from tests.conftest import World, make_world
 
-# Cloudflare's OpenAPI subset, copied into the repository (its README names the source).
+# Cloudflare's OpenAPI subset, copied into the database (its README names the source).
 SPEC_DIR = Path(__file__).resolve().parent / "cloudflare"
 CLOUDFLARE_SPEC = SPEC_DIR / "cloudflare-access-service-tokens.openapi.json"
 
@@ -71,7 +71,7 @@ def _env(database_url: str) -> Iterator[FuzzEnv]:
     try:
         yield FuzzEnv(service=service, world=make_world(service), app=create_app(service))
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -213,16 +213,16 @@ class TokenLifecycle(RuleBasedStateMachine):
     @invariant()
     def secrets_are_exactly_the_current_ones(self) -> None:
         now = self.env.service.clock()
-        with self.env.service.repository.read() as tx:
+        with self.env.service.database.read() as tx:
             for model in self.live.values():
-                stored = tx.token_by_client_id(model.client_id)
+                stored = tx.tokens.by_client_id(model.client_id)
                 assert stored is not None
                 assert stored.client_secret_version == model.version
                 assert verify_secret(stored, model.secret, now=now).admitted
                 for old in model.retired:
                     assert not verify_secret(stored, old, now=now).admitted
             for model in self.deleted:
-                assert tx.token_by_client_id(model.client_id) is None
+                assert tx.tokens.by_client_id(model.client_id) is None
 
 
 def _run(env: FuzzEnv, *, examples: int, steps: int) -> None:

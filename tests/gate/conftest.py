@@ -36,9 +36,9 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate import GateApp, GateSettings
 from servicetokens.service import ContainerRef, Service
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
-from servicetokens.store.repository import Repository
 from tests import prerequisites
 
 PG_ADMIN = prerequisites.admin_url()
@@ -115,7 +115,7 @@ class Tenant:
 
     def expired_token(self) -> tuple[ServiceToken, str]:
         """A token whose one-hour life ended an hour ago."""
-        past = Service(self.service.repository, clock=lambda: system_clock() - timedelta(hours=2))
+        past = Service(self.service.database, clock=lambda: system_clock() - timedelta(hours=2))
         return past.create_token(self.principal, self.ref, TokenFields(name="old", duration="1h"))
 
     def update(self, token: ServiceToken, **fields: Any) -> ServiceToken:
@@ -160,7 +160,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def tenant(sqlite_url: str) -> Iterator[Tenant]:
     made = make_tenant(sqlite_url)
     yield made
-    made.service.repository.engine.dispose()
+    made.service.database.engine.dispose()
 
 
 class GateFactory:
@@ -176,7 +176,7 @@ class GateFactory:
         options: dict[str, Any] = {"poll_interval": 0.1, "upstream": self._upstream, **overrides}
         settings = GateSettings(account_id=self._tenant.account, **options)
         engine = make_engine(self._tenant.database_url, pool_size=4)
-        app = GateApp(settings, Repository(engine))
+        app = GateApp(settings, Database(engine))
         server = ServerThread(app).__enter__()
         self._servers.append(server)
         self.apps[server.url] = app
@@ -234,8 +234,8 @@ class Clock:
 
 
 @pytest.fixture
-def repository(tmp_path: Path) -> Repository:
+def database(tmp_path: Path) -> Database:
     """A migrated SQLite database of this test's own (for the signing-key tests)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}", pool_size=2)
     upgrade(engine)
-    return Repository(engine)
+    return Database(engine)

@@ -12,9 +12,9 @@ from tests.gate.conftest import GateFactory, Tenant, until
 def test_the_gate_prunes_old_audit_entries(tenant: Tenant, start_gate: GateFactory) -> None:
     account = secrets.token_hex(16)
     now = datetime.now(UTC)
-    with tenant.service.repository.write() as tx:
+    with tenant.service.database.write() as tx:
         for days in (400, 366, 364, 1):
-            tx.add_audit(
+            tx.audit.add(
                 AuditEntry(
                     at=now - timedelta(days=days),
                     actor_kind="gate",

@@ -35,7 +35,7 @@ def cli_world(
     finally:
         for process in processes:
             process.stop()
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()
 
 
 def _api_token_path(tenant: Tenant, token_id: str) -> str:
@@ -133,7 +133,7 @@ def test_last_seen_at_is_visible_through_the_api(cli_world: tuple[Tenant, str, s
 
 def test_gate_refuses_an_unknown_account(tmp_path: Path, upstream: str) -> None:
     tenant = make_tenant(f"sqlite:///{tmp_path / 'x.db'}")
-    tenant.service.repository.engine.dispose()
+    tenant.service.database.engine.dispose()
     result = subprocess.run(
         [
             CLI,

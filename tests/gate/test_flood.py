@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from servicetokens.gate import GateApp, GateSettings
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from servicetokens.store.repository import Repository
 from tests.gate.conftest import Tenant
 
 FLOOD_RSS_BOUND_MB = 64
@@ -41,7 +41,7 @@ def _flood(tenant: Tenant, upstream: str, ids: int) -> None:
         failure_limit=30,
         cache_max_age=3600,
     )
-    app = GateApp(settings, Repository(make_engine(tenant.database_url, pool_size=2)))
+    app = GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
 
     async def scenario() -> None:
         await app.startup()
@@ -95,7 +95,7 @@ def test_ids_of_a_shape_never_issued_cost_no_database_read(
 ) -> None:
     settings = GateSettings(account_id=tenant.account, upstream=upstream)
     engine = make_engine(tenant.database_url, pool_size=2)
-    app = GateApp(settings, Repository(engine))
+    app = GateApp(settings, Database(engine))
     statements: list[str] = []
 
     async def scenario() -> None:

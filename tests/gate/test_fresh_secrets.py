@@ -42,7 +42,7 @@ def processes(
     finally:
         for process in started:
             process.stop()
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()
 
 
 def test_every_fresh_secret_is_admitted_on_the_very_next_request(

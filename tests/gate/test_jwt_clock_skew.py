@@ -14,9 +14,9 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.jwt import LEEWAY, JwtIssuer
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
-from servicetokens.store.repository import Repository
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -43,7 +43,7 @@ def ring(tmp_path: Path) -> Iterator[KeyRing]:
     engine = make_engine(f"sqlite:///{tmp_path / 'skew.db'}", pool_size=2)
     upgrade(engine)
     ring = KeyRing(
-        Repository(engine),
+        Database(engine),
         schedule=KeySchedule(),
         kek=KeyEncryptionKey.generate(),
         clock=lambda: T0 - timedelta(hours=1),

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
+from servicetokens.domain.signing_keys import SigningKeyRecord
 from servicetokens.gate.keys import KeyRing, KeySchedule, new_signing_key, rewrap
 from servicetokens.signing.kek import (
     KEK_BYTES,
@@ -25,7 +26,7 @@ from servicetokens.signing.kek import (
     key_id_of,
 )
 from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, load_kek
-from servicetokens.store.repository import Repository, SigningKeyRecord
+from servicetokens.store.database import Database
 from tests.gate.conftest import Clock
 
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -139,9 +140,9 @@ def test_without_create_nothing_is_generated(tmp_path: Path) -> None:
 # -- the ring under a KEK: rotation and rewrapping ----------------------------------------
 
 
-def test_a_ring_with_another_kek_refuses_to_start_with_the_fix(repository: Repository) -> None:
-    KeyRing(repository, schedule=KeySchedule(), kek=KeyEncryptionKey.generate()).sync()
-    stranger = KeyRing(repository, schedule=KeySchedule(), kek=KeyEncryptionKey.generate())
+def test_a_ring_with_another_kek_refuses_to_start_with_the_fix(database: Database) -> None:
+    KeyRing(database, schedule=KeySchedule(), kek=KeyEncryptionKey.generate()).sync()
+    stranger = KeyRing(database, schedule=KeySchedule(), kek=KeyEncryptionKey.generate())
     with pytest.raises(KekError) as refused:
         stranger.sync()
     message = str(refused.value)
@@ -150,9 +151,9 @@ def test_a_ring_with_another_kek_refuses_to_start_with_the_fix(repository: Repos
     assert "--discard-existing" in message
 
 
-def test_rotate_publishes_a_successor_a_lead_ahead_once(repository: Repository) -> None:
+def test_rotate_publishes_a_successor_a_lead_ahead_once(database: Database) -> None:
     clock, kek, schedule = Clock(), KeyEncryptionKey.generate(), KeySchedule()
-    ring = KeyRing(repository, schedule=schedule, kek=kek, clock=clock)
+    ring = KeyRing(database, schedule=schedule, kek=kek, clock=clock)
     first = ring.rotate()  # no key yet: one that signs at once
     assert first is not None
     ring.sync()
@@ -172,42 +173,42 @@ def test_rotate_publishes_a_successor_a_lead_ahead_once(repository: Repository) 
     assert ring.signing_key().kid == replaced.kid
 
 
-def test_rewrap_moves_every_key_to_the_new_kek(repository: Repository) -> None:
+def test_rewrap_moves_every_key_to_the_new_kek(database: Database) -> None:
     clock, old, new = Clock(), KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
-    ring = KeyRing(repository, schedule=KeySchedule(), kek=old, clock=clock)
+    ring = KeyRing(database, schedule=KeySchedule(), kek=old, clock=clock)
     ring.sync()
     ring.rotate()
-    kids = [r.kid for r in _records(repository)]
+    kids = [r.kid for r in _records(database)]
     assert len(kids) == 2
-    assert rewrap(repository, old, new) == 2
-    assert {r.kek_id for r in _records(repository)} == {new.key_id}
+    assert rewrap(database, old, new) == 2
+    assert {r.kek_id for r in _records(database)} == {new.key_id}
     with pytest.raises(KekError):
-        KeyRing(repository, schedule=KeySchedule(), kek=old, clock=clock).sync()
-    renewed = KeyRing(repository, schedule=KeySchedule(), kek=new, clock=clock)
+        KeyRing(database, schedule=KeySchedule(), kek=old, clock=clock).sync()
+    renewed = KeyRing(database, schedule=KeySchedule(), kek=new, clock=clock)
     renewed.sync()
     assert [k.kid for k in renewed.published()] == kids
-    assert rewrap(repository, old, new) == 0  # nothing left under the old KEK
+    assert rewrap(database, old, new) == 0  # nothing left under the old KEK
 
 
-def test_rewrap_stops_unchanged_at_a_key_under_a_third_kek(repository: Repository) -> None:
+def test_rewrap_stops_unchanged_at_a_key_under_a_third_kek(database: Database) -> None:
     clock = Clock()
     old, new, third = (KeyEncryptionKey.generate() for _ in range(3))
-    KeyRing(repository, schedule=KeySchedule(), kek=old, clock=clock).sync()
-    with repository.write() as tx:  # as a gate given another KEK would have stored it
+    KeyRing(database, schedule=KeySchedule(), kek=old, clock=clock).sync()
+    with database.write() as tx:  # as a gate given another KEK would have stored it
         later = clock.now + timedelta(weeks=6)
-        tx.add_signing_key(
+        tx.signing_keys.add(
             new_signing_key(now=clock.now, activates_at=later, schedule=KeySchedule(), kek=third)
         )
-    before = _records(repository)
+    before = _records(database)
     assert len(before) == 2
     with pytest.raises(WrongKeyEncryptionKey):
-        rewrap(repository, old, new)
-    assert _records(repository) == before
+        rewrap(database, old, new)
+    assert _records(database) == before
 
 
-def _records(repository: Repository) -> list[SigningKeyRecord]:
-    with repository.read() as tx:
-        return tx.signing_keys()
+def _records(database: Database) -> list[SigningKeyRecord]:
+    with database.read() as tx:
+        return tx.signing_keys.all()
 
 
 def test_a_key_file_others_can_read_is_refused_with_the_fix(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import jwt
 
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 from tests.gate.conftest import Clock
 
 KEK = KeyEncryptionKey.generate()
@@ -17,25 +17,25 @@ SCHEDULE = KeySchedule(
 )
 
 
-def test_replicas_share_one_key(repository: Repository) -> None:
+def test_replicas_share_one_key(database: Database) -> None:
     clock = Clock()
     first, second = (
-        KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock),
-        KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock),
+        KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock),
+        KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock),
     )
     first.sync()
     second.sync()
     assert first.signing_key().kid == second.signing_key().kid
-    with repository.read() as tx:
-        assert len(tx.signing_keys()) == 1
+    with database.read() as tx:
+        assert len(tx.signing_keys.all()) == 1
 
 
 def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_overlap(
-    repository: Repository,
+    database: Database,
 ) -> None:
     clock = Clock()
     start = clock.now
-    ring = KeyRing(repository, schedule=SCHEDULE, kek=KEK, clock=clock)
+    ring = KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock)
     ring.sync()
     old = ring.signing_key().kid
     clock.now = start + SCHEDULE.rotation - timedelta(minutes=5)  # inside the lead window
@@ -58,12 +58,12 @@ def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_ov
     assert ring.public_key(old) is None
     clock.now += timedelta(days=1, seconds=1)
     ring.sync()  # retired keys are deleted a day after they stop being published
-    with repository.read() as tx:
-        assert [k.kid for k in tx.signing_keys()] == [new]
+    with database.read() as tx:
+        assert [k.kid for k in tx.signing_keys.all()] == [new]
 
 
-def test_certs_document_has_cloudflares_shape(repository: Repository) -> None:
-    ring = KeyRing(repository, schedule=SCHEDULE, kek=KEK)
+def test_certs_document_has_cloudflares_shape(database: Database) -> None:
+    ring = KeyRing(database, schedule=SCHEDULE, kek=KEK)
     ring.sync()
     document = ring.certs_document()
     assert set(document) == {"keys", "public_cert", "public_certs"}

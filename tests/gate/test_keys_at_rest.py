@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from servicetokens.gate import GateApp
 from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import _config, upgrade
-from servicetokens.store.repository import Repository
 from tests.gate.conftest import GateFactory, Tenant, creds, make_tenant
 
 PEM_MARKER = b"PRIVATE KEY"
@@ -187,7 +187,7 @@ def test_upgrading_destroys_plaintext_keys_left_by_earlier_versions(tmp_path: Pa
         )
     assert any(PEM_MARKER in p.read_bytes() for p in tmp_path.iterdir())
     upgrade(engine)
-    ring = KeyRing(Repository(engine), schedule=KeySchedule(), kek=KeyEncryptionKey.generate())
+    ring = KeyRing(Database(engine), schedule=KeySchedule(), kek=KeyEncryptionKey.generate())
     ring.sync()  # a gate starting on the upgraded database makes a wrapped key
     engine.dispose()
     for file in tmp_path.iterdir():
@@ -231,4 +231,4 @@ def test_a_read_only_postgresql_session_cannot_forge_an_admission(
             assert httpx.get(gate, headers={"cf-access-token": forged}).status_code == 401
     finally:
         factory.close()
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()

@@ -142,7 +142,7 @@ def test_a_gate_on_sqlite_makes_its_kek_beside_the_database_and_refuses_another(
         )
         _refused(done, "key-encryption key", stranger.key_id, KEK_ENV, "--discard-existing")
     finally:
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()
 
 
 def test_keys_commands_rotate_list_and_rewrap(
@@ -198,4 +198,4 @@ def test_keys_commands_rotate_list_and_rewrap(
         # Signed with the key made under the old KEK, now opened by the new one.
         assert jwt.get_unverified_header(assertion)["kid"] == first["added"]
     finally:
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()

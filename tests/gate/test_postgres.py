@@ -47,7 +47,7 @@ def pg_world(
     finally:
         for process in processes:
             process.stop()
-        tenant.service.repository.engine.dispose()
+        tenant.service.database.engine.dispose()
 
 
 def test_delete_through_the_api_reaches_both_gates_within_a_second(

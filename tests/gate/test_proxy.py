@@ -325,12 +325,12 @@ def test_last_seen_is_flushed_on_shutdown(tenant: Tenant, upstream: str) -> None
     from bench.harness import ServerThread
 
     from servicetokens.gate import GateApp, GateSettings
+    from servicetokens.store.database import Database
     from servicetokens.store.engine import make_engine
-    from servicetokens.store.repository import Repository
 
     token, secret = tenant.token()
     settings = GateSettings(account_id=tenant.account, upstream=upstream, last_seen_interval=3600)
-    app = GateApp(settings, Repository(make_engine(tenant.database_url, pool_size=2)))
+    app = GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
     with ServerThread(app) as server:
         assert httpx.get(server.url, headers=creds(token.client_id, secret)).status_code == 200
         assert tenant.get(token).last_seen_at is None

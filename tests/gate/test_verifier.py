@@ -19,8 +19,8 @@ from servicetokens.gate import GateApp, GateSettings
 from servicetokens.gate.cache import cached_token
 from servicetokens.gate.changes import ChangeFeed
 from servicetokens.gate.verifier import check_secret
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from servicetokens.store.repository import Repository
 from tests.gate.conftest import Tenant
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -85,7 +85,7 @@ def _gate(tenant: Tenant, upstream: str, **overrides: object) -> GateApp:
         **overrides,
     }
     settings = GateSettings(account_id=tenant.account, upstream=upstream, **options)  # type: ignore[arg-type]
-    return GateApp(settings, Repository(make_engine(tenant.database_url, pool_size=2)))
+    return GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
 
 
 def test_a_stranger_cannot_lock_out_the_holder_even_from_the_same_address(
@@ -150,9 +150,9 @@ def test_unknown_ids_draw_on_one_budget_per_address(tenant: Tenant, upstream: st
 
 def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None:
     evicted: list[str] = []
-    repository = Repository(make_engine(tenant.database_url, pool_size=2))
+    database = Database(make_engine(tenant.database_url, pool_size=2))
     feed = ChangeFeed(
-        repository, evict=evicted.append, clear=lambda: None, interval=0.1, stale_after=2.0
+        database, evict=evicted.append, clear=lambda: None, interval=0.1, stale_after=2.0
     )
     feed.follow_once()  # the first probe cannot tell: reads
     reads = feed.table_reads
@@ -167,7 +167,7 @@ def test_sqlite_feed_reads_the_table_only_after_a_commit(tenant: Tenant) -> None
     feed.follow_once()
     assert feed.table_reads == reads + 1
     assert token.client_id in evicted
-    repository.engine.dispose()
+    database.engine.dispose()
 
 
 def test_an_ipv6_client_has_one_budget_per_64_and_throttled_failures_are_not_audited(

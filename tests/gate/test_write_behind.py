@@ -22,8 +22,8 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.service import ContainerRef, Service
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from servicetokens.store.repository import Repository
 
 
 def _tokens(service: Service, count: int) -> tuple[str, Principal, list[ServiceToken]]:
@@ -64,7 +64,7 @@ def test_a_refused_row_is_dropped_and_the_rest_of_the_batch_is_written(
     service: Service, database_url: str
 ) -> None:
     account, principal, tokens = _tokens(service, 6)
-    writer = LastSeenWriter(service.repository, interval=3600.0)
+    writer = LastSeenWriter(service.database, interval=3600.0)
     used_at = float(int(time.time()) - 10)
     for token in tokens[:3]:
         writer.record(token.id, used_at)
@@ -121,12 +121,12 @@ def test_a_refused_row_is_dropped_and_the_rest_of_the_batch_is_written(
 
 def test_an_outage_keeps_the_batch_for_the_next_attempt() -> None:
     # Nothing listens on port 1: every connection is refused, as when the database is down.
-    repository = Repository(make_engine("postgresql://postgres@127.0.0.1:1/none", pool_size=1))
-    writer = LastSeenWriter(repository, interval=3600.0)
+    database = Database(make_engine("postgresql://postgres@127.0.0.1:1/none", pool_size=1))
+    writer = LastSeenWriter(database, interval=3600.0)
     writer.record("00000000-0000-4000-8000-000000000000", time.time())
     writer.record_failure(_failure("a" * 32, "t", "kept"))
     for _ in range(2):  # a flush with nothing pending would return without a query
         with pytest.raises(OperationalError):
             writer.flush()
     assert (writer.written, writer.dropped) == (0, 0)
-    repository.engine.dispose()
+    database.engine.dispose()

@@ -1,6 +1,6 @@
 """The test suite runs from a clone on its own, and says what it skipped for want of what.
 
-Each test runs pytest in a subprocess, on a copy of the repository or on a few real test
+Each test runs pytest in a subprocess, on a copy of the database or on a few real test
 files, with the machine narrowed down: an unreachable PostgreSQL, a PATH without nginx, node
 or npm.
 """
@@ -67,7 +67,7 @@ def pytest_run(
 def test_a_copy_of_the_repository_on_its_own_collects_every_test(
     tmp_path: Path, closed_port: int
 ) -> None:
-    """Nothing outside the repository is read: a copy in an empty directory collects."""
+    """Nothing outside the database is read: a copy in an empty directory collects."""
     copy = tmp_path / "alone" / "servicetokens"
     junk = shutil.ignore_patterns(
         "node_modules", "__pycache__", ".*_cache", ".hypothesis", "*.db", "*.db-*", "results"

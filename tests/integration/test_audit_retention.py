@@ -17,16 +17,16 @@ from servicetokens.api import create_app
 from servicetokens.audit_retention import AuditPruner, parse_retention_days, prune_audit
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.service import Service
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 
 
-def _add(repository: Repository, account: str, ages: list[timedelta], now: datetime) -> None:
-    with repository.write() as tx:
+def _add(database: Database, account: str, ages: list[timedelta], now: datetime) -> None:
+    with database.write() as tx:
         for age in ages:
-            tx.add_audit(
+            tx.audit.add(
                 AuditEntry(
                     at=now - age,
                     actor_kind="cli",
@@ -57,26 +57,26 @@ def test_prune_deletes_only_what_is_older_than_the_retention_in_batches(
     account = secrets.token_hex(16)
     old = [timedelta(days=400 + i) for i in range(10)] + [366 * DAY]
     kept = [364 * DAY, DAY, timedelta(0)]
-    _add(service.repository, account, old + kept, NOW)
+    _add(service.database, account, old + kept, NOW)
 
     clock = lambda: NOW  # noqa: E731 - the injected 'now'
     # One statement deletes at most `limit` rows, however large the backlog.
-    with service.repository.write() as tx:
-        assert tx.prune_audit(NOW - 365 * DAY, limit=4) == 4
+    with service.database.write() as tx:
+        assert tx.audit.prune(NOW - 365 * DAY, limit=4) == 4
     assert len(_ages(service, account)) == len(old) + len(kept) - 4
-    assert prune_audit(service.repository, retention_days=365, clock=clock, batch=3) == 7
+    assert prune_audit(service.database, retention_days=365, clock=clock, batch=3) == 7
     assert _ages(service, account) == [0.0, 1.0, 364.0]
     # 0 keeps everything; a later 'now' makes more entries old.
-    assert prune_audit(service.repository, retention_days=0, clock=lambda: NOW + 1000 * DAY) == 0
-    assert prune_audit(service.repository, retention_days=365, clock=lambda: NOW + 2 * DAY) == 1
+    assert prune_audit(service.database, retention_days=0, clock=lambda: NOW + 1000 * DAY) == 0
+    assert prune_audit(service.database, retention_days=365, clock=lambda: NOW + 2 * DAY) == 1
     assert _ages(service, account) == [0.0, 1.0]
 
 
 def test_the_api_server_prunes_periodically(service: Service) -> None:
     account = secrets.token_hex(16)
-    _add(service.repository, account, [500 * DAY, 31 * DAY, 29 * DAY], NOW)
+    _add(service.database, account, [500 * DAY, 31 * DAY, 29 * DAY], NOW)
     pruner = AuditPruner(
-        service.repository, retention_days=30, clock=lambda: NOW, interval=0.05, first_after=0.0
+        service.database, retention_days=30, clock=lambda: NOW, interval=0.05, first_after=0.0
     )
     with TestClient(create_app(service, audit_pruner=pruner)):
         _until(lambda: _ages(service, account) == [29.0])
@@ -87,8 +87,8 @@ def test_the_api_server_prunes_periodically(service: Service) -> None:
 
 def test_retention_zero_keeps_forever(service: Service) -> None:
     account = secrets.token_hex(16)
-    _add(service.repository, account, [5000 * DAY], NOW)
-    pruner = AuditPruner(service.repository, retention_days=0, interval=0.01, first_after=0.0)
+    _add(service.database, account, [5000 * DAY], NOW)
+    pruner = AuditPruner(service.database, retention_days=0, interval=0.01, first_after=0.0)
     pruner.start()
     pruner.stop()
     assert pruner.prune_once() == 0
@@ -108,7 +108,7 @@ def test_audit_prune_command(sqlite_database: str) -> None:
     service = build_service(Settings(database_url=sqlite_database))
     account = secrets.token_hex(16)
     now = datetime.now(UTC)
-    _add(service.repository, account, [40 * DAY, 20 * DAY], now)
+    _add(service.database, account, [40 * DAY, 20 * DAY], now)
     command = [sys.executable, "-m", "servicetokens.cli", "--database", sqlite_database]
     result = subprocess.run(
         [*command, "audit", "prune", "--older-than", "30", "--json"],
@@ -126,4 +126,4 @@ def test_audit_prune_command(sqlite_database: str) -> None:
         timeout=60,
     )
     assert refused.returncode == 2
-    service.repository.engine.dispose()
+    service.database.engine.dispose()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.files import ReadableDatabase, check_private, exposed_files
 from servicetokens.store.migrate import upgrade
-from servicetokens.store.repository import Repository
 
 
 @pytest.fixture
@@ -32,10 +32,10 @@ def test_database_wal_shm_and_lock_are_created_0600(tmp_path: Path, permissive_u
     database = tmp_path / "st.db"
     engine = make_engine(f"sqlite:///{database}", pool_size=2)
     upgrade(engine)
-    repository = Repository(engine)
-    repository.run_write(lambda tx: tx.lock_signing_keys())  # the group committer's lock file
-    with repository.read() as tx:  # a second connection keeps the WAL and shm in place
-        tx.signing_keys()
+    database = Database(engine)
+    database.run_write(lambda tx: tx.signing_keys.lock())  # the group committer's lock file
+    with database.read() as tx:  # a second connection keeps the WAL and shm in place
+        tx.signing_keys.all()
         files = sorted(p.name for p in tmp_path.iterdir())
         assert files == ["st.db", "st.db-shm", "st.db-wal", "st.db-writer.lock"]
         assert {name: _mode(tmp_path / name) for name in files} == dict.fromkeys(files, 0o600)

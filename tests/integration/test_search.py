@@ -15,8 +15,9 @@ from servicetokens.domain.paging import ListQuery, parse_list_query
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import create_token
 from servicetokens.service import ContainerRef, Service
-from servicetokens.store.repository import SearchPlan, Transaction, list_statements
+from servicetokens.store.database import Transaction
 from servicetokens.store.schema import service_tokens
+from servicetokens.store.search import SearchPlan, list_statements
 from tests.conftest import make_world
 
 NAMES = [
@@ -34,10 +35,10 @@ NAMES = [
 
 
 def _search(service: Service, principal: object, ref: ContainerRef, term: str) -> list[str]:
-    with service.repository.read() as tx:
-        container = tx.container(ref.kind, ref.id)
+    with service.database.read() as tx:
+        container = tx.containers.get(ref.kind, ref.id)
         assert container is not None
-        tokens, total = tx.list_tokens(
+        tokens, total = tx.tokens.list(
             container, parse_list_query(name=None, search=term, page=None, per_page="1000")
         )
     assert total == len(tokens)
@@ -118,8 +119,8 @@ _HEX_AND_NAMES = string.ascii_lowercase[:8] + string.digits + ".-_%*[" + "Éß"
 def _page_by_plan(
     service: Service, container: Container, query: ListQuery, plan: SearchPlan
 ) -> tuple[list[str], int]:
-    with service.repository.read() as tx:
-        tokens, total = tx.list_tokens(container, query, plan=plan)
+    with service.database.read() as tx:
+        tokens, total = tx.tokens.list(container, query, plan=plan)
     return [t.id for t in tokens], total
 
 
@@ -156,16 +157,16 @@ def test_both_plans_give_python_substring_semantics(
 
 
 def _container(service: Service, account_id: str) -> Container:
-    with service.repository.read() as tx:
-        container = tx.container(ContainerKind.ACCOUNT, account_id)
+    with service.database.read() as tx:
+        container = tx.containers.get(ContainerKind.ACCOUNT, account_id)
     assert container is not None
     return container
 
 
 def _bulk(service: Service, container: Container, names: list[str]) -> None:
     now = service.clock()
-    with service.repository.write() as tx:
-        tx.insert_tokens(
+    with service.database.write() as tx:
+        tx.tokens.insert_many(
             [create_token(TokenFields(name=n), container=container, now=now)[0] for n in names]
         )
 
@@ -178,27 +179,36 @@ def test_the_index_is_read_only_when_it_is_cheaper_than_the_container(service: S
     container = _container(service, world.account_a)
     rare = f"zq{secrets.token_hex(5)}"
     _bulk(service, container, [f"{rare}-{i}" for i in range(3)] + ["x"] * 40)
-    with service.repository.engine.connect() as connection, connection.begin():
+    with service.database.engine.connect() as connection, connection.begin():
         tx = Transaction(connection)  # no cached total: each choice reads the current one
         total = connection.exec_driver_sql(
             "SELECT sum(token_count) FROM container_versions"
         ).scalar_one()
-        assert tx.search_plan("ac", token_count=total) is SearchPlan.CONTAINER  # no trigram
+        assert tx.tokens.search_plan("ac", token_count=total) is SearchPlan.CONTAINER  # no trigram
         if connection.dialect.name == "sqlite":
             # Exactly three tokens anywhere hold `rare`: the index needs a budget above three.
-            assert tx.search_plan(rare, token_count=16 * 3, total=16 * 3) is SearchPlan.CONTAINER
-            assert tx.search_plan(rare.upper(), token_count=16 * 4, total=64) is SearchPlan.INDEX
+            assert (
+                tx.tokens.search_plan(rare, token_count=16 * 3, total=16 * 3)
+                is SearchPlan.CONTAINER
+            )
+            assert (
+                tx.tokens.search_plan(rare.upper(), token_count=16 * 4, total=64)
+                is SearchPlan.INDEX
+            )
             # ... and a container of at least 1/16 of the table.
-            assert tx.search_plan(rare, token_count=64, total=64 * 16) is SearchPlan.INDEX
-            assert tx.search_plan(rare, token_count=64, total=64 * 16 + 1) is SearchPlan.CONTAINER
+            assert tx.tokens.search_plan(rare, token_count=64, total=64 * 16) is SearchPlan.INDEX
+            assert (
+                tx.tokens.search_plan(rare, token_count=64, total=64 * 16 + 1)
+                is SearchPlan.CONTAINER
+            )
             # Every client id ends in `.access`: the index would read more than the walk.
             for size in (15, 16 * 40, total):
-                assert tx.search_plan("access", token_count=size) is SearchPlan.CONTAINER
-            assert tx.search_plan(rare, token_count=total) is SearchPlan.INDEX  # total read
+                assert tx.tokens.search_plan("access", token_count=size) is SearchPlan.CONTAINER
+            assert tx.tokens.search_plan(rare, token_count=total) is SearchPlan.INDEX  # total read
         else:
             for term in (rare, "access"):
-                assert tx.search_plan(term, token_count=total // 4 + 1) is SearchPlan.INDEX
-                assert tx.search_plan(term, token_count=total // 8) is SearchPlan.CONTAINER
+                assert tx.tokens.search_plan(term, token_count=total // 4 + 1) is SearchPlan.INDEX
+                assert tx.tokens.search_plan(term, token_count=total // 8) is SearchPlan.CONTAINER
 
 
 def _explain(engine: Engine, statement: Select[Any], settings: tuple[str, ...] = ()) -> str:
@@ -213,7 +223,7 @@ def _explain(engine: Engine, statement: Select[Any], settings: tuple[str, ...] =
 
 
 def test_the_container_plan_never_touches_the_trigram_index(service: Service) -> None:
-    engine = service.repository.engine
+    engine = service.database.engine
     world = make_world(service)
     container = _container(service, world.account_a)
     # Another account holds most rows, so reading the whole table would be the wrong plan.
@@ -222,9 +232,9 @@ def test_the_container_plan_never_touches_the_trigram_index(service: Service) ->
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
-    with service.repository.read() as tx:
+    with service.database.read() as tx:
         first = parse_list_query(name=None, search=None, page=None, per_page="1")
-        client_id = tx.list_tokens(container, first)[0][0].client_id
+        client_id = tx.tokens.list(container, first)[0][0].client_id
     term = client_id[3:17]
     query = parse_list_query(name=None, search=term, page=None, per_page="20")
     walk = list_statements(container, query, dialect=engine.dialect.name, plan=SearchPlan.CONTAINER)

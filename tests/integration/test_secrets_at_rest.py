@@ -29,7 +29,7 @@ def test_the_database_files_hold_no_secret_only_its_digest(tmp_path: Path) -> No
             p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("at-rest.db")
         )
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
     for plaintext in (secret, rotated, api_token.secret, user.secret):
         assert plaintext.encode() not in stored
         assert plaintext.encode().hex().encode() not in stored

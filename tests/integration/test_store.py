@@ -23,8 +23,8 @@ from servicetokens.domain.tokens import Verdict, create_token, verify_secret
 from servicetokens.service import ContainerRef, Service
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
-from servicetokens.store.repository import list_statements
 from servicetokens.store.schema import metadata
+from servicetokens.store.search import list_statements
 from tests import prerequisites
 from tests.conftest import PG_ADMIN_URL, make_world
 
@@ -38,7 +38,7 @@ _ENGINE_SPECIFIC = {
 
 
 def test_migrations_match_the_schema(service: Service) -> None:
-    with service.repository.engine.connect() as connection:
+    with service.database.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
             opts={"include_name": lambda name, *_: name not in _ENGINE_SPECIFIC},
@@ -136,22 +136,22 @@ def _plan(engine: Engine, statement: Select[Any]) -> str:
 
 
 def test_list_and_name_filter_use_indexes(service: Service) -> None:
-    engine = service.repository.engine
+    engine = service.database.engine
     target = make_world(service).account_a
     # Other containers hold many rows, so a scan would be the wrong plan.
     others = [service.create_account("bulk") for _ in range(3)]
-    with service.repository.write() as tx:
+    with service.database.write() as tx:
         for other_id in others:
-            other = tx.container(ContainerKind.ACCOUNT, other_id)
+            other = tx.containers.get(ContainerKind.ACCOUNT, other_id)
             assert other is not None
             now = service.clock()
-            tx.insert_tokens(
+            tx.tokens.insert_many(
                 [
                     create_token(TokenFields(name=f"n{i}"), container=other, now=now)[0]
                     for i in range(2000)
                 ]
             )
-        container = tx.container(ContainerKind.ACCOUNT, target)
+        container = tx.containers.get(ContainerKind.ACCOUNT, target)
         assert container is not None
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")

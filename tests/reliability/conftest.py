@@ -99,4 +99,4 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         with TestClient(create_app(service), raise_server_exceptions=False) as client:
             yield Api(client, make_world(service))
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()

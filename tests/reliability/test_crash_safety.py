@@ -82,9 +82,9 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
     service = build_service(Settings(database_url=database))
     try:
         now = service.clock()
-        with service.repository.read() as tx:
+        with service.database.read() as tx:
             for created in acknowledged:
-                stored = tx.token_by_client_id(created["client_id"])
+                stored = tx.tokens.by_client_id(created["client_id"])
                 assert stored is not None, f"acknowledged create lost: {created['id']}"
                 latest = rotated.get(created["id"], created)
                 acked = latest["client_secret_version"]
@@ -95,7 +95,7 @@ def test_sigkill_during_burst_loses_no_acknowledged_write(
                     # one unacknowledged write on top, never a lost acknowledged one.
                     assert stored.client_secret_version == acked + 1
     finally:
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
 
     # The restarted server serves every acknowledged token.
     with (

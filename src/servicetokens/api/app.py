@@ -150,7 +150,7 @@ def create_app(
             await asyncio.to_thread(audit_pruner.stop)
         await asyncio.to_thread(service.usage.stop)
         scan_lane.close()
-        service.repository.engine.dispose()
+        service.database.engine.dispose()
 
     app = FastAPI(
         title="servicetokens",

@@ -14,9 +14,9 @@ from rich.table import Table
 from servicetokens.cli.common import JsonFlag, refusals, service_for
 from servicetokens.cli.output import console, emit, fail
 from servicetokens.domain.clock import format_timestamp
+from servicetokens.domain.credentials import ApiToken
 from servicetokens.domain.durations import FOREVER, DurationError, parse_token_duration
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.store.repository import ApiTokenRecord
 
 __all__ = ["api_token_summary", "api_tokens_app", "users_app"]
 
@@ -46,7 +46,7 @@ def _lifetime(expires_in: str | None) -> timedelta | None:
     return lifetime
 
 
-def api_token_summary(record: ApiTokenRecord) -> dict[str, object]:
+def api_token_summary(record: ApiToken) -> dict[str, object]:
     """What `api-tokens list --json` prints for one token (never the token itself)."""
     return {
         "id": record.id,

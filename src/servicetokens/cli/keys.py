@@ -14,11 +14,12 @@ from servicetokens.cli.at_rest import KeyFileOption, refuse, signing_kek
 from servicetokens.cli.output import console, emit
 from servicetokens.config import Settings
 from servicetokens.domain.clock import format_timestamp, from_micros, system_clock
+from servicetokens.domain.signing_keys import SigningKeyRecord
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, read_kek_file
+from servicetokens.store.database import Database
 from servicetokens.store.engine import normalise_url
 from servicetokens.store.files import sqlite_file
-from servicetokens.store.repository import Repository, SigningKeyRecord
 
 __all__ = ["keys_app"]
 
@@ -30,11 +31,11 @@ keys_app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _repository(ctx: typer.Context) -> Repository:
+def _database(ctx: typer.Context) -> Database:
     from servicetokens.bootstrap import build_service
 
     settings: Settings = ctx.obj
-    return build_service(settings).repository
+    return build_service(settings).database
 
 
 @keys_app.command("generate-kek")
@@ -67,10 +68,10 @@ def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show the stored signing keys (public facts only; needs no key-encryption key)."""
     from servicetokens.domain.clock import to_micros
 
-    repository = _repository(ctx)
-    with repository.read() as tx:
-        records = tx.signing_keys()
-    repository.engine.dispose()
+    database = _database(ctx)
+    with database.read() as tx:
+        records = tx.signing_keys.all()
+    database.engine.dispose()
     now = to_micros(system_clock())
     rows = [
         {
@@ -113,14 +114,14 @@ def keys_rotate(
     from servicetokens.gate.keys import KeyRing, KeySchedule
 
     kek = signing_kek(ctx.obj, key_file, create=True)
-    repository = _repository(ctx)
-    ring = KeyRing(repository, schedule=KeySchedule(), kek=kek)
+    database = _database(ctx)
+    ring = KeyRing(database, schedule=KeySchedule(), kek=kek)
     try:
         added = ring.rotate(discard_existing=discard_existing)
     except KekError as exc:
         refuse(str(exc))
     finally:
-        repository.engine.dispose()
+        database.engine.dispose()
     result: dict[str, Any] = {
         "added": None if added is None else added.kid,
         "activates_at": None if added is None else _stamp(added.activates_at),
@@ -154,14 +155,14 @@ def keys_rewrap(
         new = read_kek_file(new_key_file, source=f"--new-key-file {new_key_file}")
     except KekError as exc:
         refuse(str(exc))
-    repository = _repository(ctx)
+    database = _database(ctx)
     try:
-        count = rewrap(repository, old, new)
-        _checkpoint(repository)
+        count = rewrap(database, old, new)
+        _checkpoint(database)
     except KekError as exc:
         refuse(str(exc))
     finally:
-        repository.engine.dispose()
+        database.engine.dispose()
     result: dict[str, Any] = {"rewrapped": count, "kek_id": new.key_id}
     beside = _default_kek_file(settings)
     # The old key came from the file beside the database: later starts read it from there.
@@ -188,9 +189,9 @@ def _replace(path: Path, kek: KeyEncryptionKey) -> None:
     os.replace(temporary, path)
 
 
-def _checkpoint(repository: Repository) -> None:
+def _checkpoint(database: Database) -> None:
     """SQLite: move the WAL into the database and empty it, so the replaced ciphertexts
     (zeroed by `secure_delete`) are zeroed in the database file too."""
-    if repository.engine.dialect.name == "sqlite":
-        with repository.engine.connect() as connection:
+    if database.engine.dialect.name == "sqlite":
+        with database.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

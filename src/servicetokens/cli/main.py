@@ -124,7 +124,7 @@ def serve(
             permission=Permission.WRITE,
         )
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
-    service.repository.engine.dispose()
+    service.database.engine.dispose()
     os.environ[DATABASE_ENV] = settings.database_url
     os.environ["SERVICETOKENS_AUDIT_RETENTION_DAYS"] = str(audit_retention)
     os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
@@ -180,7 +180,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create or migrate the schema to the newest revision."""
     from servicetokens.store.migrate import head_revision
 
-    _service(ctx).repository.engine.dispose()
+    _service(ctx).database.engine.dispose()
     emit({"revision": head_revision()}, as_json=as_json, title="database")
 
 
@@ -259,8 +259,8 @@ def gate(
     except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
         fail(str(exc))
         raise typer.Exit(2) from None
-    with gate_app.repository.read() as tx:
-        known = tx.container(ContainerKind.ACCOUNT, account) is not None
+    with gate_app.database.read() as tx:
+        known = tx.containers.get(ContainerKind.ACCOUNT, account) is not None
     if not known:
         fail(f"no account {account}")
         raise typer.Exit(1)
@@ -323,8 +323,8 @@ def audit_prune(
     settings: Settings = ctx.obj
     days = settings.audit_retention_days if older_than is None else older_than
     service = _service(ctx)
-    deleted = prune_audit(service.repository, retention_days=days)
-    service.repository.engine.dispose()
+    deleted = prune_audit(service.database, retention_days=days)
+    service.database.engine.dispose()
     emit({"deleted": deleted, "older_than_days": days}, as_json=as_json, title="audit log")
 
 

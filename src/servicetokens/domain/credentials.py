@@ -1,10 +1,13 @@
-"""What a caller presents to the management API, before it is checked."""
+"""What a caller presents to the management API, and the stored credentials it is checked by."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["ApiKeyCredential", "ApiTokenCredential", "Credential"]
+from servicetokens.domain.permissions import ContainerKind, Permission
+
+__all__ = ["ApiKeyCredential", "ApiToken", "ApiTokenCredential", "Credential", "User"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +26,28 @@ class ApiKeyCredential:
 
 
 Credential = ApiTokenCredential | ApiKeyCredential
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A stored API token (for the management API): its one grant and its standing."""
+
+    id: str
+    name: str
+    scope: ContainerKind
+    scope_id: str
+    permission: Permission
+    status: str
+    expires_at: datetime | None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """Written behind by the API processes: a few seconds stale at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user who authenticates with X-Auth-Email + X-Auth-Key."""
+
+    email: str
+    api_key_digest: bytes
+    account_ids: tuple[str, ...]

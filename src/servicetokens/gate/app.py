@@ -36,9 +36,9 @@ from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 from servicetokens.gate.verifier import Decision, Verifier
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.signing.kek_source import load_kek
+from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
-from servicetokens.store.repository import Repository
 
 __all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp", "build_gate"]
 
@@ -61,7 +61,7 @@ def build_gate(
     under `kek` (default: found as `signing.kek_source.load_kek` says)."""
     engine = make_engine(database.database_url, pool_size=database.pool_size)
     upgrade(engine)
-    return GateApp(settings, Repository(engine), kek=kek)
+    return GateApp(settings, Database(engine), kek=kek)
 
 
 class GateApp:
@@ -70,21 +70,21 @@ class GateApp:
     def __init__(
         self,
         settings: GateSettings,
-        repository: Repository,
+        database: Database,
         *,
         kek: KeyEncryptionKey | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
-        self.repository = repository
+        self.database = database
         self.metrics = GateMetrics()
         if kek is None:
-            found = load_kek(repository.engine.url)
+            found = load_kek(database.engine.url)
             if found.generated is not None:
                 log.warning("generated a key-encryption key in %s: keep it", found.generated)
             kek = found.kek
         self.keys = KeyRing(
-            repository,
+            database,
             schedule=KeySchedule(settings.key_rotation, settings.key_overlap, settings.key_lead),
             kek=kek,
             clock=clock,
@@ -93,18 +93,18 @@ class GateApp:
             self.keys, audience=settings.aud, issuer=settings.iss, ttl=settings.jwt_ttl
         )
         self.feed = ChangeFeed(
-            repository, evict=self._evict, clear=self._clear, interval=settings.poll_interval
+            database, evict=self._evict, clear=self._clear, interval=settings.poll_interval
         )
         self.cache = TokenCache(
-            repository,
+            database,
             is_current=self.feed.is_current,
             max_size=settings.cache_size,
             max_age=settings.cache_max_age,
             fingerprint=kek.fingerprint,
         )
-        self.last_seen = LastSeenWriter(repository, interval=settings.last_seen_interval)
+        self.last_seen = LastSeenWriter(database, interval=settings.last_seen_interval)
         self.audit_pruner = AuditPruner(
-            repository,
+            database,
             retention_days=settings.audit_retention_days,
             clock=clock,
             interval=settings.audit_prune_interval,
@@ -180,7 +180,7 @@ class GateApp:
             await asyncio.to_thread(self.feed.stop)
             await asyncio.to_thread(self.last_seen.stop)
             await asyncio.to_thread(self.audit_pruner.stop)
-        self.repository.engine.dispose()
+        self.database.engine.dispose()
 
     async def _sync_keys(self) -> None:
         while True:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.signing.kek import Fingerprint
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 
 __all__ = ["ABSENT", "CachedToken", "TokenCache", "cached_token"]
 
@@ -74,7 +74,7 @@ class TokenCache:
 
     def __init__(
         self,
-        repository: Repository,
+        database: Database,
         *,
         is_current: Callable[[float], bool],
         max_size: int,
@@ -82,7 +82,7 @@ class TokenCache:
         max_age: float = 60.0,
         fingerprint: Fingerprint,
     ) -> None:
-        self._repository = repository
+        self._database = database
         self._fingerprint = fingerprint
         self._is_current = is_current
         self._max_size = max_size
@@ -187,8 +187,8 @@ class TokenCache:
                     self._entries.popitem(last=False)
 
     def _read(self, client_id: str) -> ServiceToken | None:
-        with self._repository.read() as tx:
-            return tx.token_by_client_id(client_id)
+        with self._database.read() as tx:
+            return tx.tokens.by_client_id(client_id)
 
     def evict(self, client_id: str) -> None:
         """Forget `client_id` (callable from any thread)."""

@@ -24,7 +24,8 @@ from collections.abc import Callable
 import psycopg
 
 from servicetokens.domain.clock import system_clock, to_micros
-from servicetokens.store.repository import CHANGES_CHANNEL, Repository
+from servicetokens.store.database import Database
+from servicetokens.store.versions import CHANGES_CHANNEL
 
 __all__ = ["ChangeFeed"]
 
@@ -41,17 +42,17 @@ class ChangeFeed:
 
     def __init__(
         self,
-        repository: Repository,
+        database: Database,
         *,
         evict: Callable[[str], None],
         clear: Callable[[], None],
         interval: float,
         stale_after: float = 2.0,
     ) -> None:
-        self._repository = repository
+        self._database = database
         self._evict = evict
         self._clear = clear
-        self._postgres = repository.engine.dialect.name == "postgresql"
+        self._postgres = database.engine.dialect.name == "postgresql"
         self._interval = max(interval, 0.5) if self._postgres else interval
         self._stale_after = stale_after
         self._cursor = to_micros(system_clock()) - _LOOKBACK
@@ -60,9 +61,9 @@ class ChangeFeed:
         self._last_read = 0.0
         self._last_prune = 0.0
         self._sqlite_path = (
-            repository.engine.url.database
-            if repository.engine.dialect.name == "sqlite"
-            and repository.engine.url.database not in (None, "", ":memory:")
+            database.engine.url.database
+            if database.engine.dialect.name == "sqlite"
+            and database.engine.url.database not in (None, "", ":memory:")
             else None
         )
         self._probe: sqlite3.Connection | None = None
@@ -102,8 +103,8 @@ class ChangeFeed:
     def poll_once(self) -> None:
         """Evict every client id changed since the cursor (minus the lookback)."""
         since = self._cursor - _LOOKBACK
-        with self._repository.read() as tx:
-            changes = tx.changes_since(since)
+        with self._database.read() as tx:
+            changes = tx.versions.changes_since(since)
         for change in changes:
             if change.seq not in self._seen:
                 self._seen[change.seq] = change.changed_at
@@ -119,8 +120,8 @@ class ChangeFeed:
         self._last_ok = now
         if now - self._last_prune > _PRUNE_EVERY:
             self._last_prune = now
-            with self._repository.write() as tx:
-                tx.prune_changes(to_micros(system_clock()) - _KEEP_CHANGES)
+            with self._database.write() as tx:
+                tx.versions.prune_changes(to_micros(system_clock()) - _KEEP_CHANGES)
 
     def _committed_since_last_probe(self) -> bool:
         """SQLite: whether any connection committed since the previous probe (True when
@@ -161,7 +162,7 @@ class ChangeFeed:
                 self._probe.close()
 
     def _conninfo(self) -> str:
-        url = self._repository.engine.url.set(drivername="postgresql")
+        url = self._database.engine.url.set(drivername="postgresql")
         return url.render_as_string(hide_password=False)
 
     def _listen_loop(self) -> None:

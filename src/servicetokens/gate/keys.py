@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from servicetokens.domain.clock import Clock, from_micros, system_clock, to_micros
+from servicetokens.domain.signing_keys import SigningKeyRecord
 from servicetokens.signing import jwks
 from servicetokens.signing.kek import KekError, KeyEncryptionKey, key_id_of
-from servicetokens.store.repository import Repository, SigningKeyRecord
+from servicetokens.store.database import Database
 
 __all__ = ["KeyRing", "KeySchedule", "SigningKey", "new_signing_key", "rewrap"]
 
@@ -134,13 +135,13 @@ class KeyRing:
 
     def __init__(
         self,
-        repository: Repository,
+        database: Database,
         *,
         schedule: KeySchedule,
         kek: KeyEncryptionKey,
         clock: Clock = system_clock,
     ) -> None:
-        self._repository = repository
+        self._database = database
         self._schedule = schedule
         self._kek = kek
         self._clock = clock
@@ -154,19 +155,19 @@ class KeyRing:
     def sync(self) -> None:
         """Read the keys; add a key when one is due and prune retired ones (blocking I/O)."""
         now = to_micros(self._clock())
-        with self._repository.read() as tx:
-            records = tx.signing_keys()
+        with self._database.read() as tx:
+            records = tx.signing_keys.all()
         add, stale = _plan(records, now, self._schedule)
         if add is not None or stale:
-            with self._repository.write() as tx:
-                tx.lock_signing_keys()
-                records = tx.signing_keys()  # another replica may have just rotated
+            with self._database.write() as tx:
+                tx.signing_keys.lock()
+                records = tx.signing_keys.all()  # another replica may have just rotated
                 add, stale = _plan(records, now, self._schedule)
                 if add is not None:
-                    tx.add_signing_key(self._new_key(now, add))
-                with tx.erasing():
-                    tx.delete_signing_keys(stale)
-                records = tx.signing_keys()
+                    tx.signing_keys.add(self._new_key(now, add))
+                with tx.signing_keys.erasing():
+                    tx.signing_keys.delete(stale)
+                records = tx.signing_keys.all()
         self._install(records, stale)
 
     def _new_key(self, now: int, activates_at: int) -> SigningKeyRecord:
@@ -199,12 +200,12 @@ class KeyRing:
         """
         now = to_micros(self._clock())
         lead = to_micros_delta(self._schedule.lead)
-        with self._repository.write() as tx:
-            tx.lock_signing_keys()
-            records = tx.signing_keys()
+        with self._database.write() as tx:
+            tx.signing_keys.lock()
+            records = tx.signing_keys.all()
             if discard_existing:
-                with tx.erasing():
-                    tx.delete_signing_keys([r.kid for r in records])
+                with tx.signing_keys.erasing():
+                    tx.signing_keys.delete([r.kid for r in records])
                 records = []
             for record in records:  # one KEK per deployment: never add a key under another
                 if record.kek_id != self._kek.key_id:
@@ -213,9 +214,9 @@ class KeyRing:
             added: SigningKeyRecord | None = None
             if not any(r.activates_at > now for r in records):
                 added = self._new_key(now, now + lead if records else now)
-                tx.add_signing_key(added)
-            with tx.erasing():
-                tx.delete_signing_keys(stale)
+                tx.signing_keys.add(added)
+            with tx.signing_keys.erasing():
+                tx.signing_keys.delete(stale)
         return added
 
     def signing_key_at(self, timestamp: float) -> SigningKey:
@@ -257,21 +258,21 @@ class KeyRing:
         return jwks.certs_document(self._keys, now=self._clock(), overlap=self._schedule.overlap)
 
 
-def rewrap(repository: Repository, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
+def rewrap(database: Database, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
     """Re-encrypt every stored private key from `old` to `new` in one transaction; the
     number re-encrypted. Keys already under `new` are left as they are (so a second run
     finishes what a gate still on `old` added meanwhile); a key under any other KEK stops
     it, with nothing changed. The replaced ciphertexts are erased on SQLite."""
-    with repository.write() as tx:
-        tx.lock_signing_keys()
-        records = tx.signing_keys()
+    with database.write() as tx:
+        tx.signing_keys.lock()
+        records = tx.signing_keys.all()
         count = 0
-        with tx.erasing():
+        with tx.signing_keys.erasing():
             for record in records:
                 if record.kek_id == new.key_id:
                     continue
                 private_key = old.unwrap(record.kid, record.kek_id, record.wrapped_key)
-                tx.rewrap_signing_key(
+                tx.signing_keys.rewrap(
                     record.kid, wrapped_key=new.wrap(record.kid, private_key), kek_id=new.key_id
                 )
                 count += 1

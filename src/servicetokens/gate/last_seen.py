@@ -19,8 +19,8 @@ import threading
 from datetime import UTC, datetime
 
 from servicetokens.domain.audit import AuditEntry
+from servicetokens.store.database import Database
 from servicetokens.store.errors import is_outage
-from servicetokens.store.repository import Repository
 
 __all__ = ["LastSeenWriter"]
 
@@ -36,8 +36,8 @@ _Item = tuple[str, float] | AuditEntry
 class LastSeenWriter:
     """Collects (token id → latest use) and flushes them on a background thread."""
 
-    def __init__(self, repository: Repository, *, interval: float) -> None:
-        self._repository = repository
+    def __init__(self, database: Database, *, interval: float) -> None:
+        self._database = database
         self._interval = interval
         self._pending: dict[str, float] = {}
         self._failures: list[AuditEntry] = []
@@ -105,15 +105,15 @@ class LastSeenWriter:
         self.flushes += 1
 
     def _write(self, chunk: list[_Item]) -> None:
-        with self._repository.write() as tx:
-            tx.touch_last_seen(
+        with self._database.write() as tx:
+            tx.tokens.touch_last_seen(
                 (item[0], datetime.fromtimestamp(item[1], UTC))
                 for item in chunk
                 if isinstance(item, tuple)
             )
             for item in chunk:
                 if isinstance(item, AuditEntry):
-                    tx.add_audit(item)
+                    tx.audit.add(item)
 
     def _requeue(self, chunk: list[_Item]) -> None:
         for item in chunk:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from servicetokens.domain.clock import from_micros, system_clock
 from servicetokens.signing import jwks
-from servicetokens.store.repository import Repository
+from servicetokens.store.database import Database
 
 __all__ = ["router"]
 
@@ -30,9 +30,9 @@ _OVERLAP = timedelta(days=7)
 """How long a superseded key stays published (the gate's default `key_overlap`)."""
 
 
-def _read(repository: Repository, known: dict[str, jwks.PublicKey]) -> list[jwks.PublicKey]:
-    with repository.read() as tx:
-        records = tx.signing_keys()
+def _read(database: Database, known: dict[str, jwks.PublicKey]) -> list[jwks.PublicKey]:
+    with database.read() as tx:
+        records = tx.signing_keys.all()
     return [
         known.get(r.kid) or jwks.public_key(r.kid, r.cert_pem, from_micros(r.activates_at))
         for r in records
@@ -47,7 +47,7 @@ async def certs(request: Request) -> Response:
     read_at: float = getattr(state, "signing_keys_read_at", 0.0)
     if keys is None or time.monotonic() - read_at > _REREAD_EVERY:
         known = {k.kid: k for k in keys or []}
-        keys = await run_in_threadpool(_read, state.service.repository, known)
+        keys = await run_in_threadpool(_read, state.service.database, known)
         state.signing_keys, state.signing_keys_read_at = keys, time.monotonic()
     document = jwks.certs_document(keys, now=system_clock(), overlap=_OVERLAP)
     return Response(orjson.dumps(document), media_type="application/json")

@@ -99,7 +99,7 @@ async def list_tokens(request: Request) -> Response:
     )
     # SQLite answers a memoised or near unfiltered page in microseconds without blocking
     # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
-    found = call() if service.repository.inline_reads else await run_in_threadpool(call)
+    found = call() if service.database.inline_reads else await run_in_threadpool(call)
     if isinstance(found, PendingPage):
         # A search, filter or deep page the memo did not hold: a scan, run in the scan
         # lane (its own threads, one at a time per account or zone), never on the loop.

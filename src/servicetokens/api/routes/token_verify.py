@@ -11,8 +11,8 @@ from starlette.responses import Response
 from servicetokens.api.auth import ServiceDep, bearer_token
 from servicetokens.api.envelope import success
 from servicetokens.domain.clock import format_timestamp
+from servicetokens.domain.credentials import ApiToken
 from servicetokens.domain.errors import AuthenticationError, DomainError, InvalidIdentifier
-from servicetokens.store.repository import ApiTokenRecord
 
 __all__ = ["router"]
 
@@ -29,7 +29,7 @@ class MissingAuthorization(DomainError):
     message = 'Missing "Authorization" header'
 
 
-def _status(record: ApiTokenRecord, service: ServiceDep) -> str:
+def _status(record: ApiToken, service: ServiceDep) -> str:
     if record.status != "active":
         return "disabled"
     if record.expires_at is not None and service.clock() >= record.expires_at:

@@ -1,0 +1,129 @@
+"""Transactions on one engine, and the aggregate stores they hand out.
+
+`Database.read()` and `Database.write()` open a transaction and yield a `Transaction`: one
+connection shared by one store per aggregate (`tx.tokens`, `tx.principals`, `tx.audit`, …),
+whose methods speak domain types; rows never leave the store modules.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from servicetokens.domain.permissions import ContainerKind
+from servicetokens.store.audit import AuditStore
+from servicetokens.store.containers import ContainerStore
+from servicetokens.store.dialect import Dialect
+from servicetokens.store.engine import WRITE_INTENT
+from servicetokens.store.group_commit import GroupCommitter
+from servicetokens.store.principals import PrincipalStore
+from servicetokens.store.search import TokenTotal
+from servicetokens.store.service_tokens import TokenStore
+from servicetokens.store.signing_keys import SigningKeyStore
+from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
+
+__all__ = ["Database", "Transaction"]
+
+T = TypeVar("T")
+
+
+class Transaction:
+    """One open transaction, seen through one store per aggregate."""
+
+    __slots__ = (
+        "audit",
+        "connection",
+        "containers",
+        "dialect",
+        "principals",
+        "signing_keys",
+        "tokens",
+        "versions",
+    )
+
+    def __init__(self, connection: Connection, *, token_total: TokenTotal | None = None) -> None:
+        self.connection = connection
+        """The transaction's connection (for the stores, migrations and tests)."""
+        self.dialect = dialect = Dialect.of(connection)
+        self.containers = ContainerStore(connection, dialect)
+        self.principals = PrincipalStore(connection, dialect)
+        self.versions = VersionStore(connection, dialect)
+        self.tokens = TokenStore(
+            connection, dialect, versions=self.versions, token_total=token_total
+        )
+        self.audit = AuditStore(connection, dialect)
+        self.signing_keys = SigningKeyStore(connection, dialect)
+
+
+class Database:
+    """Opens transactions on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = Dialect(engine.dialect.name)
+        self.inline_reads = not self.dialect.postgres
+        """Whether short reads may run on the event loop (an embedded engine: no network)."""
+        self._committer = GroupCommitter(engine, Transaction) if self.inline_reads else None
+        database = engine.url.database if self.inline_reads else None
+        self._probe_path = database if database and database != ":memory:" else None
+        self._probes = threading.local()
+        self._token_total = TokenTotal()
+
+    def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
+        """`VersionStore.versions` at the lowest cost the engine allows.
+
+        On an SQLite file this is one statement on a per-thread read-only connection kept
+        outside the pool (a few microseconds; the one raw connection of the store, because
+        the pool's checkout costs more than the query on the API's hottest path); elsewhere
+        one statement on a pooled connection in autocommit (one statement reads one
+        snapshot, so no BEGIN and COMMIT round trips).
+        """
+        if self._probe_path is None:
+            if self.inline_reads:  # SQLite in memory: the pool's one connection
+                with self.read() as tx:
+                    return tx.versions.versions(kind, container_id)
+            with self.engine.connect() as pooled:
+                autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                return versions_on(autocommit, self.dialect, kind, container_id)
+        connection = getattr(self._probes, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._probe_path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            connection.execute("PRAGMA query_only=1")
+            self._probes.connection = connection
+        rows = connection.execute(versions_sql(self.dialect), (kind.value, container_id)).fetchall()
+        return fold_versions(rows)
+
+    def run_write(self, unit: Callable[[Transaction], T]) -> T:
+        """Run `unit` in a committed write transaction and return its result.
+
+        On SQLite concurrent units share one transaction and one fsync (group commit), each
+        in its own savepoint; on PostgreSQL each runs in a transaction of its own. Either
+        way the result comes back only once the write is durable, and an exception from
+        `unit` undoes exactly that unit's writes.
+        """
+        if self._committer is not None:
+            return self._committer.run(unit)
+        with self.write() as tx:
+            return unit(tx)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only transaction."""
+        with self.engine.connect() as connection, connection.begin():
+            yield Transaction(connection, token_total=self._token_total)
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A write transaction, committed when the block ends without an exception."""
+        with self.engine.connect() as connection:
+            connection.info[WRITE_INTENT] = True
+            with connection.begin():
+                yield Transaction(connection)

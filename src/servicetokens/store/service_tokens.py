@@ -1,0 +1,222 @@
+"""Service tokens: the rows behind the API's list, get, create, update, rotate and delete,
+and the gate's lookups by client id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from servicetokens.domain.clock import from_micros, to_micros
+from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.permissions import Container, ContainerKind
+from servicetokens.domain.tokens import ServiceToken
+from servicetokens.store.dialect import Dialect, Session
+from servicetokens.store.rows import micros_or_none, moment_or_none
+from servicetokens.store.schema import service_tokens
+from servicetokens.store.search import (
+    TOTAL,
+    SearchPlan,
+    TokenTotal,
+    choose_plan,
+    list_statements,
+)
+from servicetokens.store.versions import VersionStore
+
+__all__ = ["TokenStore", "search_key"]
+
+_INSERT_TOKEN = insert(service_tokens)
+_TOUCH_LAST_SEEN = (
+    update(service_tokens)
+    .where(
+        service_tokens.c.id == bindparam("token_id"),
+        service_tokens.c.last_seen_at.is_(None) | (service_tokens.c.last_seen_at < bindparam("at")),
+    )
+    .values(last_seen_at=bindparam("at"))
+)
+
+
+def search_key(name: str, client_id: str) -> str:
+    """What `search` matches against: the case-folded name and client id."""
+    return f"{name.casefold()}\n{client_id}"
+
+
+def _token_from_row(row: Row[Any]) -> ServiceToken:
+    return ServiceToken(
+        id=row.id,
+        container=Container(ContainerKind(row.container_kind), row.container_id, row.account_id),
+        name=row.name,
+        client_id=row.client_id,
+        secret_digest=bytes(row.secret_digest),
+        client_secret_version=row.client_secret_version,
+        previous_secret_digest=(
+            None if row.previous_secret_digest is None else bytes(row.previous_secret_digest)
+        ),
+        previous_client_secret_expires_at=moment_or_none(row.previous_client_secret_expires_at),
+        duration=row.duration,
+        expires_at=from_micros(row.expires_at),
+        enabled=bool(row.enabled),
+        created_at=from_micros(row.created_at),
+        updated_at=from_micros(row.updated_at),
+        last_seen_at=moment_or_none(row.last_seen_at),
+    )
+
+
+def _token_values(token: ServiceToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "container_kind": token.container.kind.value,
+        "container_id": token.container.id,
+        "account_id": token.container.account_id,
+        "name": token.name,
+        "search_key": search_key(token.name, token.client_id),
+        "client_id": token.client_id,
+        "secret_digest": token.secret_digest,
+        "client_secret_version": token.client_secret_version,
+        "previous_secret_digest": token.previous_secret_digest,
+        "previous_client_secret_expires_at": micros_or_none(
+            token.previous_client_secret_expires_at
+        ),
+        "duration": token.duration,
+        "expires_at": to_micros(token.expires_at),
+        "enabled": token.enabled,
+        "created_at": to_micros(token.created_at),
+        "updated_at": to_micros(token.updated_at),
+        "last_seen_at": micros_or_none(token.last_seen_at),
+    }
+
+
+class TokenStore(Session):
+    """Service tokens of every container."""
+
+    __slots__ = ("_token_total", "_versions")
+
+    def __init__(
+        self,
+        connection: Connection,
+        dialect: Dialect,
+        *,
+        versions: VersionStore,
+        token_total: TokenTotal | None = None,
+    ) -> None:
+        super().__init__(connection, dialect)
+        self._versions = versions
+        self._token_total = token_total
+
+    def list(
+        self,
+        container: Container,
+        query: ListQuery,
+        *,
+        token_count: int | None = None,
+        plan: SearchPlan | None = None,
+    ) -> tuple[list[ServiceToken], int]:
+        """One page of a container's tokens, in (created_at, id) order, and the total count.
+
+        `token_count` is the container's stored count, when the caller has already read it.
+        A `search` reads at most about as much as a walk of the container's own tokens (see
+        `search_plan`); `plan` forces one way (tests compare them).
+        """
+        if token_count is None:
+            token_count = self._versions.container_state(container)[1]
+        if query.search is not None and plan is None:
+            plan = self.search_plan(query.search, token_count=token_count)
+        if query.search is not None:
+            self._dialect.serial_scan(self._conn)
+        count, page, counted_page = list_statements(
+            container, query, dialect=self._dialect.name, plan=plan or SearchPlan.INDEX
+        )
+        if query.name is None and query.search is None:
+            total = token_count
+            if query.past_any_end or query.offset >= total:
+                return [], total
+            return [_token_from_row(row) for row in self._conn.execute(page)], total
+        if query.past_any_end:
+            return [], self._conn.execute(count).scalar_one()
+        if not self._dialect.postgres and plan is SearchPlan.INDEX and query.search is not None:
+            # Few matches (the plan was chosen for it), found through FTS5 and sorted: one
+            # query returns the page with the number of matches beside each row (a window
+            # count), so the index is read once; only a page past the end needs a count.
+            rows = self._conn.execute(counted_page).all()
+            if rows:
+                return [_token_from_row(row) for row in rows], int(rows[0]._mapping[TOTAL])
+            return [], self._conn.execute(count).scalar_one() if query.offset else 0
+        # A walk of the container's rows in page order (or PostgreSQL's plan): a window count
+        # would hold every match, whole, until the walk ends (3-7x the walk itself when most
+        # rows match). The page stops at its last row; a page that is not full also gives
+        # the count, so only a full page pays a second, narrow walk.
+        tokens = [_token_from_row(row) for row in self._conn.execute(page)]
+        if len(tokens) == query.per_page or (not tokens and query.offset):
+            return tokens, self._conn.execute(count).scalar_one()
+        return tokens, query.offset + len(tokens)
+
+    def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
+        """How a search in a container of `token_count` tokens reads least (`choose_plan`)."""
+        return choose_plan(
+            self._conn,
+            self._dialect,
+            search,
+            token_count=token_count,
+            total=total,
+            token_total=self._token_total,
+        )
+
+    def get(
+        self, container: Container, token_id: str, *, for_update: bool = False
+    ) -> ServiceToken | None:
+        """The container's token with that id (locked for update on PostgreSQL if asked)."""
+        statement = select(service_tokens).where(
+            service_tokens.c.id == token_id,
+            service_tokens.c.container_kind == container.kind.value,
+            service_tokens.c.container_id == container.id,
+        )
+        if for_update:
+            statement = self._dialect.for_update(statement)
+        row = self._conn.execute(statement).first()
+        return None if row is None else _token_from_row(row)
+
+    def by_client_id(self, client_id: str) -> ServiceToken | None:
+        """The token with that client id, in any container."""
+        row = self._conn.execute(
+            select(service_tokens).where(service_tokens.c.client_id == client_id)
+        ).first()
+        return None if row is None else _token_from_row(row)
+
+    def insert(self, token: ServiceToken) -> None:
+        """Store a new token."""
+        self._conn.execute(_INSERT_TOKEN, _token_values(token))
+
+    def insert_many(self, tokens: Sequence[ServiceToken]) -> None:
+        """Store many new tokens in one statement (bulk seeding), and count them."""
+        if not tokens:
+            return
+        self._conn.execute(_INSERT_TOKEN, [_token_values(t) for t in tokens])
+        per_container: dict[Container, int] = {}
+        for token in tokens:
+            per_container[token.container] = per_container.get(token.container, 0) + 1
+        for container, added in per_container.items():
+            self._versions.bump_container(container, count_delta=added)
+
+    def save(self, token: ServiceToken) -> None:
+        """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
+        values = _token_values(token)
+        for fixed in ("id", "container_kind", "container_id", "account_id", "created_at"):
+            values.pop(fixed)
+        values.pop("last_seen_at")
+        self._conn.execute(
+            update(service_tokens).where(service_tokens.c.id == token.id).values(**values)
+        )
+
+    def delete(self, token_id: str) -> None:
+        """Remove a token for good."""
+        self._conn.execute(delete(service_tokens).where(service_tokens.c.id == token_id))
+
+    def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
+        """Move `last_seen_at` forward (never back) for each (token id, time), in one
+        executemany (psycopg pipelines it: one round trip, not one per token)."""
+        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
+        if rows:
+            self._conn.execute(_TOUCH_LAST_SEEN, rows)
