@@ -18,7 +18,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from servicetokens.audit_retention import PRUNE_BATCH
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.audit import AuditEntry
@@ -31,7 +30,8 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.gate.last_seen import LastSeenWriter
-from servicetokens.service import ContainerRef
+from servicetokens.usecases.audit_retention import PRUNE_BATCH
+from servicetokens.usecases.service import ContainerRef
 
 
 def main() -> None:

@@ -246,7 +246,7 @@ def main() -> None:
         Principal,
         PrincipalKind,
     )
-    from servicetokens.service import ContainerRef
+    from servicetokens.usecases.service import ContainerRef
 
     modes = (*MODES, "checked+cookie") if args.cookie_client else MODES
     load_before = _loadavg()

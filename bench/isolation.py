@@ -36,7 +36,7 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import ContainerRef
+from servicetokens.usecases.service import ContainerRef
 
 __all__ = ["NAME", "near_universal_terms", "run_search_isolation", "settings"]
 

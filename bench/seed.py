@@ -25,7 +25,7 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import Container, ContainerKind, Permission
 from servicetokens.domain.secrets import digest
 from servicetokens.domain.tokens import ServiceToken, create_token
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 
 __all__ = ["NAME_GROUP", "Seeded", "name_for", "seed"]
 

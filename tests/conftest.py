@@ -17,9 +17,9 @@ import pytest
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV
+from servicetokens.usecases.service import Service
 from tests import prerequisites
 
 PG_ADMIN_URL = prerequisites.admin_url()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from servicetokens.config import Settings
-from servicetokens.service import Service
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
+from servicetokens.usecases.service import Service
 
 __all__ = ["build_api", "build_service"]
 
@@ -24,8 +24,8 @@ def build_service(settings: Settings, *, migrate: bool = True) -> Service:
 def build_api(settings: Settings | None = None) -> FastAPI:
     """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
-    from servicetokens.audit_retention import AuditPruner
     from servicetokens.domain.network import TrustedProxies
+    from servicetokens.usecases.audit_retention import AuditPruner
 
     settings = settings or Settings()
     service = build_service(settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from servicetokens.audit_retention import retention_days_from_env
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
 from servicetokens.store.engine import default_database_url
+from servicetokens.usecases.audit_retention import retention_days_from_env
 
 __all__ = ["DATABASE_ENV", "TRUSTED_PROXIES_ENV", "Settings"]
 

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 from starlette.testclient import TestClient
 
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 from tests.api.test_service_tokens import auth, base, ok
 from tests.conftest import World
 

@@ -12,7 +12,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 from tests.api.test_service_tokens import auth, base, error, ok
 from tests.conftest import World
 

@@ -15,8 +15,8 @@ from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
 from servicetokens.domain.signing_keys import SigningKeyRecord
 from servicetokens.gate.keys import KeyRing, KeySchedule
-from servicetokens.service import Service
 from servicetokens.signing.kek import KeyEncryptionKey
+from servicetokens.usecases.service import Service
 
 
 def _stored(service: Service) -> list[SigningKeyRecord]:

@@ -16,13 +16,13 @@ from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
-from servicetokens.caches import PRINCIPAL_MAX_AGE
 from servicetokens.config import Settings
 from servicetokens.domain.errors import InvalidAccessToken, UnknownEmailOrKey, ValidationError
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import Service
 from servicetokens.store.schema import api_tokens, users
-from servicetokens.usage import ApiTokenUsage
+from servicetokens.usecases.caches import PRINCIPAL_MAX_AGE
+from servicetokens.usecases.service import Service
+from servicetokens.usecases.usage import ApiTokenUsage
 from tests.api.test_service_tokens import V4, base, error, ok
 from tests.conftest import World
 

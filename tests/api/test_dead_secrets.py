@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
 from servicetokens.domain.clock import format_timestamp
-from servicetokens.service import Service
 from servicetokens.store.schema import service_tokens
+from servicetokens.usecases.service import Service
 from tests.conftest import World
 
 V4 = "/client/v4"

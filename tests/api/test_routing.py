@@ -20,7 +20,7 @@ from servicetokens.api.envelope import success
 from servicetokens.api.routes.service_tokens import ROUTES, RouteSpec, add_scope
 from servicetokens.api.routing import by_specificity, specificity
 from servicetokens.domain.permissions import ContainerKind, Principal
-from servicetokens.service import ContainerRef, Service
+from servicetokens.usecases.service import ContainerRef, Service
 from tests.conftest import World
 
 

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import create_token
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 from tests.api.test_service_tokens import auth, base, ok
 from tests.conftest import World
 

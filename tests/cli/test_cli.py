@@ -15,7 +15,7 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.credentials import ApiTokenCredential
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.service import ContainerRef
+from servicetokens.usecases.service import ContainerRef
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 CLI = [sys.executable, "-m", "servicetokens.cli"]

@@ -18,7 +18,7 @@ from servicetokens.domain.permissions import (
     Principal,
     PrincipalKind,
 )
-from servicetokens.service import ContainerRef
+from servicetokens.usecases.service import ContainerRef
 
 CLI = [sys.executable, "-m", "servicetokens.cli"]
 HOSTILE_NAMES = [

@@ -23,7 +23,7 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind
-from servicetokens.service import ContainerRef, Service
+from servicetokens.usecases.service import ContainerRef, Service
 from tests.conftest import World, make_world
 
 # Cloudflare's OpenAPI subset, copied into the database (its README names the source).

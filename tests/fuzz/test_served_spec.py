@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 from tests.fuzz.conftest import FuzzEnv, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"

@@ -35,10 +35,10 @@ from servicetokens.domain.permissions import (
 )
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate import GateApp, GateSettings
-from servicetokens.service import ContainerRef, Service
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
+from servicetokens.usecases.service import ContainerRef, Service
 from tests import prerequisites
 
 PG_ADMIN = prerequisites.admin_url()

@@ -107,7 +107,7 @@ def test_a_token_of_another_account_is_unknown(tenant: Tenant, gate: str) -> Non
         Principal,
         PrincipalKind,
     )
-    from servicetokens.service import ContainerRef
+    from servicetokens.usecases.service import ContainerRef
 
     principal = Principal(
         PrincipalKind.API_TOKEN, "x", (Grant(ContainerKind.ACCOUNT, other, Permission.WRITE),)

@@ -21,9 +21,9 @@ from servicetokens.domain.permissions import (
 )
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.last_seen import LastSeenWriter
-from servicetokens.service import ContainerRef, Service
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
+from servicetokens.usecases.service import ContainerRef, Service
 
 
 def _tokens(service: Service, count: int) -> tuple[str, Principal, list[ServiceToken]]:

@@ -14,10 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.audit_retention import AuditPruner, parse_retention_days, prune_audit
 from servicetokens.domain.audit import AuditEntry
-from servicetokens.service import Service
 from servicetokens.store.database import Database
+from servicetokens.usecases.audit_retention import AuditPruner, parse_retention_days, prune_audit
+from servicetokens.usecases.service import Service
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)

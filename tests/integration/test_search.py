@@ -14,10 +14,10 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import ListQuery, parse_list_query
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import create_token
-from servicetokens.service import ContainerRef, Service
 from servicetokens.store.database import Transaction
 from servicetokens.store.schema import service_tokens
 from servicetokens.store.search import SearchPlan, list_statements
+from servicetokens.usecases.service import ContainerRef, Service
 from tests.conftest import make_world
 
 NAMES = [

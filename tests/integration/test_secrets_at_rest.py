@@ -9,7 +9,7 @@ from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.domain.secrets import digest
-from servicetokens.service import ContainerRef
+from servicetokens.usecases.service import ContainerRef
 
 
 def test_the_database_files_hold_no_secret_only_its_digest(tmp_path: Path) -> None:

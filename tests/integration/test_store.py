@@ -20,11 +20,11 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import parse_list_query
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import Verdict, create_token, verify_secret
-from servicetokens.service import ContainerRef, Service
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
 from servicetokens.store.schema import metadata
 from servicetokens.store.search import list_statements
+from servicetokens.usecases.service import ContainerRef, Service
 from tests import prerequisites
 from tests.conftest import PG_ADMIN_URL, make_world
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servicetokens.caches import PRINCIPAL_MAX_AGE, PrincipalCache
 from servicetokens.domain.permissions import Principal, PrincipalKind
+from servicetokens.usecases.caches import PRINCIPAL_MAX_AGE, PrincipalCache
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 PRINCIPAL = Principal(PrincipalKind.API_TOKEN, "p", ())

@@ -25,10 +25,10 @@ from servicetokens.api.envelope import failure
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.api.routing import allowed_methods
 from servicetokens.api.scan_lane import ScanLane
-from servicetokens.audit_retention import AuditPruner
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.domain.network import TrustedProxies
-from servicetokens.service import Service
+from servicetokens.usecases.audit_retention import AuditPruner
+from servicetokens.usecases.service import Service
 
 __all__ = ["API_PREFIX", "create_app"]
 

@@ -15,7 +15,7 @@ from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredentia
 from servicetokens.domain.errors import InvalidHeaders, MissingCredentials
 from servicetokens.domain.network import TrustedProxies
 from servicetokens.domain.secrets import API_KEY_PATTERN, API_TOKEN_PATTERN
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 
 __all__ = [
     "CurrentCredential",

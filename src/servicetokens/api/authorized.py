@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from servicetokens.api.auth import CurrentCredential, get_service, origin_of
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.permissions import ContainerKind, Permission, Principal
-from servicetokens.service import ContainerRef, Service
+from servicetokens.usecases.service import ContainerRef, Service
 
 __all__ = ["SCOPE_PARAMS", "Authorized", "CanRead", "CanWrite", "container_ref"]
 

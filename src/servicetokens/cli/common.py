@@ -11,7 +11,7 @@ import typer
 from servicetokens.cli.output import fail
 from servicetokens.config import Settings
 from servicetokens.domain.errors import DomainError
-from servicetokens.service import Service
+from servicetokens.usecases.service import Service
 
 __all__ = ["JsonFlag", "refusals", "service_for"]
 

@@ -318,7 +318,7 @@ def audit_prune(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete old audit entries now (gates and API servers also do it hourly)."""
-    from servicetokens.audit_retention import prune_audit
+    from servicetokens.usecases.audit_retention import prune_audit
 
     settings: Settings = ctx.obj
     days = settings.audit_retention_days if older_than is None else older_than

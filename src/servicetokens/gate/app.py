@@ -17,7 +17,6 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from servicetokens.audit_retention import AuditPruner
 from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.network import TrustedProxies
@@ -39,6 +38,7 @@ from servicetokens.signing.kek_source import load_kek
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
+from servicetokens.usecases.audit_retention import AuditPruner
 
 __all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp", "build_gate"]
 

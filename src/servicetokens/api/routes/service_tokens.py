@@ -31,7 +31,7 @@ from servicetokens.api.schemas import (
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
 from servicetokens.domain.permissions import ContainerKind, Principal
-from servicetokens.service import ContainerRef, PendingPage, Service
+from servicetokens.usecases.service import ContainerRef, PendingPage, Service
 
 __all__ = ["ROUTES", "RouteSpec", "add_scope", "router"]
 

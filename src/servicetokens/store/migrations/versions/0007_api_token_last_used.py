@@ -1,6 +1,6 @@
 """API tokens: when each was last used (`servicetokens api-tokens list`).
 
-Written behind by the API processes (see `servicetokens.usage`), never on the request path.
+Written behind by the API processes (see `servicetokens.usecases.usage`), never on the request path.
 
 Revision ID: 0007
 Revises: 0006

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
+from servicetokens.usecases.background import Periodic
 
 __all__ = [
     "AUDIT_RETENTION_ENV",
@@ -27,7 +28,7 @@ __all__ = [
     "retention_days_from_env",
 ]
 
-log = logging.getLogger("servicetokens.audit_retention")
+log = logging.getLogger("servicetokens.usecases.audit_retention")
 
 AUDIT_RETENTION_ENV = "SERVICETOKENS_AUDIT_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 365
@@ -97,8 +98,9 @@ class AuditPruner:
         self._interval = interval
         self._first_after = first_after
         self._batch = batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(
+            "audit-prune", self.prune_once, interval=interval, first_after=first_after, log=log
+        )
         self.runs = 0
         self.deleted = 0
 
@@ -109,7 +111,7 @@ class AuditPruner:
             retention_days=self.retention_days,
             clock=self._clock,
             batch=self._batch,
-            stop=self._stop,
+            stop=self._loop.stopping,
         )
         self.runs += 1
         self.deleted += deleted
@@ -122,22 +124,9 @@ class AuditPruner:
     def start(self) -> None:
         """Prune after `first_after` seconds, then every `interval` (nothing when the
         retention is 0: keep forever)."""
-        if self.retention_days <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="audit-prune", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        wait = self._first_after
-        while not self._stop.wait(wait):
-            wait = self._interval
-            try:
-                self.prune_once()
-            except Exception as exc:  # the database may be away; the next pass retries
-                log.warning("audit log pruning failed: %s", type(exc).__name__)
+        if self.retention_days > 0:
+            self._loop.start()
 
     def stop(self) -> None:
         """Stop the thread (a pass in progress ends after its current batch)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._loop.stop()

@@ -17,10 +17,11 @@ import threading
 from datetime import datetime
 
 from servicetokens.store.database import Database
+from servicetokens.usecases.background import Periodic
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "ApiTokenUsage"]
 
-log = logging.getLogger("servicetokens.usage")
+log = logging.getLogger("servicetokens.usecases.usage")
 
 DEFAULT_FLUSH_INTERVAL = 5.0
 """Seconds between flushes of `last_used_at` in an API process."""
@@ -43,8 +44,9 @@ class ApiTokenUsage:
         self._max_pending = max_pending
         self._pending: dict[str, datetime] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(
+            "api-token-usage", self.flush, interval=interval, final=self.flush, log=log
+        )
         self.dropped = 0
         """Uses not recorded because `max_pending` ids were already waiting."""
 
@@ -83,26 +85,8 @@ class ApiTokenUsage:
 
     def start(self) -> None:
         """Flush every `interval` seconds on a daemon thread until `stop()`."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="api-token-usage", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception as exc:  # the database may be away; the batch is kept
-                log.warning("last_used_at flush failed: %s", type(exc).__name__)
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop the thread and write what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        try:
-            self.flush()
-        except Exception as exc:
-            log.error("last_used_at final flush failed: %s", type(exc).__name__)
+        self._loop.stop()

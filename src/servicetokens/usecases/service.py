@@ -13,8 +13,6 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import TypeVar
 
-from servicetokens.admin import AdminUseCases, IssuedCredential
-from servicetokens.caches import PageMemo, PrincipalCache
 from servicetokens.domain.audit import token_audit
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import (
@@ -53,7 +51,9 @@ from servicetokens.domain.tokens import (
     update_token,
 )
 from servicetokens.store.database import Database, Transaction
-from servicetokens.usage import ApiTokenUsage
+from servicetokens.usecases.admin import AdminUseCases, IssuedCredential
+from servicetokens.usecases.caches import PageMemo, PrincipalCache
+from servicetokens.usecases.usage import ApiTokenUsage
 
 __all__ = ["Caller", "ContainerRef", "IssuedCredential", "PendingPage", "Service", "TokenPage"]
 
@@ -157,7 +157,7 @@ class Service(AdminUseCases):
         return principal
 
     def _note_use(self, principal: Principal, now: datetime) -> None:
-        # In memory only; the API process writes `last_used_at` behind (servicetokens.usage).
+        # In memory only; the API process writes `last_used_at` behind (usecases.usage).
         if principal.kind is PrincipalKind.API_TOKEN:
             self.usage.record(principal.id, now)
 
