@@ -18,7 +18,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from servicetokens.domain.tokens import ServiceToken
+from servicetokens.domain.secrets import digest
+from servicetokens.domain.tokens import (
+    ServiceToken,
+    Verdict,
+    check_digest,
+    expires_at_seconds,
+    previous_until_seconds,
+)
 from servicetokens.signing.kek import Fingerprint
 from servicetokens.store.database import Database
 
@@ -40,6 +47,14 @@ class CachedToken:
     previous_until: float = -math.inf
     """When the previous secret stops being accepted (-inf: there is no grace)."""
 
+    def check(self, secret: str, now: float) -> Verdict:
+        """The verdict on `secret` at epoch seconds `now`: `domain.tokens.check_digest`
+        with the time limits kept here, so the secret is hashed once and floats compared.
+        Only for an entry that holds a token."""
+        token = self.token
+        assert token is not None
+        return check_digest(digest(secret), token, now, self.expires_at, self.previous_until)
+
 
 def cached_token(
     token: ServiceToken | None, loaded_at: float, *, fingerprint: Fingerprint
@@ -49,14 +64,13 @@ def cached_token(
     if token is None:
         return CachedToken(None, "", None, loaded_at)
     previous = token.previous_secret_digest
-    grace = token.previous_client_secret_expires_at
     return CachedToken(
         token,
         fingerprint(token.secret_digest),
         None if previous is None else fingerprint(previous),
         loaded_at,
-        math.inf if token.never_expires else token.expires_at.timestamp(),
-        -math.inf if grace is None else grace.timestamp(),
+        expires_at_seconds(token),
+        previous_until_seconds(token),
     )
 
 
