@@ -29,8 +29,8 @@ from servicetokens.domain.permissions import (
     Principal,
     PrincipalKind,
 )
-from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.usecases.audit_retention import PRUNE_BATCH
+from servicetokens.usecases.last_seen import LastSeenWriter
 from servicetokens.usecases.service import ContainerRef
 
 

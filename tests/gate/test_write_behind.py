@@ -20,9 +20,9 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.domain.tokens import ServiceToken
-from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
+from servicetokens.usecases.last_seen import LastSeenWriter
 from servicetokens.usecases.service import ContainerRef, Service
 
 

@@ -132,7 +132,9 @@ class Verifier:
             self._metrics.failures.labels("policy", "known").inc()
             verification.record_failure(token, "policy", now, origin)
             return _FORBIDDEN
-        fingerprint = verification.fingerprint(entry, verdict)
+        fingerprint = entry.fingerprint  # the `sfp` of the secret that authenticated
+        if verdict is Verdict.VALID_PREVIOUS and entry.previous_fingerprint is not None:
+            fingerprint = entry.previous_fingerprint
         issued = self._issuer.issue(token, fingerprint=fingerprint, now=now)
         verification.record_use(token.id, now)
         # Offer the cookie only to a client that does not already hold this very JWT.

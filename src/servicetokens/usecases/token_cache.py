@@ -18,14 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from servicetokens.domain.secrets import digest
-from servicetokens.domain.tokens import (
-    ServiceToken,
-    Verdict,
-    check_digest,
-    expires_at_seconds,
-    previous_until_seconds,
-)
+from servicetokens.domain.tokens import ServiceToken, expires_at_seconds, previous_until_seconds
 from servicetokens.signing.kek import Fingerprint
 from servicetokens.store.database import Database
 
@@ -46,14 +39,6 @@ class CachedToken:
     """When the token expires (inf: never)."""
     previous_until: float = -math.inf
     """When the previous secret stops being accepted (-inf: there is no grace)."""
-
-    def check(self, secret: str, now: float) -> Verdict:
-        """The verdict on `secret` at epoch seconds `now`: `domain.tokens.check_digest`
-        with the time limits kept here, so the secret is hashed once and floats compared.
-        Only for an entry that holds a token."""
-        token = self.token
-        assert token is not None
-        return check_digest(digest(secret), token, now, self.expires_at, self.previous_until)
 
 
 def cached_token(

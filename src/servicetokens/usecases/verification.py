@@ -21,12 +21,19 @@ from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.policy import Policy
 from servicetokens.domain.secrets import CLIENT_ID_PATTERN, digest, new_client_secret
-from servicetokens.domain.tokens import ServiceToken, Verdict, standing
+from servicetokens.domain.tokens import (
+    ServiceToken,
+    Verdict,
+    check_digest,
+    expires_at_seconds,
+    previous_until_seconds,
+    standing,
+)
 from servicetokens.signing.kek import Fingerprint
 from servicetokens.store.database import Database
 from servicetokens.usecases.change_feed import ChangeFeed
 from servicetokens.usecases.last_seen import LastSeenWriter
-from servicetokens.usecases.token_cache import ABSENT, CachedToken, TokenCache, cached_token
+from servicetokens.usecases.token_cache import ABSENT, CachedToken, TokenCache
 
 __all__ = ["Verification"]
 
@@ -48,7 +55,7 @@ _DECOY = ServiceToken(
     last_seen_at=None,
 )
 """Checked instead of a token that does not exist, so unknown ids cost the same work."""
-_DECOY_ENTRY = cached_token(_DECOY, 0.0, fingerprint=lambda _: "")  # never issued a JWT
+_DECOY_EXPIRES, _DECOY_UNTIL = expires_at_seconds(_DECOY), previous_until_seconds(_DECOY)
 
 
 class Verification:
@@ -151,12 +158,15 @@ class Verification:
         return token if token is not None and self.policy.owns(token) else None
 
     def check(self, entry: CachedToken, secret: str, now: float) -> Verdict:
-        """The verdict on `secret` at epoch seconds `now`; an unknown id (or another
-        account's) costs the same digest work against a decoy and is a wrong secret."""
-        if self.owned(entry) is None:
-            _DECOY_ENTRY.check(secret, now)
+        """The verdict on `secret` at epoch seconds `now`: `domain.tokens.check_digest` with
+        the time limits the entry keeps as floats, so the secret is hashed once. An unknown
+        id (or another account's) costs the same digest work against a decoy and is a
+        wrong secret."""
+        token = entry.token
+        if token is None or not self.policy.owns(token):
+            check_digest(digest(secret), _DECOY, now, _DECOY_EXPIRES, _DECOY_UNTIL)
             return Verdict.WRONG_SECRET
-        return entry.check(secret, now)
+        return check_digest(digest(secret), token, now, entry.expires_at, entry.previous_until)
 
     @staticmethod
     def standing(entry: CachedToken, now: float) -> Verdict:
@@ -165,13 +175,6 @@ class Verification:
         token = entry.token
         assert token is not None
         return standing(token, now, entry.expires_at)
-
-    @staticmethod
-    def fingerprint(entry: CachedToken, verdict: Verdict) -> str:
-        """The `sfp` of the secret that earned `verdict` (the previous one's, in its grace)."""
-        if verdict is Verdict.VALID_PREVIOUS and entry.previous_fingerprint is not None:
-            return entry.previous_fingerprint
-        return entry.fingerprint
 
     def jwt_matches(self, entry: CachedToken, token_id: str, fingerprint: str, now: float) -> bool:
         """Whether a JWT for `token_id`, earned by the secret `fingerprint` names, still
