@@ -6,8 +6,8 @@
 One command starts everything on loopback: an upstream (nginx answering a tiny 200 when
 nginx is installed, else a minimal Python ASGI app), two gate processes built the same way
 (`GateApp` under uvicorn with the CLI's settings) on one temporary SQLite database, one with
-checking and one with `GateSettings(check=False)` (a bench-only construction: the CLI has no
-way to switch checking off), then drives each from a separate load process (wrk when
+checking and one with checking taken out (`unchecked`: a bench-only subclass; production
+settings have no switch for it), then drives each from a separate load process (wrk when
 installed, else a Python asyncio/httpx generator) with valid credentials on every request.
 The checking client sends its secret every time and ignores cookies, so it is offered
 `Set-Cookie` on every answer (`--cookie-client` adds one that sends the cookie back).
@@ -34,6 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -101,16 +102,20 @@ def serve_upstream(port: int) -> None:
 def serve_gate(
     database: str, account: str, upstream: str, port: int, check: bool, cookie: bool = True
 ) -> None:
-    """The gate exactly as `servicetokens gate` runs it, with checking on or off."""
+    """The gate exactly as `servicetokens gate` runs it; with `check` off, the same gate
+    with its decision taken out (`unchecked`)."""
     import uvicorn
 
     from servicetokens.bootstrap import build_gate
     from servicetokens.config import Settings
     from servicetokens.gate import GateSettings
 
-    settings = GateSettings(account_id=account, upstream=upstream, check=check, cookie=cookie)
+    gate = build_gate(
+        GateSettings(account_id=account, upstream=upstream, cookie=cookie),
+        Settings(database_url=database),
+    )
     uvicorn.run(
-        build_gate(settings, Settings(database_url=database)),
+        gate if check else unchecked(gate),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -120,6 +125,34 @@ def serve_gate(
         proxy_headers=False,  # as the CLI runs it: the gate decides the client itself
         lifespan="on",
     )
+
+
+def unchecked(gate: Any) -> Any:
+    """`gate` (a `GateApp`) with checking taken out, for this benchmark only: the same request
+    target resolution, forwarding facts, header filtering and proxy, then straight to the
+    upstream with no credential check, no JWT and no background work. Production code has no
+    switch for this; it is a subclass that exists here."""
+    from servicetokens.gate.app import GateApp
+
+    class UncheckedGate(GateApp):
+        async def startup(self) -> None:
+            await self.proxy.start()
+
+        async def shutdown(self) -> None:
+            await self.proxy.aclose()
+
+        async def _admit(
+            self, scope: Any, receive: Any, send: Any, target: str, forwarded: Any
+        ) -> None:
+            await self.proxy.forward(
+                scope, receive, send, target=target, forwarded=forwarded, assertion=None
+            )
+
+        def _current(self) -> bool:
+            return True
+
+    gate.__class__ = UncheckedGate
+    return gate
 
 
 def load_python(url: str, seconds: float, connections: int, headers: dict[str, str]) -> None:

@@ -24,6 +24,12 @@ from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.gate.settings import gate_default
+from servicetokens.usecases.audit_retention import (
+    AUDIT_RETENTION_ENV,
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+)
 
 __all__ = ["app", "main"]
 
@@ -51,9 +57,9 @@ AuditRetentionOption = Annotated[
     int,
     typer.Option(
         "--audit-retention",
-        envvar="SERVICETOKENS_AUDIT_RETENTION_DAYS",
+        envvar=AUDIT_RETENTION_ENV,
         min=0,
-        max=36_500,
+        max=MAX_RETENTION_DAYS,
         help="Days of audit log kept; older entries are pruned hourly (0: keep forever).",
     ),
 ]
@@ -106,7 +112,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    audit_retention: AuditRetentionOption = 365,
+    audit_retention: AuditRetentionOption = DEFAULT_RETENTION_DAYS,
     trusted_proxy: TrustedProxyOption = None,
     allow_readable_database: AllowReadableFlag = False,
 ) -> None:
@@ -204,21 +210,23 @@ def gate(
         str | None,
         typer.Option(help="Single-header mode: header holding the JSON id + secret."),
     ] = None,
-    jwt_ttl: Annotated[int, typer.Option(help="Seconds an issued JWT lives.")] = 3600,
+    jwt_ttl: Annotated[int, typer.Option(help="Seconds an issued JWT lives.")] = int(
+        gate_default("jwt_ttl").total_seconds()
+    ),
     failure_limit: Annotated[
         int, typer.Option(help="Failed attempts per client id per window (0: no limit).", min=0)
-    ] = 30,
+    ] = gate_default("failure_limit"),
     failure_window: Annotated[
         int, typer.Option(help="Seconds the failure limit spans.", min=1)
-    ] = 60,
+    ] = int(gate_default("failure_window").total_seconds()),
     cookie: Annotated[
         bool,
         typer.Option(
             "--cookie/--no-cookie",
             help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
         ),
-    ] = True,
-    audit_retention: AuditRetentionOption = 365,
+    ] = gate_default("cookie"),
+    audit_retention: AuditRetentionOption = DEFAULT_RETENTION_DAYS,
     trusted_proxy: TrustedProxyOption = None,
     key_file: KeyFileOption = None,
     allow_readable_database: AllowReadableFlag = False,
@@ -310,7 +318,7 @@ def audit_prune(
         typer.Option(
             "--older-than",
             min=1,
-            max=36_500,
+            max=MAX_RETENTION_DAYS,
             help="Delete entries older than this many days (default: the audit retention).",
         ),
     ] = None,

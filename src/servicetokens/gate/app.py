@@ -108,20 +108,18 @@ class GateApp:
 
     async def startup(self) -> None:
         """Load (or make) signing keys, read the change feed, start the background work."""
-        if self.settings.check:
-            await asyncio.to_thread(self.keys.sync)
-            await asyncio.to_thread(self.verification.start)
-            self.audit_pruner.start()
-            self.keys.start()
+        await asyncio.to_thread(self.keys.sync)
+        await asyncio.to_thread(self.verification.start)
+        self.audit_pruner.start()
+        self.keys.start()
         await self.proxy.start()
 
     async def shutdown(self) -> None:
         """Stop background work, flush last_seen_at, close the database's connections."""
         await self.proxy.aclose()
-        if self.settings.check:
-            await asyncio.to_thread(self.keys.stop)
-            await asyncio.to_thread(self.verification.stop)
-            await asyncio.to_thread(self.audit_pruner.stop)
+        await asyncio.to_thread(self.keys.stop)
+        await asyncio.to_thread(self.verification.stop)
+        await asyncio.to_thread(self.audit_pruner.stop)
         self._close()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -159,11 +157,12 @@ class GateApp:
         if path.startswith(_RESERVED) or ("%" in path and unquote(path).startswith(_RESERVED)):
             await self._reserved(unquote(path), scope, send, forwarded)
             return
-        if not self.settings.check:
-            await self.proxy.forward(
-                scope, receive, send, target=target, forwarded=forwarded, assertion=None
-            )
-            return
+        await self._admit(scope, receive, send, target, forwarded)
+
+    async def _admit(
+        self, scope: Scope, receive: Any, send: Any, target: str, forwarded: Forwarded
+    ) -> None:
+        """Check the request's credentials; forward it with the JWT, or refuse it."""
         decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)
         if decision.status != 200:
             await self._refuse(send, decision)
@@ -187,18 +186,22 @@ class GateApp:
         await send({"type": "http.response.body", "body": body})
 
     async def _reserved(self, path: str, scope: Scope, send: Any, forwarded: Forwarded) -> None:
-        if path == FORWARD_AUTH_PATH and self.settings.check:
+        if path == FORWARD_AUTH_PATH:
             await self._authorize(scope, send, forwarded)
-        elif path == CERTS_PATH and self.settings.check:
+        elif path == CERTS_PATH:
             await _reply(send, 200, orjson.dumps(self.keys.certs_document()))
         elif path == METRICS_PATH:
             await _reply(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
         elif path == HEALTH_PATH:
-            current = not self.settings.check or self.verification.is_current()
+            current = self._current()
             body = b'{"status":"ok"}' if current else b'{"status":"stale"}'
             await _reply(send, 200 if current else 503, body)
         else:
             await _reply(send, 404, b'{"error":"not_found"}')
+
+    def _current(self) -> bool:
+        """Whether the gate may answer healthy: its change feed is being read."""
+        return self.verification.is_current()
 
     async def _authorize(self, scope: Scope, send: Any, forwarded: Forwarded) -> None:
         decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)

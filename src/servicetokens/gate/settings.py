@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
+from servicetokens.domain.signing_keys import KeySchedule
+from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
 
-__all__ = ["FORWARD_AUTH_PATH", "GateSettings", "default_audience"]
+__all__ = ["FORWARD_AUTH_PATH", "GateSettings", "default_audience", "gate_default"]
 
 FORWARD_AUTH_PATH = "/cdn-cgi/access/authorize"
 """The forward-auth endpoint (nginx `auth_request`, Traefik ForwardAuth, Caddy forward_auth)."""
+
+_KEYS = KeySchedule()
+"""The signing-key schedule's defaults, written once in the domain."""
 
 
 def default_audience(account_id: str, upstream: str) -> str:
@@ -37,11 +43,11 @@ class GateSettings:
     """Single-header mode: the header holding `{"cf-access-client-id", ...}` JSON."""
     jwt_ttl: timedelta = timedelta(hours=1)
     """Lifetime of an issued JWT (reuse still re-checks the token on every request)."""
-    key_rotation: timedelta = timedelta(weeks=6)
+    key_rotation: timedelta = _KEYS.rotation
     """How long a signing key signs before its successor takes over."""
-    key_overlap: timedelta = timedelta(days=7)
+    key_overlap: timedelta = _KEYS.overlap
     """How long a superseded key stays published (must outlive `jwt_ttl`)."""
-    key_lead: timedelta = timedelta(minutes=10)
+    key_lead: timedelta = _KEYS.lead
     """How long a new key is published before it signs (replicas refresh within a minute)."""
     failure_limit: int = 30
     """Failed attempts allowed per client id per `failure_window`; 0 disables the limit."""
@@ -60,14 +66,12 @@ class GateSettings:
     """Seconds to wait for the upstream to connect, send or answer."""
     cookie: bool = True
     """Return the JWT as the `CF_Authorization` cookie for reuse."""
-    audit_retention_days: int = 365
+    audit_retention_days: int = DEFAULT_RETENTION_DAYS
     """Days of audit log kept (0: forever); the gate prunes older entries hourly."""
     audit_prune_interval: float = 3600.0
     """Seconds between audit log prunes (the first runs a minute after startup, or sooner)."""
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     """CIDRs of proxies whose `X-Forwarded-*` headers are believed (see `domain.network`)."""
-    check: bool = True
-    """False proxies without checking anything: for `bench/gate.py` only, never from the CLI."""
 
     @property
     def aud(self) -> str:
@@ -78,3 +82,9 @@ class GateSettings:
     def iss(self) -> str:
         """The effective issuer."""
         return self.issuer or f"servicetokens:{self.account_id}"
+
+
+def gate_default(name: str) -> Any:
+    """The default of `GateSettings.<name>`: the CLI's options read their defaults here, so
+    each is written once."""
+    return GateSettings.__dataclass_fields__[name].default
