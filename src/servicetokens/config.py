@@ -1,22 +1,56 @@
-"""Settings from flags and SERVICETOKENS_* environment variables."""
+"""Settings from flags and SERVICETOKENS_* environment variables.
+
+`Settings` is what every process (API server, gate, CLI, workers) is built from by the
+composition root (`bootstrap.py`). Each default is written once, here or in the module that
+owns the rule (`domain.network`, `usecases.audit_retention`). `serve` hands the settings to
+its uvicorn workers as environment variables: `as_environment()` writes exactly what
+`Settings()` reads back (`tests/unit/test_config.py`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
-from servicetokens.store.engine import default_database_url
-from servicetokens.usecases.audit_retention import retention_days_from_env
+from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
 
-__all__ = ["DATABASE_ENV", "TRUSTED_PROXIES_ENV", "Settings"]
+__all__ = [
+    "DATABASE_ENV",
+    "DEFAULT_POOL_SIZE",
+    "POOL_SIZE_ENV",
+    "TRUSTED_PROXIES_ENV",
+    "Settings",
+    "default_database_url",
+]
 
 DATABASE_ENV = "SERVICETOKENS_DATABASE_URL"
+POOL_SIZE_ENV = "SERVICETOKENS_POOL_SIZE"
 TRUSTED_PROXIES_ENV = "SERVICETOKENS_TRUSTED_PROXIES"
+DEFAULT_POOL_SIZE = 10
+
+
+def default_database_url() -> str:
+    """`sqlite:///…/servicetokens.db` in the current directory."""
+    return f"sqlite:///{Path('servicetokens.db').resolve()}"
 
 
 def _env_database() -> str:
     return os.environ.get(DATABASE_ENV) or default_database_url()
+
+
+def _env_pool_size() -> int:
+    value = os.environ.get(POOL_SIZE_ENV)
+    if value is None:
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        raise ValueError(f"{POOL_SIZE_ENV} must be a whole number, not {value!r}") from None
+    if size < 1:
+        raise ValueError(f"{POOL_SIZE_ENV} must be at least 1")
+    return size
 
 
 def _env_trusted_proxies() -> tuple[str, ...]:
@@ -32,12 +66,19 @@ class Settings:
 
     database_url: str = field(default_factory=_env_database)
     """`sqlite:///path` (default `./servicetokens.db`) or `postgresql://user@host:port/db`."""
-    pool_size: int = field(
-        default_factory=lambda: int(os.environ.get("SERVICETOKENS_POOL_SIZE", "10"))
-    )
-    """Database connections kept per process."""
+    pool_size: int = field(default_factory=_env_pool_size)
+    """Database connections kept per process (`SERVICETOKENS_POOL_SIZE`, default 10)."""
     audit_retention_days: int = field(default_factory=retention_days_from_env)
     """Days of audit log kept (0: forever); `SERVICETOKENS_AUDIT_RETENTION_DAYS`, default 365."""
     trusted_proxies: tuple[str, ...] = field(default_factory=_env_trusted_proxies)
     """CIDRs of proxies whose `X-Forwarded-For` is believed (`none`: nobody's). Default:
     loopback. Decides the client address the audit log records."""
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the SERVICETOKENS_* variables `Settings()` reads back."""
+        return {
+            DATABASE_ENV: self.database_url,
+            POOL_SIZE_ENV: str(self.pool_size),
+            AUDIT_RETENTION_ENV: str(self.audit_retention_days),
+            TRUSTED_PROXIES_ENV: ",".join(self.trusted_proxies) or "none",
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -22,7 +23,7 @@ from servicetokens.cli.credentials import api_tokens_app, users_app
 from servicetokens.cli.keys import keys_app
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, TRUSTED_PROXIES_ENV, Settings
+from servicetokens.config import DATABASE_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.gate.settings import gate_default
 from servicetokens.usecases.audit_retention import (
@@ -131,9 +132,10 @@ def serve(
         )
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
     service.database.engine.dispose()
-    os.environ[DATABASE_ENV] = settings.database_url
-    os.environ["SERVICETOKENS_AUDIT_RETENTION_DAYS"] = str(audit_retention)
-    os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
+    # uvicorn's workers import `bootstrap:build_api` afresh: the settings travel to them
+    # as the environment `Settings()` reads (one mapping, both ways: config.py).
+    served = replace(settings, audit_retention_days=audit_retention, trusted_proxies=proxies)
+    os.environ.update(served.as_environment())
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
     # supervisor) then holds only what serving needs, not the CLI, Rich and this bootstrap.

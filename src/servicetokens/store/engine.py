@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -10,15 +9,10 @@ from sqlalchemy.engine import URL, make_url
 
 from servicetokens.store.files import create_private, sqlite_file
 
-__all__ = ["WRITE_INTENT", "default_database_url", "make_engine", "normalise_url"]
+__all__ = ["WRITE_INTENT", "make_engine", "normalise_url"]
 
 WRITE_INTENT = "servicetokens.write"
 """Connection-info flag: the next transaction writes (SQLite then takes the lock up front)."""
-
-
-def default_database_url() -> str:
-    """`sqlite:///servicetokens.db` in the current directory."""
-    return f"sqlite:///{Path('servicetokens.db').resolve()}"
 
 
 def normalise_url(url: str) -> URL:

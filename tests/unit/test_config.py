@@ -1,0 +1,67 @@
+"""Settings travel to `serve`'s uvicorn workers as environment variables: what
+`as_environment()` writes is exactly what `Settings()` reads back, and a bad value is refused."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from servicetokens.config import DATABASE_ENV, POOL_SIZE_ENV, TRUSTED_PROXIES_ENV, Settings
+from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
+from servicetokens.usecases.audit_retention import (
+    AUDIT_RETENTION_ENV,
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+)
+
+CIDRS = st.sampled_from(["127.0.0.0/8", "::1/128", "10.0.0.0/8", "192.168.1.7/32", "fd00::/8"])
+URLS = st.sampled_from(
+    ["sqlite:///tmp/a.db", "sqlite:////var/lib/st/x y.db", "postgresql://u:p%40ss@db:5432/st"]
+)
+ENV_NAMES = (DATABASE_ENV, POOL_SIZE_ENV, AUDIT_RETENTION_ENV, TRUSTED_PROXIES_ENV)
+
+
+@given(
+    url=URLS,
+    pool=st.integers(1, 500),
+    days=st.integers(0, MAX_RETENTION_DAYS),
+    proxies=st.one_of(st.just(("none",)), st.lists(CIDRS, min_size=1, max_size=4).map(tuple)),
+)
+def test_settings_survive_the_trip_through_the_environment(
+    url: str, pool: int, days: int, proxies: tuple[str, ...]
+) -> None:
+    sent = Settings(
+        database_url=url, pool_size=pool, audit_retention_days=days, trusted_proxies=proxies
+    )
+    with pytest.MonkeyPatch.context() as env:
+        for name in ENV_NAMES:
+            env.delenv(name, raising=False)
+        for name, value in sent.as_environment().items():
+            env.setenv(name, value)
+        assert Settings() == sent
+
+
+def test_without_variables_every_default_comes_from_its_one_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.database_url.endswith("/servicetokens.db")
+    assert settings.pool_size == 10
+    assert settings.audit_retention_days == DEFAULT_RETENTION_DAYS
+    assert settings.trusted_proxies == DEFAULT_TRUSTED_PROXIES
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [(POOL_SIZE_ENV, "ten"), (POOL_SIZE_ENV, "0"), (AUDIT_RETENTION_ENV, "-1")],
+)
+def test_a_malformed_variable_is_refused_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=r"SERVICETOKENS|retention"):
+        Settings()
