@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import schemathesis
@@ -23,15 +23,18 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.usecases.service import Service
+from servicetokens.bootstrap import build_use_cases
+from servicetokens.store.database import Database
+from servicetokens.store.engine import make_engine
 from tests.fuzz.conftest import FuzzEnv, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"
 
 
 def _served_document() -> dict[str, Any]:
-    # Not entered as a context manager: no lifespan, so the (absent) service is never used.
-    client = TestClient(create_app(cast(Service, None)))
+    # Not entered as a context manager: no lifespan, and the (empty, unmigrated) database
+    # behind the use cases is never reached.
+    client = TestClient(create_app(build_use_cases(Database(make_engine("sqlite://")))))
     response = client.get(OPENAPI_PATH)
     assert response.status_code == 200, response.text
     document: dict[str, Any] = response.json()

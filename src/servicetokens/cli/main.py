@@ -15,7 +15,7 @@ from servicetokens.cli.at_rest import (
     refuse_readable_database,
     signing_kek,
 )
-from servicetokens.cli.common import JsonFlag
+from servicetokens.cli.common import JsonFlag, admin_for
 from servicetokens.cli.common import refusals as _refusals
 from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
@@ -115,16 +115,16 @@ def serve(
     proxies = _trusted_proxies(trusted_proxy)
     refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
-    if not service.any_account():
-        account_id = service.create_account("default")
-        credential = service.create_api_token(
+    if not service.admin.any_account():
+        account_id = service.admin.create_account("default")
+        credential = service.admin.create_api_token(
             "bootstrap",
             scope=ContainerKind.ACCOUNT,
             scope_id=account_id,
             permission=Permission.WRITE,
         )
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
-    service.database.engine.dispose()
+    service.close()
     os.environ[DATABASE_ENV] = settings.database_url
     os.environ["SERVICETOKENS_AUDIT_RETENTION_DAYS"] = str(audit_retention)
     os.environ[TRUSTED_PROXIES_ENV] = ",".join(proxies)
@@ -158,7 +158,7 @@ def serve(
 @accounts_app.command("create")
 def accounts_create(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
     """Create an account; prints its id."""
-    account_id = _service(ctx).create_account(name)
+    account_id = admin_for(ctx).create_account(name)
     emit({"id": account_id, "name": name}, as_json=as_json, title="account")
 
 
@@ -171,7 +171,7 @@ def zones_create(
 ) -> None:
     """Create a zone in an account; prints its id."""
     with _refusals():
-        zone_id = _service(ctx).create_zone(name, account_id=account)
+        zone_id = admin_for(ctx).create_zone(name, account_id=account)
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
 
 
@@ -180,7 +180,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create or migrate the schema to the newest revision."""
     from servicetokens.store.migrate import head_revision
 
-    _service(ctx).database.engine.dispose()
+    _service(ctx).close()
     emit({"revision": head_revision()}, as_json=as_json, title="database")
 
 
@@ -299,7 +299,7 @@ def audit_list(
 
     with _refusals(exit_code=2):
         moment = None if since is None else parse_timestamp(since, field="--since")
-    entries = _service(ctx).audit_log(account_id=account, since=moment, limit=limit)
+    entries = admin_for(ctx).audit_log(account_id=account, since=moment, limit=limit)
     print_audit(entries, as_json=as_json)
 
 
@@ -324,7 +324,7 @@ def audit_prune(
     days = settings.audit_retention_days if older_than is None else older_than
     service = _service(ctx)
     deleted = prune_audit(service.database, retention_days=days)
-    service.database.engine.dispose()
+    service.close()
     emit({"deleted": deleted, "older_than_days": days}, as_json=as_json, title="audit log")
 
 
