@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
 from typing import Any
 
 import pytest
@@ -32,10 +33,12 @@ OPENAPI_PATH = "/client/v4/openapi.json"
 
 
 def _served_document() -> dict[str, Any]:
-    # Not entered as a context manager: no lifespan, and the (empty, unmigrated) database
-    # behind the use cases is never reached.
-    client = TestClient(create_app(build_use_cases(Database(make_engine("sqlite://")))))
-    response = client.get(OPENAPI_PATH)
+    # Not entered as a context manager: no lifespan, and the use cases never reach their
+    # database (an empty file, removed with its directory).
+    with tempfile.TemporaryDirectory() as directory:
+        service = build_use_cases(Database(make_engine(f"sqlite:///{directory}/unused.db")))
+        response = TestClient(create_app(service)).get(OPENAPI_PATH)
+        service.close()
     assert response.status_code == 200, response.text
     document: dict[str, Any] = response.json()
     return document

@@ -64,7 +64,7 @@ class TokenPage:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every list request, and frozen costs 5× as much
 class ListAccess:
     """A caller authorized to read one container's list, and the versions read for it."""
 
