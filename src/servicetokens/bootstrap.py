@@ -8,7 +8,7 @@ from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from servicetokens.store.migrate import upgrade
+from servicetokens.store.migrate import head_revision, upgrade
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
@@ -16,7 +16,7 @@ from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 
-__all__ = ["build_api", "build_service", "build_use_cases"]
+__all__ = ["build_api", "build_service", "build_use_cases", "upgrade_database"]
 
 
 def build_use_cases(
@@ -53,6 +53,16 @@ def build_service(
     if migrate:
         upgrade(engine)
     return build_use_cases(Database(engine), clock=clock, usage_interval=usage_interval)
+
+
+def upgrade_database(settings: Settings) -> str:
+    """Create or migrate the configured database to the newest schema; that revision."""
+    engine = make_engine(settings.database_url, pool_size=settings.pool_size)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return head_revision()
 
 
 def build_api(settings: Settings | None = None) -> FastAPI:

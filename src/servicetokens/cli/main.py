@@ -178,10 +178,9 @@ def zones_create(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create or migrate the schema to the newest revision."""
-    from servicetokens.store.migrate import head_revision
+    from servicetokens.bootstrap import upgrade_database
 
-    _service(ctx).close()
-    emit({"revision": head_revision()}, as_json=as_json, title="database")
+    emit({"revision": upgrade_database(ctx.obj)}, as_json=as_json, title="database")
 
 
 @app.command()
