@@ -38,7 +38,7 @@ WRITES: dict[str, Attempt] = {
 }
 READS: dict[str, Attempt] = {
     "get": lambda u, p, ref, t: u.tokens.get(p, ref, t),
-    "list": lambda u, p, ref, _: u.tokens.list(p, ref, ListQuery()),
+    "list": lambda u, p, ref, _: u.tokens.read_page(p, ref, ListQuery()),
 }
 
 
@@ -114,7 +114,7 @@ def test_the_list_reports_the_version_it_was_read_at(use_cases: UseCases, tenant
     assert (page.version, page.tokens) == (second.version, [made])
     tokens.refresh(writer, tenant.account, made.id)
     assert tokens.open_list(credential, tenant.account).version > second.version
-    assert tokens.list(writer, tenant.account, ListQuery()).version > second.version
+    assert tokens.read_page(writer, tenant.account, ListQuery()).version > second.version
 
 
 def test_a_page_that_costs_a_scan_is_handed_back_to_run(

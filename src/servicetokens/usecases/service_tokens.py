@@ -134,16 +134,17 @@ class ServiceTokens:
         start: an index walk of at most `_CHEAP_OFFSET` + 1000 entries); else the
         `PendingScan` that reads it."""
         if query.name is None and query.search is None and query.offset <= _CHEAP_OFFSET:
-            return self._read_page(access, query)
-        return PendingScan(access.container, query, lambda: self._read_page(access, query))
+            return self._read(access, query)
+        return PendingScan(access.container, query, lambda: self._read(access, query))
 
-    def list(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
-        """A page of the container's tokens (Read), however much it costs, read here."""
+    def read_page(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
+        """A page of the container's tokens (Read), however much it costs, read here (for
+        callers that hold a principal and memoise nothing)."""
         container = self._authorization.require(principal, ref, Permission.READ)
         version, token_count, _ = self._database.probe_versions(ref.kind, ref.id)
-        return self._read_page(ListAccess(principal, container, version, token_count), query)
+        return self._read(ListAccess(principal, container, version, token_count), query)
 
-    def _read_page(self, access: ListAccess, query: ListQuery) -> TokenPage:
+    def _read(self, access: ListAccess, query: ListQuery) -> TokenPage:
         with self._database.read() as tx:
             tokens, total = tx.tokens.list(access.container, query, token_count=access.token_count)
         info = PageInfo(query.page, query.per_page, len(tokens), total)
