@@ -29,9 +29,9 @@ from servicetokens.domain.permissions import (
     Principal,
     PrincipalKind,
 )
-from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.usecases.audit_retention import PRUNE_BATCH
 from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.last_seen import LastSeenWriter
 
 
 def main() -> None:

@@ -104,8 +104,9 @@ def serve_gate(
     """The gate exactly as `servicetokens gate` runs it, with checking on or off."""
     import uvicorn
 
+    from servicetokens.bootstrap import build_gate
     from servicetokens.config import Settings
-    from servicetokens.gate import GateSettings, build_gate
+    from servicetokens.gate import GateSettings
 
     settings = GateSettings(account_id=account, upstream=upstream, check=check, cookie=cookie)
     uvicorn.run(

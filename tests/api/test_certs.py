@@ -13,10 +13,10 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
-from servicetokens.domain.signing_keys import SigningKeyRecord
-from servicetokens.gate.keys import KeyRing, KeySchedule
+from servicetokens.domain.signing_keys import KeySchedule, SigningKeyRecord
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.signing_keys import KeyRing
 
 
 def _stored(service: UseCases) -> list[SigningKeyRecord]:

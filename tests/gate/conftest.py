@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from bench.harness import ServerThread
 
-from servicetokens.bootstrap import build_service, build_use_cases
+from servicetokens.bootstrap import build_service, build_use_cases, gate_on
 from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
 from servicetokens.domain.fields import TokenFields
@@ -181,7 +181,7 @@ class GateFactory:
         options: dict[str, Any] = {"poll_interval": 0.1, "upstream": self._upstream, **overrides}
         settings = GateSettings(account_id=self._tenant.account, **options)
         engine = make_engine(self._tenant.database_url, pool_size=4)
-        app = GateApp(settings, Database(engine))
+        app = gate_on(settings, Database(engine))
         server = ServerThread(app).__enter__()
         self._servers.append(server)
         self.apps[server.url] = app

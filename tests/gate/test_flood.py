@@ -11,7 +11,8 @@ import secrets
 import pytest
 from sqlalchemy import event
 
-from servicetokens.gate import GateApp, GateSettings
+from servicetokens.bootstrap import gate_on
+from servicetokens.gate import GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from tests.gate.conftest import Tenant
@@ -41,7 +42,7 @@ def _flood(tenant: Tenant, upstream: str, ids: int) -> None:
         failure_limit=30,
         cache_max_age=3600,
     )
-    app = GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
+    app = gate_on(settings, Database(make_engine(tenant.database_url, pool_size=2)))
 
     async def scenario() -> None:
         await app.startup()
@@ -54,18 +55,18 @@ def _flood(tenant: Tenant, upstream: str, ids: int) -> None:
                 refused = await decide(_headers(unknown, "x" * 64), origin="203.0.113.9")
                 assert refused.status in (401, 429)
                 if n % 5000 == 0:  # real traffic goes on during the flood...
-                    hits = app.cache.hits
+                    hits = app.verification.cache.hits
                     admitted = await decide(_headers(token.client_id, secret), origin="1.2.3.4")
                     assert admitted.status == 200
                     # ...and is served from the cache, as the metrics count it.
-                    assert app.cache.hits == hits + 1, f"a miss after {n} unknown ids"
+                    assert app.verification.cache.hits == hits + 1, f"a miss after {n} unknown ids"
             grown = _peak_rss_mb() - before
             assert grown < FLOOD_RSS_BOUND_MB, f"peak RSS grew {grown:.1f} MB"
         finally:
             await app.shutdown()
 
     asyncio.run(scenario())
-    assert app.cache.unknown_entries <= 10_000
+    assert app.verification.cache.unknown_entries <= 10_000
     assert len(app.verifier._limiter) <= 2  # type: ignore[attr-defined]  # one address's budget
 
 
@@ -95,7 +96,7 @@ def test_ids_of_a_shape_never_issued_cost_no_database_read(
 ) -> None:
     settings = GateSettings(account_id=tenant.account, upstream=upstream)
     engine = make_engine(tenant.database_url, pool_size=2)
-    app = GateApp(settings, Database(engine))
+    app = gate_on(settings, Database(engine))
     statements: list[str] = []
 
     async def scenario() -> None:
@@ -109,4 +110,4 @@ def test_ids_of_a_shape_never_issued_cost_no_database_read(
 
     asyncio.run(scenario())
     assert not [s for s in statements if "service_tokens" in s], statements
-    assert app.cache.misses == 0
+    assert app.verification.cache.misses == 0

@@ -10,13 +10,14 @@ import pytest
 
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.secrets import digest
+from servicetokens.domain.signing_keys import KeySchedule
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.jwt import LEEWAY, JwtIssuer
-from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
+from servicetokens.usecases.signing_keys import KeyRing
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)

@@ -14,10 +14,8 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy.engine import make_url
 
-from servicetokens.domain.signing_keys import SigningKeyRecord
-from servicetokens.gate.keys import KeyRing, KeySchedule, new_signing_key, rewrap
+from servicetokens.domain.signing_keys import KeySchedule, SigningKeyRecord
 from servicetokens.signing.kek import (
     KEK_BYTES,
     KekError,
@@ -25,8 +23,11 @@ from servicetokens.signing.kek import (
     WrongKeyEncryptionKey,
     key_id_of,
 )
-from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, load_kek
+from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside
+from servicetokens.signing.key_material import new_signing_key
 from servicetokens.store.database import Database
+from servicetokens.usecases.database_files import find_kek
+from servicetokens.usecases.signing_keys import KeyRing, rewrap
 from tests.gate.conftest import Clock
 
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -86,20 +87,20 @@ def test_the_secret_fingerprint_is_keyed_by_the_kek() -> None:
 
 
 def test_on_sqlite_one_is_generated_beside_the_database_once(tmp_path: Path) -> None:
-    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
-    first = load_kek(url, environ={})
+    url = f"sqlite:///{tmp_path / 'st.db'}"
+    first = find_kek(url, environ={})
     path = kek_file_beside(tmp_path / "st.db")
     assert first.generated == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = load_kek(url, environ={})
+    again = find_kek(url, environ={})
     assert again.generated is None
     assert again.kek.key_id == first.kek.key_id
 
 
 def test_concurrent_first_uses_agree_on_one_kek(tmp_path: Path) -> None:
-    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
+    url = f"sqlite:///{tmp_path / 'st.db'}"
     with ThreadPoolExecutor(8) as pool:
-        found = list(pool.map(lambda _: load_kek(url, environ={}), range(16)))
+        found = list(pool.map(lambda _: find_kek(url, environ={}), range(16)))
     assert len({f.kek.key_id for f in found}) == 1
     assert sum(f.generated is not None for f in found) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["st.db.kek"]  # no temporaries left
@@ -108,32 +109,42 @@ def test_concurrent_first_uses_agree_on_one_kek(tmp_path: Path) -> None:
 def test_a_key_file_wins_over_the_environment_which_wins_over_the_default(
     tmp_path: Path,
 ) -> None:
-    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
+    url = f"sqlite:///{tmp_path / 'st.db'}"
     from_file, from_env = KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
     key_file = tmp_path / "kek"
     key_file.write_text(from_file.encoded())
     key_file.chmod(0o600)
     environ = {KEK_ENV: from_env.encoded()}
-    assert load_kek(url, key_file=key_file, environ=environ).kek.key_id == from_file.key_id
-    assert load_kek(url, environ=environ).kek.key_id == from_env.key_id
+    assert find_kek(url, key_file=key_file, environ=environ).kek.key_id == from_file.key_id
+    assert find_kek(url, environ=environ).kek.key_id == from_env.key_id
     assert not kek_file_beside(tmp_path / "st.db").exists()
     with pytest.raises(KekError, match="no such file"):
-        load_kek(url, key_file=tmp_path / "missing", environ=environ)
+        find_kek(url, key_file=tmp_path / "missing", environ=environ)
 
 
 def test_postgresql_requires_one_naming_the_setting() -> None:
-    url = make_url("postgresql+psycopg://app@db.internal/servicetokens")
+    url = "postgresql://app@db.internal/servicetokens"
     with pytest.raises(KekError, match=KEK_ENV) as refused:
-        load_kek(url, environ={})
+        find_kek(url, environ={})
     assert "--key-file" in str(refused.value)
     kek = KeyEncryptionKey.generate()
-    assert load_kek(url, environ={KEK_ENV: kek.encoded()}).kek.key_id == kek.key_id
+    assert find_kek(url, environ={KEK_ENV: kek.encoded()}).kek.key_id == kek.key_id
 
 
 def test_without_create_nothing_is_generated(tmp_path: Path) -> None:
-    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
+    url = f"sqlite:///{tmp_path / 'st.db'}"
     with pytest.raises(KekError, match="does not exist"):
-        load_kek(url, environ={}, create=False)
+        find_kek(url, environ={}, create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_in_memory_database_gets_a_fresh_key_and_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first, second = (find_kek(url, environ={}) for url in ("sqlite://", "sqlite:///:memory:"))
+    assert first.kek.key_id != second.kek.key_id
+    assert (first.generated, second.generated) == (None, None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -215,8 +226,8 @@ def test_a_key_file_others_can_read_is_refused_with_the_fix(tmp_path: Path) -> N
     key_file = tmp_path / "kek"
     key_file.write_text(KeyEncryptionKey.generate().encoded())
     key_file.chmod(0o640)
-    url = make_url(f"sqlite:///{tmp_path / 'st.db'}")
+    url = f"sqlite:///{tmp_path / 'st.db'}"
     with pytest.raises(KekError, match=r"read or written by others.*chmod 600"):
-        load_kek(url, key_file=key_file, environ={})
+        find_kek(url, key_file=key_file, environ={})
     key_file.chmod(0o600)
-    assert load_kek(url, key_file=key_file, environ={}).kek
+    assert find_kek(url, key_file=key_file, environ={}).kek

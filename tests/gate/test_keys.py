@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import jwt
 
-from servicetokens.gate.keys import KeyRing, KeySchedule
+from servicetokens.domain.signing_keys import KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.database import Database
+from servicetokens.usecases.signing_keys import KeyRing
 from tests.gate.conftest import Clock
 
 KEK = KeyEncryptionKey.generate()

@@ -23,12 +23,13 @@ from alembic import command
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from servicetokens.domain.signing_keys import KeySchedule
 from servicetokens.gate import GateApp
-from servicetokens.gate.keys import KeyRing, KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import _config, upgrade
+from servicetokens.usecases.signing_keys import KeyRing
 from tests.gate.conftest import GateFactory, Tenant, creds, make_tenant
 
 PEM_MARKER = b"PRIVATE KEY"

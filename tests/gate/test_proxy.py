@@ -324,13 +324,14 @@ def test_last_seen_at_moves_within_five_seconds(tenant: Tenant, gate: str) -> No
 def test_last_seen_is_flushed_on_shutdown(tenant: Tenant, upstream: str) -> None:
     from bench.harness import ServerThread
 
-    from servicetokens.gate import GateApp, GateSettings
+    from servicetokens.bootstrap import gate_on
+    from servicetokens.gate import GateSettings
     from servicetokens.store.database import Database
     from servicetokens.store.engine import make_engine
 
     token, secret = tenant.token()
     settings = GateSettings(account_id=tenant.account, upstream=upstream, last_seen_interval=3600)
-    app = GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
+    app = gate_on(settings, Database(make_engine(tenant.database_url, pool_size=2)))
     with ServerThread(app) as server:
         assert httpx.get(server.url, headers=creds(token.client_id, secret)).status_code == 200
         assert tenant.get(token).last_seen_at is None

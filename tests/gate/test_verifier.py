@@ -1,5 +1,6 @@
-"""The verifier in-process (no HTTP): its fast secret check against the domain's, the
-failure limiter keyed on (client id, source address), and the SQLite change probe."""
+"""The verifier in-process (no HTTP): the cache entry's secret check against the domain's
+datetime one, the failure limiter keyed on (client id, source address), and the SQLite
+change probe."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from servicetokens.bootstrap import gate_on
 from servicetokens.domain.permissions import Container, ContainerKind
+from servicetokens.domain.policy import Policy
 from servicetokens.domain.secrets import digest
-from servicetokens.domain.tokens import ServiceToken, verify_secret
+from servicetokens.domain.tokens import ServiceToken, Verdict, verify_secret
 from servicetokens.gate import GateApp, GateSettings
-from servicetokens.gate.cache import cached_token
-from servicetokens.gate.changes import ChangeFeed
-from servicetokens.gate.verifier import check_secret
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
+from servicetokens.usecases.change_feed import ChangeFeed
+from servicetokens.usecases.token_cache import cached_token
+from servicetokens.usecases.verification import Verification
 from tests.gate.conftest import Tenant
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -61,13 +64,44 @@ def _variants() -> Iterator[ServiceToken]:
         )
 
 
+@pytest.fixture(scope="module")
+def verification(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verification]:
+    """The gate's use case for BASE's account, on a database it never reads here."""
+    path = tmp_path_factory.mktemp("verification") / "unused.db"
+    database = Database(make_engine(f"sqlite:///{path}", pool_size=1))
+    yield Verification(
+        database,
+        policy=Policy(BASE.container.account_id, None),
+        fingerprint=lambda d: d.hex(),
+        cache_size=10,
+        cache_max_age=60.0,
+        poll_interval=1.0,
+        last_seen_interval=1.0,
+    )
+    database.dispose()
+
+
 @pytest.mark.parametrize("token", list(_variants()))
-def test_the_fast_check_agrees_with_the_domain(token: ServiceToken) -> None:
+def test_the_gates_check_agrees_with_the_domain(
+    token: ServiceToken, verification: Verification
+) -> None:
+    """The gate checks a cache entry (floats, one hash) and the domain a token (datetimes):
+    one rule, `check_digest`, reached both ways, with the same verdicts."""
     entry = cached_token(token, 0.0, fingerprint=lambda d: d.hex())
     for secret in (CURRENT, PREVIOUS, "w" * 64, ""):
-        assert check_secret(entry, secret, now=NOW.timestamp()) is verify_secret(
+        assert verification.check(entry, secret, NOW.timestamp()) is verify_secret(
             token, secret, now=NOW
         ), secret
+    # A JWT's token stands as a right secret's would (`standing` is `check_digest`'s rule).
+    right = verify_secret(token, CURRENT, now=NOW)
+    assert verification.standing(entry, NOW.timestamp()) is right
+    # Another account's token is no token to this gate: the right secret is a wrong one.
+    stranger = cached_token(
+        replace(token, container=Container(ContainerKind.ACCOUNT, "b" * 32, "b" * 32)),
+        0.0,
+        fingerprint=lambda d: d.hex(),
+    )
+    assert verification.check(stranger, CURRENT, NOW.timestamp()) is Verdict.WRONG_SECRET
 
 
 def _headers(client_id: str, secret: str) -> list[tuple[bytes, bytes]]:
@@ -85,7 +119,7 @@ def _gate(tenant: Tenant, upstream: str, **overrides: object) -> GateApp:
         **overrides,
     }
     settings = GateSettings(account_id=tenant.account, upstream=upstream, **options)  # type: ignore[arg-type]
-    return GateApp(settings, Database(make_engine(tenant.database_url, pool_size=2)))
+    return gate_on(settings, Database(make_engine(tenant.database_url, pool_size=2)))
 
 
 def test_a_stranger_cannot_lock_out_the_holder_even_from_the_same_address(
@@ -204,7 +238,7 @@ def test_a_spent_budget_still_lets_a_known_token_be_read_again_once_a_second(
 ) -> None:
     import time
 
-    from servicetokens.gate.cache import ABSENT
+    from servicetokens.usecases.token_cache import ABSENT
 
     token, _ = tenant.token("reload")
     app = _gate(tenant, upstream)

@@ -20,11 +20,11 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.domain.tokens import ServiceToken
-from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.last_seen import LastSeenWriter
 
 
 def _tokens(service: UseCases, count: int) -> tuple[str, Principal, list[ServiceToken]]:

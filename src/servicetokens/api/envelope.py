@@ -15,7 +15,15 @@ from servicetokens.domain.tokens import ServiceToken
 if TYPE_CHECKING:
     from servicetokens.usecases.service_tokens import TokenPage
 
-__all__ = ["JSONResponse", "failure", "render_page", "serialize_token", "success"]
+__all__ = [
+    "JSONResponse",
+    "failure",
+    "failure_body",
+    "render_page",
+    "serialize_token",
+    "success",
+    "success_body",
+]
 
 _JSON = "application/json"
 
@@ -29,14 +37,16 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-def success(
+def success_body(
     result: object,
     *,
-    status: int = 200,
     result_info: Mapping[str, int] | None = None,
     messages: Sequence[Mapping[str, object]] = (),
-) -> JSONResponse:
-    """`{"success": true, "errors": [], "messages": [...], "result": ...}`."""
+) -> dict[str, object]:
+    """`{"success": true, "errors": [], "messages": [...], "result": ...}` (+ `result_info`).
+
+    The one place the success shape is written; `schemas.py` describes it for OpenAPI and
+    `tests/api/test_envelope.py` holds the two together."""
     body: dict[str, object] = {
         "success": True,
         "errors": [],
@@ -45,17 +55,33 @@ def success(
     }
     if result_info is not None:
         body["result_info"] = result_info
-    return JSONResponse(body, status_code=status)
+    return body
 
 
-def failure(error: DomainError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def failure_body(error: DomainError) -> dict[str, object]:
     """`{"success": false, "errors": [{code, message}], "messages": [], "result": null}`."""
     item: dict[str, object] = {"code": error.code, "message": error.message}
     chain = error.error_chain
     if chain:
         item["error_chain"] = chain
-    body = {"success": False, "errors": [item], "messages": [], "result": None}
-    return JSONResponse(body, status_code=error.status, headers=dict(headers or {}))
+    return {"success": False, "errors": [item], "messages": [], "result": None}
+
+
+def success(
+    result: object,
+    *,
+    status: int = 200,
+    result_info: Mapping[str, int] | None = None,
+    messages: Sequence[Mapping[str, object]] = (),
+) -> JSONResponse:
+    """A success envelope (`success_body`) as a response."""
+    body = success_body(result, result_info=result_info, messages=messages)
+    return JSONResponse(body, status_code=status)
+
+
+def failure(error: DomainError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A failure envelope (`failure_body`) as a response with the error's status."""
+    return JSONResponse(failure_body(error), status_code=error.status, headers=dict(headers or {}))
 
 
 def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[str, object]:
@@ -87,11 +113,7 @@ def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[s
 def render_page(page: TokenPage) -> bytes:
     """A list response body: the tokens (never a secret) and `result_info`."""
     return orjson.dumps(
-        {
-            "success": True,
-            "errors": [],
-            "messages": [],
-            "result": [serialize_token(token) for token in page.tokens],
-            "result_info": page.info.as_dict(),
-        }
+        success_body(
+            [serialize_token(token) for token in page.tokens], result_info=page.info.as_dict()
+        )
     )

@@ -9,9 +9,8 @@ import typer
 
 from servicetokens.config import Settings
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
-from servicetokens.signing.kek_source import KEK_ENV, load_kek
-from servicetokens.store.engine import normalise_url
-from servicetokens.store.files import ReadableDatabase, check_private, sqlite_file
+from servicetokens.signing.kek_source import KEK_ENV
+from servicetokens.usecases.database_files import find_kek, readable_database
 
 __all__ = [
     "AllowReadableFlag",
@@ -52,20 +51,16 @@ def refuse(message: str) -> NoReturn:
 
 def refuse_readable_database(settings: Settings, *, allow: bool) -> None:
     """End the command (exit 1) when others can read the SQLite database, unless `allow`."""
-    database = sqlite_file(normalise_url(settings.database_url))
-    if database is None or allow:
-        return
-    try:
-        check_private(database)
-    except ReadableDatabase as exc:
-        refuse(str(exc))
+    problem = readable_database(settings.database_url)
+    if problem is not None and not allow:
+        refuse(problem)
 
 
 def signing_kek(settings: Settings, key_file: Path | None, *, create: bool) -> KeyEncryptionKey:
     """The key-encryption key of a command that signs or unwraps; ends the command (exit 1)
     with the fix when there is none. Says so on stderr when it generated one."""
     try:
-        found = load_kek(normalise_url(settings.database_url), key_file=key_file, create=create)
+        found = find_kek(settings.database_url, key_file=key_file, create=create)
     except KekError as exc:
         refuse(str(exc))
     if found.generated is not None:

@@ -11,15 +11,13 @@ import typer
 from rich.table import Table
 
 from servicetokens.cli.at_rest import KeyFileOption, refuse, signing_kek
+from servicetokens.cli.common import service_for
 from servicetokens.cli.output import console, emit
 from servicetokens.config import Settings
-from servicetokens.domain.clock import format_timestamp, from_micros, system_clock
-from servicetokens.domain.signing_keys import SigningKeyRecord
+from servicetokens.domain.clock import format_timestamp, from_micros
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
-from servicetokens.signing.kek_source import KEK_ENV, kek_file_beside, read_kek_file
-from servicetokens.store.database import Database
-from servicetokens.store.engine import normalise_url
-from servicetokens.store.files import sqlite_file
+from servicetokens.signing.kek_source import KEK_ENV, read_kek_file
+from servicetokens.usecases.database_files import default_kek_file
 
 __all__ = ["keys_app"]
 
@@ -29,13 +27,6 @@ keys_app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def _database(ctx: typer.Context) -> Database:
-    from servicetokens.bootstrap import build_service
-
-    settings: Settings = ctx.obj
-    return build_service(settings).database
 
 
 @keys_app.command("generate-kek")
@@ -48,17 +39,6 @@ def generate_kek(as_json: JsonFlag = False) -> None:
         print(kek.encoded())
 
 
-def _state(record: SigningKeyRecord, successor: SigningKeyRecord | None, now: int) -> str:
-    from servicetokens.gate.keys import KeySchedule, to_micros_delta
-
-    if record.activates_at > now:
-        return "upcoming"
-    if successor is None or successor.activates_at > now:
-        return "signing"
-    overlap = to_micros_delta(KeySchedule().overlap)
-    return "published" if now < successor.activates_at + overlap else "retired"
-
-
 def _stamp(micros: int) -> str:
     return format_timestamp(from_micros(micros))
 
@@ -66,22 +46,22 @@ def _stamp(micros: int) -> str:
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show the stored signing keys (public facts only; needs no key-encryption key)."""
-    from servicetokens.domain.clock import to_micros
+    from servicetokens.usecases.signing_keys import stored_keys
 
-    database = _database(ctx)
-    with database.read() as tx:
-        records = tx.signing_keys.all()
-    database.engine.dispose()
-    now = to_micros(system_clock())
+    database = service_for(ctx).database
+    try:
+        stored = stored_keys(database)
+    finally:
+        database.dispose()
     rows = [
         {
             "kid": record.kid,
-            "state": _state(record, successor, now),
+            "state": state,
             "activates_at": _stamp(record.activates_at),
             "created_at": _stamp(record.created_at),
             "kek_id": record.kek_id,
         }
-        for record, successor in zip(records, [*records[1:], None][: len(records)], strict=True)
+        for record, state in stored
     ]
     if as_json:
         print(json.dumps({"keys": rows}))
@@ -111,17 +91,18 @@ def keys_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a successor signing key now: published at once, signing 10 minutes later."""
-    from servicetokens.gate.keys import KeyRing, KeySchedule
+    from servicetokens.domain.signing_keys import KeySchedule
+    from servicetokens.usecases.signing_keys import KeyRing
 
     kek = signing_kek(ctx.obj, key_file, create=True)
-    database = _database(ctx)
+    database = service_for(ctx).database
     ring = KeyRing(database, schedule=KeySchedule(), kek=kek)
     try:
         added = ring.rotate(discard_existing=discard_existing)
     except KekError as exc:
         refuse(str(exc))
     finally:
-        database.engine.dispose()
+        database.dispose()
     result: dict[str, Any] = {
         "added": None if added is None else added.kid,
         "activates_at": None if added is None else _stamp(added.activates_at),
@@ -147,7 +128,7 @@ def keys_rewrap(
 
     The current key is found as for `gate` (it is never generated here). When it is the
     file beside an SQLite database, that file then holds the new key."""
-    from servicetokens.gate.keys import rewrap
+    from servicetokens.usecases.signing_keys import rewrap
 
     settings: Settings = ctx.obj
     old = signing_kek(settings, key_file, create=False)
@@ -155,27 +136,21 @@ def keys_rewrap(
         new = read_kek_file(new_key_file, source=f"--new-key-file {new_key_file}")
     except KekError as exc:
         refuse(str(exc))
-    database = _database(ctx)
+    database = service_for(ctx).database
     try:
         count = rewrap(database, old, new)
-        _checkpoint(database)
     except KekError as exc:
         refuse(str(exc))
     finally:
-        database.engine.dispose()
+        database.dispose()
     result: dict[str, Any] = {"rewrapped": count, "kek_id": new.key_id}
-    beside = _default_kek_file(settings)
+    beside = default_kek_file(settings.database_url)
     # The old key came from the file beside the database: later starts read it from there.
     from_beside = key_file is None and not os.environ.get(KEK_ENV, "").strip()
     if from_beside and beside is not None and beside.exists():
         _replace(beside, new)
         result["key_file"] = str(beside)
     emit(result, as_json=as_json, title="signing keys re-encrypted")
-
-
-def _default_kek_file(settings: Settings) -> Path | None:
-    database = sqlite_file(normalise_url(settings.database_url))
-    return None if database is None else kek_file_beside(database)
 
 
 def _replace(path: Path, kek: KeyEncryptionKey) -> None:
@@ -187,11 +162,3 @@ def _replace(path: Path, kek: KeyEncryptionKey) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def _checkpoint(database: Database) -> None:
-    """SQLite: move the WAL into the database and empty it, so the replaced ciphertexts
-    (zeroed by `secure_delete`) are zeroed in the database file too."""
-    if database.engine.dialect.name == "sqlite":
-        with database.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

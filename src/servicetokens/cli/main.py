@@ -227,8 +227,9 @@ def gate(
 
     import uvicorn
 
-    from servicetokens.gate import GateSettings, build_gate
-    from servicetokens.gate.policy import parse_policy
+    from servicetokens.bootstrap import build_gate
+    from servicetokens.domain.policy import parse_policy
+    from servicetokens.gate import GateSettings
     from servicetokens.signing.kek import KekError
 
     refuse_readable_database(ctx.obj, allow=allow_readable_database)
@@ -258,9 +259,7 @@ def gate(
     except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
         fail(str(exc))
         raise typer.Exit(2) from None
-    with gate_app.database.read() as tx:
-        known = tx.containers.get(ContainerKind.ACCOUNT, account) is not None
-    if not known:
+    if not gate_app.verification.account_exists():
         fail(f"no account {account}")
         raise typer.Exit(1)
     try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line

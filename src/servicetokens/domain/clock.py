@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "format_timestamp", "from_micros", "system_clock", "to_micros"]
+__all__ = [
+    "Clock",
+    "delta_micros",
+    "format_timestamp",
+    "from_micros",
+    "system_clock",
+    "to_micros",
+]
 
 Clock = Callable[[], datetime]
 """A source of 'now' (aware UTC); tests pass a fixed one to pin expiry and grace windows."""
@@ -18,10 +25,14 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def delta_micros(delta: timedelta) -> int:
+    """A timedelta in whole microseconds (exact: no float on the way)."""
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def to_micros(moment: datetime) -> int:
     """Microseconds since the Unix epoch: how timestamps are stored."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return delta_micros(moment - _EPOCH)
 
 
 def from_micros(micros: int) -> datetime:

@@ -1,7 +1,8 @@
 """The gate: enforces service tokens in front of an upstream, as a proxy or forward-auth.
 
-Exports are loaded on first use, so `servicetokens.gate.keys` (which `servicetokens keys`
-uses) does not pull the proxy and its HTTP client into the CLI process.
+Exports are loaded on first use, so the CLI, which reads `GateSettings` to parse its options,
+does not pull the proxy and its HTTP client into every command. A gate is built by
+`servicetokens.bootstrap.build_gate`.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from servicetokens.gate.app import GateApp, build_gate
+    from servicetokens.gate.app import GateApp
     from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 
-__all__ = ["FORWARD_AUTH_PATH", "GateApp", "GateSettings", "build_gate"]
+__all__ = ["FORWARD_AUTH_PATH", "GateApp", "GateSettings"]
 
 _HOMES = {
     "GateApp": "servicetokens.gate.app",
-    "build_gate": "servicetokens.gate.app",
     "FORWARD_AUTH_PATH": "servicetokens.gate.settings",
     "GateSettings": "servicetokens.gate.settings",
 }

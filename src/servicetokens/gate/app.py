@@ -10,111 +10,68 @@ Reserved paths (never proxied):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
 import orjson
 
-from servicetokens.config import Settings
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.network import TrustedProxies
-from servicetokens.gate.cache import TokenCache
-from servicetokens.gate.changes import ChangeFeed
 from servicetokens.gate.credentials import credential_header_names
 from servicetokens.gate.forwarding import Forwarded, Upstream, read_forwarded, resolve_path
 from servicetokens.gate.jwt import JwtIssuer
-from servicetokens.gate.keys import KeyRing, KeySchedule
-from servicetokens.gate.last_seen import LastSeenWriter
 from servicetokens.gate.metrics import GateMetrics
-from servicetokens.gate.policy import Policy
 from servicetokens.gate.proxy import ASSERTION_HEADER, UpstreamProxy, refusal
 from servicetokens.gate.rate_limit import FailureLimiter
 from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 from servicetokens.gate.verifier import Decision, Verifier
-from servicetokens.signing.kek import KeyEncryptionKey
-from servicetokens.signing.kek_source import load_kek
-from servicetokens.store.database import Database
-from servicetokens.store.engine import make_engine
-from servicetokens.store.migrate import upgrade
 from servicetokens.usecases.audit_retention import AuditPruner
+from servicetokens.usecases.signing_keys import KeyRing
+from servicetokens.usecases.verification import Verification
 
-__all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp", "build_gate"]
+__all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp"]
 
 log = logging.getLogger("servicetokens.gate")
 
 CERTS_PATH = "/cdn-cgi/access/certs"
 METRICS_PATH = "/cdn-cgi/servicetokens/metrics"
 HEALTH_PATH = "/cdn-cgi/servicetokens/health"
-_KEY_SYNC_EVERY = 60.0
 _RESERVED = "/cdn-cgi/"
 _BAD_TARGET = Decision(400, "bad request target")
 
 Scope = dict[str, Any]
 
 
-def build_gate(
-    settings: GateSettings, database: Settings, *, kek: KeyEncryptionKey | None = None
-) -> GateApp:
-    """A gate on the configured database, migrated to the newest schema first, signing
-    under `kek` (default: found as `signing.kek_source.load_kek` says)."""
-    engine = make_engine(database.database_url, pool_size=database.pool_size)
-    upgrade(engine)
-    return GateApp(settings, Database(engine), kek=kek)
-
-
 class GateApp:
-    """One gate: verifier, keys, change feed, last_seen writer and proxy, as ASGI."""
+    """One gate as ASGI: the verifier and proxy in front of the use cases it is given (built
+    by `servicetokens.bootstrap.build_gate`): the signing keys, verification (cache, change
+    feed, last_seen writer) and audit retention. `close` runs last at shutdown (the
+    database's connections)."""
 
     def __init__(
         self,
         settings: GateSettings,
-        database: Database,
         *,
-        kek: KeyEncryptionKey | None = None,
+        keys: KeyRing,
+        verification: Verification,
+        audit_pruner: AuditPruner,
+        close: Callable[[], None] = lambda: None,
         clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
-        self.database = database
+        self.keys = keys
+        self.verification = verification
+        self.audit_pruner = audit_pruner
+        self._close = close
         self.metrics = GateMetrics()
-        if kek is None:
-            found = load_kek(database.engine.url)
-            if found.generated is not None:
-                log.warning("generated a key-encryption key in %s: keep it", found.generated)
-            kek = found.kek
-        self.keys = KeyRing(
-            database,
-            schedule=KeySchedule(settings.key_rotation, settings.key_overlap, settings.key_lead),
-            kek=kek,
-            clock=clock,
-        )
         self.issuer = JwtIssuer(
             self.keys, audience=settings.aud, issuer=settings.iss, ttl=settings.jwt_ttl
         )
-        self.feed = ChangeFeed(
-            database, evict=self._evict, clear=self._clear, interval=settings.poll_interval
-        )
-        self.cache = TokenCache(
-            database,
-            is_current=self.feed.is_current,
-            max_size=settings.cache_size,
-            max_age=settings.cache_max_age,
-            fingerprint=kek.fingerprint,
-        )
-        self.last_seen = LastSeenWriter(database, interval=settings.last_seen_interval)
-        self.audit_pruner = AuditPruner(
-            database,
-            retention_days=settings.audit_retention_days,
-            clock=clock,
-            interval=settings.audit_prune_interval,
-            first_after=min(60.0, settings.audit_prune_interval),
-        )
         self.verifier = Verifier(
-            cache=self.cache,
-            policy=Policy(settings.account_id, settings.policy),
+            verification=verification,
             issuer=self.issuer,
-            last_seen=self.last_seen,
             limiter=FailureLimiter(
                 limit=settings.failure_limit,
                 window=settings.failure_window.total_seconds(),
@@ -130,32 +87,22 @@ class GateApp:
             strip=credential_header_names(settings.token_header),
             timeout=settings.upstream_timeout,
         )
-        self._key_task: asyncio.Task[None] | None = None
+        cache, feed, last_seen = verification.cache, verification.feed, verification.last_seen
         for name, doc, read in (
-            ("servicetokens_gate_cache_entries", "Client ids cached.", lambda: len(self.cache)),
-            ("servicetokens_gate_cache_hits", "Cache hits.", lambda: self.cache.hits),
-            ("servicetokens_gate_cache_misses", "Cache misses.", lambda: self.cache.misses),
-            ("servicetokens_gate_evictions", "Change-feed evictions.", lambda: self.feed.evictions),
+            ("servicetokens_gate_cache_entries", "Client ids cached.", lambda: len(cache)),
+            ("servicetokens_gate_cache_hits", "Cache hits.", lambda: cache.hits),
+            ("servicetokens_gate_cache_misses", "Cache misses.", lambda: cache.misses),
+            ("servicetokens_gate_evictions", "Change-feed evictions.", lambda: feed.evictions),
             ("servicetokens_gate_jwt_signed", "JWTs signed.", lambda: self.issuer.signed),
             ("servicetokens_gate_upstream_errors", "502/504 answers.", lambda: self.proxy.errors),
-            (
-                "servicetokens_gate_last_seen_written",
-                "Uses written.",
-                lambda: self.last_seen.written,
-            ),
+            ("servicetokens_gate_last_seen_written", "Uses written.", lambda: last_seen.written),
             (
                 "servicetokens_gate_write_behind_dropped",
                 "Uses and audit entries the database refused, dropped (logged).",
-                lambda: self.last_seen.dropped,
+                lambda: last_seen.dropped,
             ),
         ):
             self.metrics.gauge(name, doc, read)
-
-    def _evict(self, client_id: str) -> None:
-        self.verifier.evict(client_id)
-
-    def _clear(self) -> None:
-        self.cache.clear()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -163,32 +110,19 @@ class GateApp:
         """Load (or make) signing keys, read the change feed, start the background work."""
         if self.settings.check:
             await asyncio.to_thread(self.keys.sync)
-            await asyncio.to_thread(self.feed.start)
-            self.last_seen.start()
+            await asyncio.to_thread(self.verification.start)
             self.audit_pruner.start()
-            self._key_task = asyncio.create_task(self._sync_keys())
+            self.keys.start()
         await self.proxy.start()
 
     async def shutdown(self) -> None:
-        """Stop background work and flush last_seen_at."""
-        if self._key_task is not None:
-            self._key_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._key_task
+        """Stop background work, flush last_seen_at, close the database's connections."""
         await self.proxy.aclose()
         if self.settings.check:
-            await asyncio.to_thread(self.feed.stop)
-            await asyncio.to_thread(self.last_seen.stop)
+            await asyncio.to_thread(self.keys.stop)
+            await asyncio.to_thread(self.verification.stop)
             await asyncio.to_thread(self.audit_pruner.stop)
-        self.database.engine.dispose()
-
-    async def _sync_keys(self) -> None:
-        while True:
-            await asyncio.sleep(_KEY_SYNC_EVERY)
-            try:
-                await asyncio.to_thread(self.keys.sync)
-            except Exception as exc:
-                log.warning("signing key sync failed: %s", exc)
+        self._close()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -260,7 +194,7 @@ class GateApp:
         elif path == METRICS_PATH:
             await _reply(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
         elif path == HEALTH_PATH:
-            current = not self.settings.check or self.feed.is_current()
+            current = not self.settings.check or self.verification.is_current()
             body = b'{"status":"ok"}' if current else b'{"status":"stale"}'
             await _reply(send, 200 if current else 503, body)
         else:

@@ -21,7 +21,7 @@ import jwt as pyjwt
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.gate.credentials import set_cookie_value
 from servicetokens.gate.decision import Decision
-from servicetokens.gate.keys import KeyRing
+from servicetokens.usecases.signing_keys import KeyRing
 
 __all__ = ["LEEWAY", "Issued", "JwtIssuer", "ReusedJwt"]
 
@@ -83,7 +83,7 @@ class JwtIssuer:
     def issue(self, token: ServiceToken, *, fingerprint: str, now: float) -> Issued:
         """A JWT for `token`, authenticated with the secret named by `fingerprint`, at epoch
         seconds `now`."""
-        key = self._keys.signing_key_at(now)
+        key = self._keys.signing_key(now)
         cached = self._issued.get(token.client_id)
         if (
             cached is not None

@@ -1,7 +1,8 @@
 """`/cdn-cgi/access/certs` from public material only: what is published, and in what shape.
 
 The gate (from its loaded keys) and the API server (from the stored certificates, with no
-private key and no key-encryption key) answer the same document through these functions.
+private key and no key-encryption key) answer the same document through these functions;
+which keys are published and which one signs is `domain/signing_keys.py`'s rule.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-__all__ = [
-    "PublicKey",
-    "Publishable",
-    "certs_document",
-    "jwk_of",
-    "public_key",
-    "published",
-    "signing",
-]
+from servicetokens.domain.signing_keys import published, signing
+
+__all__ = ["PublicKey", "Publishable", "certs_document", "jwk_of", "public_key"]
 
 
 class Publishable(Protocol):
@@ -65,22 +60,6 @@ def public_key(kid: str, cert_pem: str, activates_at: datetime) -> PublicKey:
     if not isinstance(public, rsa.RSAPublicKey):
         raise ValueError(f"signing key {kid} has no RSA certificate")
     return PublicKey(kid, jwk_of(kid, public), cert_pem, activates_at)
-
-
-def published(keys: Sequence[K], *, now: datetime, overlap: timedelta) -> list[K]:
-    """Of `keys` (sorted by activation): upcoming, current, and superseded keys still
-    inside their `overlap`."""
-    shown = []
-    for key, successor in zip(keys, [*keys[1:], None][: len(keys)], strict=True):
-        if successor is None or now < successor.activates_at + overlap:
-            shown.append(key)
-    return shown
-
-
-def signing(keys: Sequence[K], *, now: datetime) -> K | None:
-    """Of `keys` (sorted by activation): the one that signs at `now` (newest active)."""
-    active = [k for k in keys if k.activates_at <= now]
-    return active[-1] if active else None
 
 
 def certs_document(keys: Sequence[K], *, now: datetime, overlap: timedelta) -> dict[str, Any]:

@@ -4,6 +4,9 @@ In order: `--key-file PATH`; else `SERVICETOKENS_KEY_ENCRYPTION_KEY`; else, on a
 file, `<database>.kek` beside it, generated (0600) on first use. PostgreSQL has no such
 default: all of a deployment's gates must share one KEK, which a file beside one process
 cannot promise, so a signing process without one refuses to start and names the setting.
+
+Which file a database URL names is the store's to tell: `usecases/database_files.py` asks
+it and calls `load_kek` with the answer.
 """
 
 from __future__ import annotations
@@ -13,10 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import URL
-
 from servicetokens.signing.kek import KekError, KeyEncryptionKey
-from servicetokens.store.files import sqlite_file
 
 __all__ = ["KEK_ENV", "ResolvedKek", "kek_file_beside", "load_kek", "read_kek_file"]
 
@@ -69,13 +69,16 @@ def read_kek_file(path: Path, *, source: str) -> KeyEncryptionKey:
 
 
 def load_kek(
-    url: URL,
+    database: Path | None,
     *,
+    shared: bool,
     key_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     create: bool = True,
 ) -> ResolvedKek:
-    """The KEK for a process on the database `url`, found as the module docstring says.
+    """The KEK for a process on the SQLite file `database` (None: in memory), or on a
+    database server that processes of several hosts share (`shared`: PostgreSQL), found as
+    the module docstring says.
 
     `create=False` never generates one (for commands that only read what exists).
     Raises `KekError` with the fix when there is none."""
@@ -85,17 +88,16 @@ def load_kek(
     text = environ.get(KEK_ENV, "")
     if text.strip():
         return ResolvedKek(KeyEncryptionKey.parse(text, source=f"${KEK_ENV}"), f"${KEK_ENV}")
-    database = sqlite_file(url)
-    if database is None and url.get_backend_name() == "sqlite":
-        # An in-memory database dies with the process, and so may its KEK.
-        return ResolvedKek(KeyEncryptionKey.generate(), "a key for the in-memory database")
-    if database is None:
+    if shared:
         raise KekError(
             "on PostgreSQL every process that signs (the gates, `keys rotate`) needs the "
             f"deployment's key-encryption key: set {KEK_ENV} or pass --key-file PATH "
             "(`servicetokens keys generate-kek` makes one; all gates of a deployment must "
             "share it)"
         )
+    if database is None:
+        # An in-memory database dies with the process, and so may its KEK.
+        return ResolvedKek(KeyEncryptionKey.generate(), "a key for the in-memory database")
     path = kek_file_beside(database)
     if path.exists() or not create:
         source = f"{path} (beside the database)"

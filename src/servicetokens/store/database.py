@@ -114,6 +114,18 @@ class Database:
         with self.write() as tx:
             return unit(tx)
 
+    def checkpoint(self) -> None:
+        """SQLite: move the WAL into the database file and empty it, so content zeroed by
+        `secure_delete` (see `Dialect.erasing`) is zeroed in the database file too and no
+        longer lingers in the WAL. Nothing on PostgreSQL."""
+        if not self.dialect.postgres:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at the end of a process or a command)."""
+        self.engine.dispose()
+
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""

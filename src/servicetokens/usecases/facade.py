@@ -45,4 +45,4 @@ class UseCases:
 
     def close(self) -> None:
         """Close the database's pooled connections (a process's last act on it)."""
-        self.database.engine.dispose()
+        self.database.dispose()

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from servicetokens.domain.tokens import ServiceToken
+from servicetokens.domain.tokens import ServiceToken, expires_at_seconds, previous_until_seconds
 from servicetokens.signing.kek import Fingerprint
 from servicetokens.store.database import Database
 
@@ -49,14 +49,13 @@ def cached_token(
     if token is None:
         return CachedToken(None, "", None, loaded_at)
     previous = token.previous_secret_digest
-    grace = token.previous_client_secret_expires_at
     return CachedToken(
         token,
         fingerprint(token.secret_digest),
         None if previous is None else fingerprint(previous),
         loaded_at,
-        math.inf if token.never_expires else token.expires_at.timestamp(),
-        -math.inf if grace is None else grace.timestamp(),
+        expires_at_seconds(token),
+        previous_until_seconds(token),
     )
 
 

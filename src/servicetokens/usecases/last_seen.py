@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.database import Database
 from servicetokens.store.errors import is_outage
+from servicetokens.usecases.background import Periodic
 
 __all__ = ["LastSeenWriter"]
 
-log = logging.getLogger("servicetokens.gate.last_seen")
+log = logging.getLogger("servicetokens.usecases.last_seen")
 
 _MAX_PENDING_FAILURES = 10_000
 _MAX_DROPS_LOGGED = 10  # per flush: a refusal of every row must not flood the log
@@ -43,8 +44,9 @@ class LastSeenWriter:
         self._failures: list[AuditEntry] = []
         self.failures_dropped = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(
+            "gate-last-seen", self.flush, interval=interval, final=self.flush, log=log
+        )
         self.flushes = 0
         self.written = 0
         self.dropped = 0
@@ -123,26 +125,12 @@ class LastSeenWriter:
                 self.record_failure(item)
 
     def start(self) -> None:
-        """Flush every `interval` seconds until `stop()`."""
-        self._thread = threading.Thread(target=self._run, name="gate-last-seen", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception as exc:  # the database may be away; keep the batch, retry
-                log.warning("last_seen_at flush failed: %s", exc)
+        """Flush every `interval` seconds on a daemon thread until `stop()`."""
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop the thread and flush what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        try:
-            self.flush()
-        except Exception as exc:
-            log.error("last_seen_at final flush failed, %d uses lost: %s", len(self._pending), exc)
+        self._loop.stop()
 
 
 def _describe(item: _Item) -> str:

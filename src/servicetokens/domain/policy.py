@@ -1,4 +1,5 @@
-"""Which valid tokens a gate admits: the account, then `any` or a list of token ids."""
+"""Which valid tokens a gate admits (a Service Auth policy): the account, then `any` or a list
+of token ids."""
 
 from __future__ import annotations
 
