@@ -30,8 +30,8 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.usecases.audit_retention import PRUNE_BATCH
+from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.last_seen import LastSeenWriter
-from servicetokens.usecases.service import ContainerRef
 
 
 def main() -> None:
@@ -66,12 +66,12 @@ def main() -> None:
             f"max {max(durations) * 1e3:.1f} ms"
         )
 
-        account = service.create_account("bench")
+        account = service.admin.create_account("bench")
         grant = Grant(ContainerKind.ACCOUNT, account, Permission.WRITE)
         principal = Principal(PrincipalKind.API_TOKEN, "bench", (grant,))
         ref = ContainerRef(ContainerKind.ACCOUNT, account, "/")
         ids = [
-            service.create_token(principal, ref, TokenFields(name=f"b{i}"))[0].id
+            service.tokens.create(principal, ref, TokenFields(name=f"b{i}"))[0].id
             for i in range(args.uses)
         ]
         for bad in (False, True):

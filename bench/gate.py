@@ -280,7 +280,7 @@ def main() -> None:
         Principal,
         PrincipalKind,
     )
-    from servicetokens.usecases.service import ContainerRef
+    from servicetokens.usecases.authorization import ContainerRef
 
     modes = (*MODES, "checked+cookie") if args.cookie_client else MODES
     load_before = _loadavg()
@@ -291,10 +291,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     database = f"sqlite:///{tmp / 'bench.db'}"
     service = build_service(Settings(database_url=database))
-    account = service.create_account("bench")
+    account = service.admin.create_account("bench")
     grant = Grant(ContainerKind.ACCOUNT, account, Permission.WRITE)
     principal = Principal(PrincipalKind.API_TOKEN, "bench", (grant,))
-    token, secret = service.create_token(
+    token, secret = service.tokens.create(
         principal, ContainerRef(ContainerKind.ACCOUNT, account, "/"), TokenFields(name="bench")
     )
     service.database.engine.dispose()

@@ -36,7 +36,7 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.usecases.service import ContainerRef
+from servicetokens.usecases.authorization import ContainerRef
 
 __all__ = ["NAME", "near_universal_terms", "run_search_isolation", "settings"]
 
@@ -86,14 +86,14 @@ class _Second:
 def _add_second_account(database_url: str) -> _Second:
     service = build_service(Settings(database_url=database_url, pool_size=2))
     try:
-        account_id = service.create_account("bench-b")
+        account_id = service.admin.create_account("bench-b")
         scope = {"scope": ContainerKind.ACCOUNT, "scope_id": account_id}
-        api_token = service.create_api_token("b", **scope, permission=Permission.READ).secret
-        writer = service.create_api_token("b-w", **scope, permission=Permission.WRITE).secret
-        principal = service.principal_for_api_token(writer)
+        api_token = service.admin.create_api_token("b", **scope, permission=Permission.READ).secret
+        writer = service.admin.create_api_token("b-w", **scope, permission=Permission.WRITE).secret
+        principal = service.authentication.principal_for_api_token(writer)
         ref = ContainerRef(ContainerKind.ACCOUNT, account_id, "/")
         for i in range(B_TOKENS):
-            service.create_token(principal, ref, TokenFields(name=f"b-{i}"))
+            service.tokens.create(principal, ref, TokenFields(name=f"b-{i}"))
     finally:
         service.database.engine.dispose()
     return _Second(account_id, api_token)

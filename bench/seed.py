@@ -25,7 +25,7 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import Container, ContainerKind, Permission
 from servicetokens.domain.secrets import digest
 from servicetokens.domain.tokens import ServiceToken, create_token
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 
 __all__ = ["NAME_GROUP", "Seeded", "name_for", "seed"]
 
@@ -83,8 +83,8 @@ def seed(database_url: str, count: int, *, batch: int = 10_000) -> Seeded:
     started = time.perf_counter()
     service = build_service(Settings(database_url=database_url, pool_size=2))
     try:
-        account_id = service.create_account("bench")
-        api_token = service.create_api_token(
+        account_id = service.admin.create_account("bench")
+        api_token = service.admin.create_api_token(
             "bench", scope=ContainerKind.ACCOUNT, scope_id=account_id, permission=Permission.WRITE
         ).secret
         container = Container(ContainerKind.ACCOUNT, account_id, account_id)
@@ -122,7 +122,7 @@ def seed(database_url: str, count: int, *, batch: int = 10_000) -> Seeded:
     )
 
 
-def _analyze(service: Service) -> None:
+def _analyze(service: UseCases) -> None:
     """PostgreSQL: refresh planner statistics, as autovacuum would shortly after a bulk load.
 
     SQLite is left as a user's file would be (no ANALYZE), so its plans are the ones users get.

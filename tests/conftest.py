@@ -19,7 +19,7 @@ from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from tests import prerequisites
 
 PG_ADMIN_URL = prerequisites.admin_url()
@@ -74,8 +74,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[Service]:
-    """The service layer on a migrated database."""
+def service(database_url: str) -> Iterator[UseCases]:
+    """The use cases on a migrated database."""
     svc = build_service(Settings(database_url=database_url, pool_size=4))
     try:
         yield svc
@@ -110,22 +110,24 @@ class World:
         return {"X-Auth-Email": user[0], "X-Auth-Key": user[1]}
 
 
-def make_world(service: Service) -> World:
+def make_world(service: UseCases) -> World:
     """Fresh accounts and credentials (unique per call, so tests never see each other)."""
-    a = service.create_account("A")
-    b = service.create_account("B")
-    za = service.create_zone("a.example", account_id=a)
-    zb = service.create_zone("b.example", account_id=b)
+    a = service.admin.create_account("A")
+    b = service.admin.create_account("B")
+    za = service.admin.create_zone("a.example", account_id=a)
+    zb = service.admin.create_zone("b.example", account_id=b)
 
     def token(kind: ContainerKind, scope: str, perm: Permission) -> str:
-        return service.create_api_token("t", scope=kind, scope_id=scope, permission=perm).secret
+        return service.admin.create_api_token(
+            "t", scope=kind, scope_id=scope, permission=perm
+        ).secret
 
-    revoked = service.create_api_token(
+    revoked = service.admin.create_api_token(
         "revoked", scope=ContainerKind.ACCOUNT, scope_id=a, permission=Permission.WRITE
     )
-    service.revoke_api_token(revoked.id)
-    user_a = service.create_user(f"a-{secrets.token_hex(4)}@example.com", account_id=a)
-    user_b = service.create_user(f"b-{secrets.token_hex(4)}@example.com", account_id=b)
+    service.admin.revoke_api_token(revoked.id)
+    user_a = service.admin.create_user(f"a-{secrets.token_hex(4)}@example.com", account_id=a)
+    user_b = service.admin.create_user(f"b-{secrets.token_hex(4)}@example.com", account_id=b)
     return World(
         account_a=a,
         zone_a=za,
@@ -144,6 +146,6 @@ def make_world(service: Service) -> World:
 
 
 @pytest.fixture
-def world(service: Service) -> World:
+def world(service: UseCases) -> World:
     """A fresh world of accounts, zones and credentials."""
     return make_world(service)

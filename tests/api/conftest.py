@@ -8,11 +8,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 
 
 @pytest.fixture
-def client(service: Service) -> Iterator[TestClient]:
+def client(service: UseCases) -> Iterator[TestClient]:
     """A client of the management API (server errors become 500 responses, not raises)."""
     with TestClient(
         create_app(service), raise_server_exceptions=False, client=("127.0.0.1", 50000)

@@ -8,13 +8,13 @@ import sys
 
 from starlette.testclient import TestClient
 
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from tests.api.test_service_tokens import auth, base, ok
 from tests.conftest import World
 
 
 def test_mutations_are_audited_without_secrets(
-    client: TestClient, world: World, service: Service
+    client: TestClient, world: World, service: UseCases
 ) -> None:
     url = base(world, "account")
     created = ok(client.post(url, json={"name": "audited"}, headers=auth(world, "account")), 201)
@@ -29,7 +29,7 @@ def test_mutations_are_audited_without_secrets(
 
     entries = [
         e
-        for e in service.audit_log(account_id=world.account_a, limit=1000)
+        for e in service.admin.audit_log(account_id=world.account_a, limit=1000)
         if e.target == created["id"]
     ]
     assert [e.action for e in entries] == [
@@ -40,7 +40,7 @@ def test_mutations_are_audited_without_secrets(
         "service_token.rotate",
         "service_token.delete",
     ]
-    write_token_id = service.principal_for_api_token(world.write_a).id
+    write_token_id = service.authentication.principal_for_api_token(world.write_a).id
     assert entries[0].actor_kind == "api_token"
     assert entries[0].actor_id == write_token_id
     assert entries[2].actor_kind == "user"
@@ -55,17 +55,17 @@ def test_mutations_are_audited_without_secrets(
 
 
 def test_denied_requests_change_nothing_and_audit_nothing(
-    client: TestClient, world: World, service: Service
+    client: TestClient, world: World, service: UseCases
 ) -> None:
-    before = service.audit_log(account_id=world.account_a, limit=1000)
+    before = service.admin.audit_log(account_id=world.account_a, limit=1000)
     response = client.post(
         base(world, "account"), json={"name": "x"}, headers=world.bearer(world.read_a)
     )
     assert response.status_code == 403
-    assert service.audit_log(account_id=world.account_a, limit=1000) == before
+    assert service.admin.audit_log(account_id=world.account_a, limit=1000) == before
 
 
-def test_audit_cli(service: Service, world: World, database_url: str) -> None:
+def test_audit_cli(service: UseCases, world: World, database_url: str) -> None:
     out = subprocess.run(
         [
             sys.executable,
@@ -104,7 +104,9 @@ def test_total_count_follows_creates_and_deletes(client: TestClient, world: Worl
     assert body["result_info"]["total_pages"] == 2
 
 
-def _origin_of_create(service: Service, world: World, client: TestClient, **headers: str) -> object:
+def _origin_of_create(
+    service: UseCases, world: World, client: TestClient, **headers: str
+) -> object:
     url = base(world, "account")
     created = ok(
         client.post(url, json={"name": "origin"}, headers={**auth(world, "account"), **headers}),
@@ -112,14 +114,14 @@ def _origin_of_create(service: Service, world: World, client: TestClient, **head
     )
     (entry,) = [
         e
-        for e in service.audit_log(account_id=world.account_a, limit=1000)
+        for e in service.admin.audit_log(account_id=world.account_a, limit=1000)
         if e.target == created["id"]
     ]
     return entry.origin
 
 
 def test_the_audit_origin_is_the_client_a_trusted_proxy_names(
-    service: Service, world: World
+    service: UseCases, world: World
 ) -> None:
     from servicetokens.api import create_app
     from servicetokens.domain.network import TrustedProxies

@@ -12,7 +12,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from tests.api.test_service_tokens import auth, base, error, ok
 from tests.conftest import World
 
@@ -42,9 +42,9 @@ def test_every_mutation_invalidates_the_memoised_page(client: TestClient, world:
 
 
 def test_revoked_api_token_stops_listing_at_once(
-    client: TestClient, world: World, service: Service
+    client: TestClient, world: World, service: UseCases
 ) -> None:
-    token = service.create_api_token(
+    token = service.admin.create_api_token(
         "soon revoked",
         scope=ContainerKind.ACCOUNT,
         scope_id=world.account_a,
@@ -53,7 +53,7 @@ def test_revoked_api_token_stops_listing_at_once(
     headers = world.bearer(token.secret)
     for _ in range(3):  # now cached
         ok(client.get(base(world, "account"), headers=headers))
-    service.revoke_api_token(token.id)
+    service.admin.revoke_api_token(token.id)
     error(client.get(base(world, "account"), headers=headers), 403, 9109)
 
 
@@ -83,14 +83,14 @@ def test_writes_in_another_process_are_seen_at_once(
 
 
 def test_revocation_in_another_process_is_seen_at_once(
-    other_process: TestClient, world: World, service: Service
+    other_process: TestClient, world: World, service: UseCases
 ) -> None:
-    token = service.create_api_token(
+    token = service.admin.create_api_token(
         "replica", scope=ContainerKind.ACCOUNT, scope_id=world.account_a, permission=Permission.READ
     )
     headers = world.bearer(token.secret)
     ok(other_process.get(base(world, "account"), headers=headers))
-    service.revoke_api_token(token.id)
+    service.admin.revoke_api_token(token.id)
     error(other_process.get(base(world, "account"), headers=headers), 403, 9109)
 
 

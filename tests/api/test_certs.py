@@ -15,16 +15,16 @@ from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
 from servicetokens.domain.signing_keys import KeySchedule, SigningKeyRecord
 from servicetokens.signing.kek import KeyEncryptionKey
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.signing_keys import KeyRing
 
 
-def _stored(service: Service) -> list[SigningKeyRecord]:
+def _stored(service: UseCases) -> list[SigningKeyRecord]:
     with service.database.read() as tx:
         return tx.signing_keys.all()
 
 
-def test_unauthenticated_gets_never_write_keys(client: TestClient, service: Service) -> None:
+def test_unauthenticated_gets_never_write_keys(client: TestClient, service: UseCases) -> None:
     before = _stored(service)
     for _ in range(3):
         answer = client.get("/cdn-cgi/access/certs")
@@ -36,13 +36,13 @@ def test_unauthenticated_gets_never_write_keys(client: TestClient, service: Serv
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Service]:
+def fresh(tmp_path: Path) -> Iterator[UseCases]:
     service = build_service(Settings(database_url=f"sqlite:///{tmp_path / 'certs.db'}"))
     yield service
     service.database.engine.dispose()
 
 
-def test_a_key_due_for_rotation_is_published_not_rotated(fresh: Service) -> None:
+def test_a_key_due_for_rotation_is_published_not_rotated(fresh: UseCases) -> None:
     schedule = KeySchedule()
     past = system_clock() - schedule.rotation - timedelta(days=1)
     gate = KeyRing(

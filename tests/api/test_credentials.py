@@ -21,7 +21,7 @@ from servicetokens.domain.errors import InvalidAccessToken, UnknownEmailOrKey, V
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.store.schema import api_tokens, users
 from servicetokens.usecases.caches import PRINCIPAL_MAX_AGE
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.usage import ApiTokenUsage
 from tests.api.test_service_tokens import V4, base, error, ok
 from tests.conftest import World
@@ -54,7 +54,7 @@ def _memoised(client: TestClient, world: World, headers: dict[str, str]) -> None
         ok(client.get(base(world, "account"), headers=headers))
 
 
-def _credentials_version(service: Service, world: World) -> int:
+def _credentials_version(service: UseCases, world: World) -> int:
     return service.database.probe_versions(ContainerKind.ACCOUNT, world.account_a)[2]
 
 
@@ -62,12 +62,12 @@ def _credentials_version(service: Service, world: World) -> int:
 
 
 def test_rotated_key_is_refused_at_once_in_every_process(
-    client: TestClient, other_process: TestClient, world: World, service: Service
+    client: TestClient, other_process: TestClient, world: World, service: UseCases
 ) -> None:
     old = world.key(world.user_a)
     _memoised(client, world, old)
     _memoised(other_process, world, old)
-    rotated = service.rotate_user_key(world.user_a[0].upper(), account_id=world.account_a)
+    rotated = service.admin.rotate_user_key(world.user_a[0].upper(), account_id=world.account_a)
     assert rotated.id == world.user_a[0]
     assert rotated.secret != world.user_a[1]
     assert len(rotated.secret) == 64
@@ -75,35 +75,35 @@ def test_rotated_key_is_refused_at_once_in_every_process(
         error(app.get(base(world, "account"), headers=old), 403, 9103)
         ok(app.get(base(world, "account"), headers=world.key((rotated.id, rotated.secret))))
     with pytest.raises(UnknownEmailOrKey):
-        service.principal_for_api_key(*world.user_a)
+        service.authentication.principal_for_api_key(*world.user_a)
 
 
-def test_rotate_key_needs_a_member_of_that_account(service: Service, world: World) -> None:
+def test_rotate_key_needs_a_member_of_that_account(service: UseCases, world: World) -> None:
     with pytest.raises(ValidationError, match="not a member of account"):
-        service.rotate_user_key(world.user_a[0], account_id=world.account_b)
+        service.admin.rotate_user_key(world.user_a[0], account_id=world.account_b)
     with pytest.raises(ValidationError, match="not a member of account"):
-        service.rotate_user_key("nobody@example.com", account_id=world.account_a)
+        service.admin.rotate_user_key("nobody@example.com", account_id=world.account_a)
     # Nothing changed: the key still works.
-    assert service.principal_for_api_key(*world.user_a).id == world.user_a[0]
+    assert service.authentication.principal_for_api_key(*world.user_a).id == world.user_a[0]
 
 
 def test_removed_user_is_refused_at_once_in_every_process(
-    client: TestClient, other_process: TestClient, world: World, service: Service
+    client: TestClient, other_process: TestClient, world: World, service: UseCases
 ) -> None:
     headers = world.key(world.user_a)
     _memoised(client, world, headers)
     _memoised(other_process, world, headers)
-    assert service.remove_user(world.user_a[0], account_id=world.account_a) is True
+    assert service.admin.remove_user(world.user_a[0], account_id=world.account_a) is True
     for app in (client, other_process):
         error(app.get(base(world, "account"), headers=headers), 403, 9103)
     with service.database.read() as tx:
         assert tx.principals.user(world.user_a[0]) is None
     with pytest.raises(ValidationError, match="not a member"):
-        service.remove_user(world.user_a[0], account_id=world.account_a)
+        service.admin.remove_user(world.user_a[0], account_id=world.account_a)
 
 
 def test_removing_one_membership_keeps_the_user_in_the_others(
-    client: TestClient, world: World, service: Service
+    client: TestClient, world: World, service: UseCases
 ) -> None:
     email, key = world.user_a
     with service.database.write() as tx:  # a second membership (no command adds one yet)
@@ -112,16 +112,16 @@ def test_removing_one_membership_keeps_the_user_in_the_others(
     b_list = f"{V4}/accounts/{world.account_b}/access/service_tokens"
     ok(client.get(b_list, headers=headers))
     _memoised(client, world, headers)
-    assert service.remove_user(email, account_id=world.account_a) is False
+    assert service.admin.remove_user(email, account_id=world.account_a) is False
     error(client.get(base(world, "account"), headers=headers), 403, 10000)
     ok(client.get(b_list, headers=headers))
-    assert service.principal_for_api_key(email, key).grants[0].id == world.account_b
+    assert service.authentication.principal_for_api_key(email, key).grants[0].id == world.account_b
 
 
-def test_user_actions_are_audited(service: Service, world: World) -> None:
-    service.rotate_user_key(world.user_a[0], account_id=world.account_a)
-    service.remove_user(world.user_a[0], account_id=world.account_a)
-    entries = service.audit_log(account_id=world.account_a)
+def test_user_actions_are_audited(service: UseCases, world: World) -> None:
+    service.admin.rotate_user_key(world.user_a[0], account_id=world.account_a)
+    service.admin.remove_user(world.user_a[0], account_id=world.account_a)
+    entries = service.admin.audit_log(account_id=world.account_a)
     actions = [(e.action, e.target, e.actor_kind) for e in entries[-2:]]
     assert actions == [
         ("user.rotate_key", world.user_a[0], "cli"),
@@ -135,22 +135,21 @@ def test_user_actions_are_audited(service: Service, world: World) -> None:
 
 
 @pytest.fixture
-def clocked(database_url: str) -> Iterator[tuple[Service, ManualClock, TestClient]]:
+def clocked(database_url: str) -> Iterator[tuple[UseCases, ManualClock, TestClient]]:
     """A service (and its app) whose clock the test moves."""
     clock = ManualClock()
-    service = build_service(Settings(database_url=database_url, pool_size=2))
-    service.clock = clock
     # The test flushes by hand; the app's background flush would race it.
-    service.usage = ApiTokenUsage(service.database, interval=3600)
+    settings = Settings(database_url=database_url, pool_size=2)
+    service = build_service(settings, clock=clock, usage_interval=3600)
     with TestClient(create_app(service), raise_server_exceptions=False) as client:
         yield service, clock, client
 
 
 def test_expired_token_is_refused_from_its_expiry_on(
-    clocked: tuple[Service, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, ManualClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
-    issued = service.create_api_token(
+    issued = service.admin.create_api_token(
         "short",
         scope=ContainerKind.ACCOUNT,
         scope_id=world.account_a,
@@ -165,13 +164,13 @@ def test_expired_token_is_refused_from_its_expiry_on(
     clock.advance(timedelta(microseconds=1))
     error(client.get(base(world, "account"), headers=headers), 403, 9109)
     with pytest.raises(InvalidAccessToken):
-        service.principal_for_api_token(issued.secret)
+        service.authentication.principal_for_api_token(issued.secret)
 
 
-def test_lifetime_must_be_positive(service: Service, world: World) -> None:
+def test_lifetime_must_be_positive(service: UseCases, world: World) -> None:
     for lifetime in (timedelta(0), timedelta(seconds=-1)):
         with pytest.raises(ValidationError, match="positive"):
-            service.create_api_token(
+            service.admin.create_api_token(
                 "x",
                 scope=ContainerKind.ACCOUNT,
                 scope_id=world.account_a,
@@ -181,9 +180,9 @@ def test_lifetime_must_be_positive(service: Service, world: World) -> None:
 
 
 def test_revoked_token_is_refused_at_once_in_every_process(
-    client: TestClient, other_process: TestClient, world: World, service: Service
+    client: TestClient, other_process: TestClient, world: World, service: UseCases
 ) -> None:
-    issued = service.create_api_token(
+    issued = service.admin.create_api_token(
         "r", scope=ContainerKind.ZONE, scope_id=world.zone_a, permission=Permission.READ
     )
     headers = world.bearer(issued.secret)
@@ -191,29 +190,32 @@ def test_revoked_token_is_refused_at_once_in_every_process(
     for app in (client, other_process):
         for _ in range(2):
             ok(app.get(zone_list, headers=headers))
-    service.revoke_api_token(issued.id)
+    service.admin.revoke_api_token(issued.id)
     for app in (client, other_process):
         error(app.get(zone_list, headers=headers), 403, 9109)
 
 
 def test_every_credential_change_bumps_the_credentials_version(
-    service: Service, world: World
+    service: UseCases, world: World
 ) -> None:
     email = f"bump-{secrets.token_hex(4)}@example.com"
     changes: list[tuple[str, Any]] = [
         (
             "create token",
-            lambda: service.create_api_token(
+            lambda: service.admin.create_api_token(
                 "b",
                 scope=ContainerKind.ACCOUNT,
                 scope_id=world.account_a,
                 permission=Permission.READ,
             ),
         ),
-        ("create user", lambda: service.create_user(email, account_id=world.account_a)),
-        ("rotate key", lambda: service.rotate_user_key(email, account_id=world.account_a)),
-        ("remove user", lambda: service.remove_user(email, account_id=world.account_a)),
-        ("revoke token", lambda: service.revoke_api_token(service.list_api_tokens()[-1].id)),
+        ("create user", lambda: service.admin.create_user(email, account_id=world.account_a)),
+        ("rotate key", lambda: service.admin.rotate_user_key(email, account_id=world.account_a)),
+        ("remove user", lambda: service.admin.remove_user(email, account_id=world.account_a)),
+        (
+            "revoke token",
+            lambda: service.admin.revoke_api_token(service.admin.list_api_tokens()[-1].id),
+        ),
     ]
     for label, change in changes:
         before = _credentials_version(service, world)
@@ -222,10 +224,10 @@ def test_every_credential_change_bumps_the_credentials_version(
 
 
 def test_cached_principals_age_out_when_a_row_is_deleted_by_hand(
-    clocked: tuple[Service, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, ManualClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
-    issued = service.create_api_token(
+    issued = service.admin.create_api_token(
         "by hand", scope=ContainerKind.ACCOUNT, scope_id=world.account_a, permission=Permission.READ
     )
     headers = world.bearer(issued.secret)
@@ -239,7 +241,7 @@ def test_cached_principals_age_out_when_a_row_is_deleted_by_hand(
 
 
 def test_a_user_deleted_by_hand_ages_out_too(
-    clocked: tuple[Service, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, ManualClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
     email, _ = world.user_a
@@ -252,11 +254,11 @@ def test_a_user_deleted_by_hand_ages_out_too(
     error(client.get(base(world, "account"), headers=headers), 403, 9103)
 
 
-def test_list_api_tokens_by_scope(service: Service, world: World) -> None:
-    every = service.list_api_tokens()
-    of_a = service.list_api_tokens(account_id=world.account_a)
-    of_zone_a = service.list_api_tokens(zone_id=world.zone_a)
-    of_b = service.list_api_tokens(account_id=world.account_b)
+def test_list_api_tokens_by_scope(service: UseCases, world: World) -> None:
+    every = service.admin.list_api_tokens()
+    of_a = service.admin.list_api_tokens(account_id=world.account_a)
+    of_zone_a = service.admin.list_api_tokens(zone_id=world.zone_a)
+    of_b = service.admin.list_api_tokens(account_id=world.account_b)
     # make_world: revoked + write/read on account A, write/read on zone A.
     assert {(r.scope, r.scope_id) for r in of_a} == {
         (ContainerKind.ACCOUNT, world.account_a),
@@ -272,24 +274,24 @@ def test_list_api_tokens_by_scope(service: Service, world: World) -> None:
     assert all(c is not None for c in created)
     assert created == sorted(created)  # type: ignore[type-var]
     with pytest.raises(ValidationError, match="no zone"):
-        service.list_api_tokens(zone_id="0" * 32)
+        service.admin.list_api_tokens(zone_id="0" * 32)
     with pytest.raises(ValidationError, match="no account"):
-        service.list_api_tokens(account_id="0" * 32)
+        service.admin.list_api_tokens(account_id="0" * 32)
 
 
 # -- last_used_at ---------------------------------------------------------------------------
 
 
-def _last_used(service: Service, token_id: str) -> datetime | None:
-    (record,) = [r for r in service.list_api_tokens() if r.id == token_id]
+def _last_used(service: UseCases, token_id: str) -> datetime | None:
+    (record,) = [r for r in service.admin.list_api_tokens() if r.id == token_id]
     return record.last_used_at
 
 
 def test_last_used_at_is_written_behind(
-    clocked: tuple[Service, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, ManualClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
-    issued = service.create_api_token(
+    issued = service.admin.create_api_token(
         "used", scope=ContainerKind.ACCOUNT, scope_id=world.account_a, permission=Permission.READ
     )
     service.usage.flush()
@@ -320,7 +322,7 @@ def test_last_used_at_is_written_behind(
     assert _last_used(service, issued.id) == last
 
 
-def test_usage_is_bounded(service: Service, world: World) -> None:
+def test_usage_is_bounded(service: UseCases, world: World) -> None:
     usage = ApiTokenUsage(service.database, max_pending=2)
     moment = datetime(2030, 1, 1, tzinfo=UTC)
     for i in range(5):
@@ -344,7 +346,7 @@ def test_the_api_flushes_usage_when_it_stops(database_url: str, world: World) ->
 # -- equal work for known and unknown emails ---------------------------------------------
 
 
-def _statements_for(service: Service, email: str, key: str) -> list[str]:
+def _statements_for(service: UseCases, email: str, key: str) -> list[str]:
     seen: list[str] = []
 
     def record(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
@@ -354,13 +356,13 @@ def _statements_for(service: Service, email: str, key: str) -> list[str]:
     event.listen(engine, "before_cursor_execute", record)
     try:
         with pytest.raises(UnknownEmailOrKey):
-            service.principal_for_api_key(email, key)
+            service.authentication.principal_for_api_key(email, key)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     return seen
 
 
-def test_known_and_unknown_emails_cost_the_same_statements(service: Service, world: World) -> None:
+def test_known_and_unknown_emails_cost_the_same_statements(service: UseCases, world: World) -> None:
     wrong_key = secrets.token_hex(32)
     known = _statements_for(service, world.user_a[0], wrong_key)
     unknown = _statements_for(service, f"nobody-{secrets.token_hex(4)}@example.com", wrong_key)
@@ -375,7 +377,7 @@ def test_known_and_unknown_emails_cost_the_same_statements(service: Service, wor
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        service.principal_for_api_key(*world.user_a)
+        service.authentication.principal_for_api_key(*world.user_a)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert seen == known

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
+from servicetokens.bootstrap import build_use_cases
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.store.schema import service_tokens
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from tests.conftest import World
 
 V4 = "/client/v4"
@@ -36,13 +37,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def timed_client(service: Service, clock: FakeClock) -> Iterator[TestClient]:
-    timed = Service(service.database, clock=clock)
+def timed_client(service: UseCases, clock: FakeClock) -> Iterator[TestClient]:
+    timed = build_use_cases(service.database, clock=clock)
     with TestClient(create_app(timed), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
-def stored_previous_digest(service: Service, token_id: str) -> bytes | None:
+def stored_previous_digest(service: UseCases, token_id: str) -> bytes | None:
     with service.database.read() as tx:
         row = tx.connection.execute(
             select(service_tokens.c.previous_secret_digest).where(service_tokens.c.id == token_id)
@@ -66,7 +67,7 @@ def refused(response: Any) -> str:
 
 
 def test_a_revoked_previous_secret_cannot_be_revived(
-    timed_client: TestClient, service: Service, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)
@@ -87,7 +88,7 @@ def test_a_revoked_previous_secret_cannot_be_revived(
 
 
 def test_an_ended_grace_stays_ended_and_its_digest_is_dropped(
-    timed_client: TestClient, service: Service, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
 ) -> None:
     base = f"{V4}/zones/{world.zone_a}/access/service_tokens"
     headers = world.bearer(world.write_zone_a)
@@ -123,7 +124,7 @@ def test_an_ended_grace_stays_ended_and_its_digest_is_dropped(
 
 
 def test_a_put_ending_the_grace_drops_the_digest_and_a_version_raise_starts_anew(
-    timed_client: TestClient, service: Service, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)
@@ -158,7 +159,7 @@ def test_a_put_ending_the_grace_drops_the_digest_and_a_version_raise_starts_anew
 
 
 def test_create_with_a_previous_expiry_echoes_it_and_a_full_put_is_accepted(
-    timed_client: TestClient, service: Service, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)

@@ -17,7 +17,7 @@ from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import PageInfo
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken, create_token
-from servicetokens.usecases.service import TokenPage
+from servicetokens.usecases.service_tokens import TokenPage
 
 ACCOUNT = Container(ContainerKind.ACCOUNT, "a" * 32, "a" * 32)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -60,7 +60,7 @@ def test_a_rendered_list_page_matches_the_described_list_envelope(
 ) -> None:
     tokens = [_token(f"t{i}", "forever", i)[0] for i in range(count)]
     info = PageInfo(page, per_page, count, count + (page - 1) * per_page)
-    body = orjson.loads(render_page(TokenPage(tokens, info)))
+    body = orjson.loads(render_page(TokenPage(tokens, info, version=1)))
     parsed = schemas.ServiceTokenListEnvelope.model_validate(body)
     assert [t.id for t in parsed.result] == [t.id for t in tokens]
     assert parsed.result_info.total_pages == info.total_pages

@@ -20,12 +20,14 @@ from servicetokens.api.envelope import success
 from servicetokens.api.routes.service_tokens import ROUTES, RouteSpec, add_scope
 from servicetokens.api.routing import by_specificity, specificity
 from servicetokens.domain.permissions import ContainerKind, Principal
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.service_tokens import ServiceTokens
 from tests.conftest import World
 
 
 async def expiring(caller: CanRead) -> Response:
-    def answer(_: Service, principal: Principal, ref: ContainerRef) -> Response:
+    def answer(_: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
         return success({"route": "expiring", "container": ref.id})
 
     return await caller.run(answer)
@@ -34,7 +36,7 @@ async def expiring(caller: CanRead) -> Response:
 EXPIRING = RouteSpec("GET", "/expiring", "list-expiring", "Expiring tokens", expiring)
 
 
-def app_serving(service: Service, routes: Sequence[RouteSpec]) -> FastAPI:
+def app_serving(service: UseCases, routes: Sequence[RouteSpec]) -> FastAPI:
     """An app wired as the real one (state, error handlers) serving `routes` in both scopes."""
     real = create_app(service)
     app = FastAPI()
@@ -67,7 +69,7 @@ def failure_code(response: Any, status: int) -> int:
 @pytest.mark.parametrize("scope", ["account", "zone"])
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_static_sibling_is_not_shadowed_by_token_id(
-    service: Service, world: World, scope: str, where: str
+    service: UseCases, world: World, scope: str, where: str
 ) -> None:
     routes = [EXPIRING, *ROUTES] if where == "first" else [*ROUTES, EXPIRING]
     with TestClient(app_serving(service, routes), client=("127.0.0.1", 50000)) as client:
@@ -105,7 +107,7 @@ def test_specificity_ranks_segments() -> None:
     assert specificity("/a/b/{x}") < specificity("/a/{x}/b")
 
 
-def test_allow_is_read_from_the_apps_routes(service: Service) -> None:
+def test_allow_is_read_from_the_apps_routes(service: UseCases) -> None:
     app = create_app(service)
 
     async def patch_only() -> Response:

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import create_token
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 from tests.api.test_service_tokens import auth, base, ok
 from tests.conftest import World
 
@@ -33,7 +33,7 @@ def _on_a_loop() -> bool:
 
 
 @pytest.fixture
-def statements(service: Service) -> Iterator[list[tuple[str, str, bool]]]:
+def statements(service: UseCases) -> Iterator[list[tuple[str, str, bool]]]:
     """(SQL, thread name, whether an event loop runs in that thread) of every statement."""
     seen: list[tuple[str, str, bool]] = []
 
@@ -91,7 +91,7 @@ def test_a_name_filter_runs_in_the_scan_lane(
 
 
 def test_a_deep_page_runs_in_the_scan_lane(
-    service: Service, client: TestClient, world: World, statements: list[tuple[str, str, bool]]
+    service: UseCases, client: TestClient, world: World, statements: list[tuple[str, str, bool]]
 ) -> None:
     with service.database.write() as tx:
         container = tx.containers.get(ContainerKind.ACCOUNT, world.account_a)

@@ -405,6 +405,18 @@ def test_malformed_container_id_is_7003(client: TestClient, world: World) -> Non
         )
 
 
+@pytest.mark.parametrize("tail", ["", "/f174e90a-fafe-4643-bbbc-4a0ed4fc8415"])
+def test_the_credential_is_checked_before_the_container_id(
+    client: TestClient, world: World, tail: str
+) -> None:
+    # docs/compatibility.md: credentials, then the id's format, on the list as on every route.
+    for bad in ["xyz", "0" * 33]:
+        url = f"{V4}/accounts/{bad}/access/service_tokens{tail}"
+        error(client.get(url, headers=world.bearer(world.revoked_a)), 403, 9109)
+        error(client.get(url, headers=world.key((world.user_a[0], "0" * 64))), 403, 9103)
+        error(client.get(url, headers=world.bearer(world.read_a)), 400, 7003)
+
+
 def test_unknown_route_and_method(client: TestClient, world: World) -> None:
     error(client.get(f"{V4}/nowhere", headers=auth(world, "account")), 404, 7000)
     response = client.patch(base(world, "account"), json={}, headers=auth(world, "account"))

@@ -15,7 +15,8 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.credentials import ApiTokenCredential
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.usecases.service import ContainerRef
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.service_tokens import TokenPage
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 CLI = [sys.executable, "-m", "servicetokens.cli"]
@@ -71,13 +72,13 @@ def test_cli_contract(fresh_sqlite: str) -> None:
     try:
         ref = ContainerRef(ContainerKind.ACCOUNT, account["id"], "/")
         credential = ApiTokenCredential(api_token["token"])
-        body = service.list_tokens(
-            credential, ref, _query(), present=lambda page: str(page.info).encode()
-        )
-        assert b"total_count=0" in body
-        zone_principal = service.principal_for_api_token(zone_token["token"])
+        access = service.tokens.open_list(credential, ref)
+        page = service.tokens.list_page(access, _query())
+        assert isinstance(page, TokenPage)
+        assert page.info.total_count == 0
+        zone_principal = service.authentication.principal_for_api_token(zone_token["token"])
         assert zone_principal.grants[0].permission is Permission.READ
-        assert service.principal_for_api_key(user["email"], user["api_key"]).grants
+        assert service.authentication.principal_for_api_key(user["email"], user["api_key"]).grants
     finally:
         service.database.engine.dispose()
 

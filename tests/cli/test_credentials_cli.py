@@ -63,8 +63,10 @@ def test_rotate_key_prints_a_new_key_and_the_old_one_stops(db: str, setup: dict[
     service = build_service(Settings(database_url=db))
     try:
         with pytest.raises(UnknownEmailOrKey):
-            service.principal_for_api_key(user["email"], user["api_key"])
-        assert service.principal_for_api_key(rotated["email"], rotated["api_key"]).grants
+            service.authentication.principal_for_api_key(user["email"], user["api_key"])
+        assert service.authentication.principal_for_api_key(
+            rotated["email"], rotated["api_key"]
+        ).grants
     finally:
         service.database.engine.dispose()
     # Only a member of that account: a clear refusal, exit 1, nothing changed.
@@ -87,7 +89,7 @@ def test_remove_user(db: str, setup: dict[str, str]) -> None:
     service = build_service(Settings(database_url=db))
     try:
         with pytest.raises(UnknownEmailOrKey):
-            service.principal_for_api_key(user["email"], user["api_key"])
+            service.authentication.principal_for_api_key(user["email"], user["api_key"])
     finally:
         service.database.engine.dispose()
     again = run(
@@ -219,8 +221,8 @@ def test_expires_in_takes_go_durations(db: str, setup: dict[str, str]) -> None:
     service = build_service(Settings(database_url=db))
     try:
         with pytest.raises(InvalidAccessToken):
-            service.principal_for_api_token(short["token"])
-        assert service.principal_for_api_token(made["token"]).id == made["id"]
+            service.authentication.principal_for_api_token(short["token"])
+        assert service.authentication.principal_for_api_token(made["token"]).id == made["id"]
     finally:
         service.database.engine.dispose()
 

@@ -18,7 +18,7 @@ from servicetokens.domain.permissions import (
     Principal,
     PrincipalKind,
 )
-from servicetokens.usecases.service import ContainerRef
+from servicetokens.usecases.authorization import ContainerRef
 
 CLI = [sys.executable, "-m", "servicetokens.cli"]
 HOSTILE_NAMES = [
@@ -46,13 +46,14 @@ def _run(database: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_audit_list_prints_markup_literally_and_every_row(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'markup.db'}"
     service = build_service(Settings(database_url=database))
-    account = service.create_account("markup")
+    account = service.admin.create_account("markup")
     principal = Principal(
         PrincipalKind.API_TOKEN, "tests", (Grant(ContainerKind.ACCOUNT, account, Permission.WRITE),)
     )
     ref = ContainerRef(ContainerKind.ACCOUNT, account, "/")
     ids = [
-        service.create_token(principal, ref, TokenFields(name=name))[0].id for name in HOSTILE_NAMES
+        service.tokens.create(principal, ref, TokenFields(name=name))[0].id
+        for name in HOSTILE_NAMES
     ]
     service.database.engine.dispose()
 

@@ -23,7 +23,8 @@ from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
 from tests.conftest import World, make_world
 
 # Cloudflare's OpenAPI subset, copied into the database (its README names the source).
@@ -35,7 +36,7 @@ CLOUDFLARE_SPEC = SPEC_DIR / "cloudflare-access-service-tokens.openapi.json"
 class FuzzEnv:
     """The application under test, its service and a world of credentials."""
 
-    service: Service
+    service: UseCases
     world: World
     app: FastAPI
 
@@ -47,9 +48,9 @@ class FuzzEnv:
     def real_token(self, kind: ContainerKind) -> str:
         """The id of a fresh service token in account A or zone A."""
         container = self.world.account_a if kind is ContainerKind.ACCOUNT else self.world.zone_a
-        principal = self.service.principal_for_api_token(self.world.write_a)
+        principal = self.service.authentication.principal_for_api_token(self.world.write_a)
         ref = ContainerRef(kind, container, "/")
-        token, _ = self.service.create_token(principal, ref, TokenFields(name="fuzz target"))
+        token, _ = self.service.tokens.create(principal, ref, TokenFields(name="fuzz target"))
         return token.id
 
     def aim(self, path_parameters: dict[str, Any]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, cast
+import tempfile
+from typing import Any
 
 import pytest
 import schemathesis
@@ -23,16 +24,21 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
-from servicetokens.usecases.service import Service
+from servicetokens.bootstrap import build_use_cases
+from servicetokens.store.database import Database
+from servicetokens.store.engine import make_engine
 from tests.fuzz.conftest import FuzzEnv, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"
 
 
 def _served_document() -> dict[str, Any]:
-    # Not entered as a context manager: no lifespan, so the (absent) service is never used.
-    client = TestClient(create_app(cast(Service, None)))
-    response = client.get(OPENAPI_PATH)
+    # Not entered as a context manager: no lifespan, and the use cases never reach their
+    # database (an empty file, removed with its directory).
+    with tempfile.TemporaryDirectory() as directory:
+        service = build_use_cases(Database(make_engine(f"sqlite:///{directory}/unused.db")))
+        response = TestClient(create_app(service)).get(OPENAPI_PATH)
+        service.close()
     assert response.status_code == 200, response.text
     document: dict[str, Any] = response.json()
     return document

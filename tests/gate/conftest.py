@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from bench.harness import ServerThread
 
-from servicetokens.bootstrap import build_service, gate_on
+from servicetokens.bootstrap import build_service, build_use_cases, gate_on
 from servicetokens.config import Settings
 from servicetokens.domain.clock import system_clock
 from servicetokens.domain.fields import TokenFields
@@ -38,7 +38,8 @@ from servicetokens.gate import GateApp, GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
 from tests import prerequisites
 
 PG_ADMIN = prerequisites.admin_url()
@@ -97,7 +98,7 @@ class Tenant:
     """An account with a writer principal and an API token, on one database."""
 
     database_url: str
-    service: Service
+    service: UseCases
     account: str
     api_token: str
     principal: Principal = field(init=False)
@@ -111,25 +112,29 @@ class Tenant:
         return ContainerRef(ContainerKind.ACCOUNT, self.account, "/")
 
     def token(self, name: str = "t", **fields: Any) -> tuple[ServiceToken, str]:
-        return self.service.create_token(self.principal, self.ref, TokenFields(name=name, **fields))
+        return self.service.tokens.create(
+            self.principal, self.ref, TokenFields(name=name, **fields)
+        )
 
     def expired_token(self) -> tuple[ServiceToken, str]:
         """A token whose one-hour life ended an hour ago."""
-        past = Service(self.service.database, clock=lambda: system_clock() - timedelta(hours=2))
-        return past.create_token(self.principal, self.ref, TokenFields(name="old", duration="1h"))
+        past = build_use_cases(
+            self.service.database, clock=lambda: system_clock() - timedelta(hours=2)
+        )
+        return past.tokens.create(self.principal, self.ref, TokenFields(name="old", duration="1h"))
 
     def update(self, token: ServiceToken, **fields: Any) -> ServiceToken:
-        return self.service.update_token(self.principal, self.ref, token.id, TokenFields(**fields))[
-            0
-        ]
+        return self.service.tokens.update(
+            self.principal, self.ref, token.id, TokenFields(**fields)
+        )[0]
 
     def rotate(self, token: ServiceToken, grace: datetime | None) -> str:
-        return self.service.rotate_token(
+        return self.service.tokens.rotate(
             self.principal, self.ref, token.id, previous_expires_at=grace
         )[1]
 
     def get(self, token: ServiceToken) -> ServiceToken:
-        return self.service.get_token(self.principal, self.ref, token.id)
+        return self.service.tokens.get(self.principal, self.ref, token.id)
 
     def api_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_token}"}
@@ -137,8 +142,8 @@ class Tenant:
 
 def make_tenant(database_url: str) -> Tenant:
     service = build_service(Settings(database_url=database_url, pool_size=4))
-    account = service.create_account("gate tests")
-    api = service.create_api_token(
+    account = service.admin.create_account("gate tests")
+    api = service.admin.create_api_token(
         "gate tests", scope=ContainerKind.ACCOUNT, scope_id=account, permission=Permission.WRITE
     )
     return Tenant(database_url, service, account, api.secret)

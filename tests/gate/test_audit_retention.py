@@ -26,7 +26,7 @@ def test_the_gate_prunes_old_audit_entries(tenant: Tenant, start_gate: GateFacto
             )
 
     def ages() -> list[object]:
-        entries = tenant.service.audit_log(account_id=account, limit=100)
+        entries = tenant.service.admin.audit_log(account_id=account, limit=100)
         return sorted(e.detail["days"] for e in entries)  # type: ignore[type-var]
 
     url = start_gate(audit_retention_days=365, audit_prune_interval=0.05)

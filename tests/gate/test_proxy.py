@@ -98,7 +98,7 @@ def test_unknown_id_and_wrong_secret_answer_alike(tenant: Tenant, gate: str) -> 
 
 
 def test_a_token_of_another_account_is_unknown(tenant: Tenant, gate: str) -> None:
-    other = tenant.service.create_account("other")
+    other = tenant.service.admin.create_account("other")
     from servicetokens.domain.fields import TokenFields
     from servicetokens.domain.permissions import (
         ContainerKind,
@@ -107,12 +107,12 @@ def test_a_token_of_another_account_is_unknown(tenant: Tenant, gate: str) -> Non
         Principal,
         PrincipalKind,
     )
-    from servicetokens.usecases.service import ContainerRef
+    from servicetokens.usecases.authorization import ContainerRef
 
     principal = Principal(
         PrincipalKind.API_TOKEN, "x", (Grant(ContainerKind.ACCOUNT, other, Permission.WRITE),)
     )
-    token, secret = tenant.service.create_token(
+    token, secret = tenant.service.tokens.create(
         principal, ContainerRef(ContainerKind.ACCOUNT, other, "/"), TokenFields(name="o")
     )
     _refused(httpx.get(gate, headers=creds(token.client_id, secret)), 401, "invalid credentials")
@@ -291,7 +291,7 @@ def test_jwt_for_another_audience_is_refused(
 def test_deletion_is_enforced_within_a_second(tenant: Tenant, gate: str) -> None:
     token, secret = tenant.token()
     assert httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 200
-    tenant.service.delete_token(tenant.principal, tenant.ref, token.id)
+    tenant.service.tokens.delete(tenant.principal, tenant.ref, token.id)
     elapsed = until(
         lambda: httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 401,
         within=1,
@@ -302,7 +302,7 @@ def test_deletion_is_enforced_within_a_second(tenant: Tenant, gate: str) -> None
 def test_a_token_created_after_its_id_was_tried_is_accepted(tenant: Tenant, gate: str) -> None:
     # The negative cache entry for an unknown id is evicted by the creation.
     token, secret = tenant.token()
-    tenant.service.delete_token(tenant.principal, tenant.ref, token.id)
+    tenant.service.tokens.delete(tenant.principal, tenant.ref, token.id)
     until(
         lambda: httpx.get(gate, headers=creds(token.client_id, secret)).status_code == 401, within=1
     )
@@ -388,7 +388,7 @@ def test_failed_attempts_for_known_ids_are_audited_without_secrets(
     def failures() -> list[object]:
         return [
             e
-            for e in tenant.service.audit_log(account_id=tenant.account, limit=1000)
+            for e in tenant.service.admin.audit_log(account_id=tenant.account, limit=1000)
             if e.action == "gate.auth_failed" and e.target == token.id
         ]
 

@@ -181,7 +181,7 @@ def test_the_audit_log_and_the_limiter_see_the_same_client(
     def origins() -> set[str | None]:
         return {
             e.origin
-            for e in tenant.service.audit_log(account_id=tenant.account, limit=1000)
+            for e in tenant.service.admin.audit_log(account_id=tenant.account, limit=1000)
             if e.action == "gate.auth_failed" and e.target == made.id
         }
 

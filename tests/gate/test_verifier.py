@@ -227,7 +227,7 @@ def test_an_ipv6_client_has_one_budget_per_64_and_throttled_failures_are_not_aud
     assert asyncio.run(scenario()) == [401] * 3 + [429] * 7
     audited = [
         e
-        for e in tenant.service.audit_log(account_id=tenant.account, limit=1000)
+        for e in tenant.service.admin.audit_log(account_id=tenant.account, limit=1000)
         if e.action == "gate.auth_failed" and e.target == token.id
     ]
     assert len(audited) == 3  # the budget's worth, not one row per attempt

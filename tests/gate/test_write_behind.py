@@ -22,12 +22,13 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.last_seen import LastSeenWriter
-from servicetokens.usecases.service import ContainerRef, Service
 
 
-def _tokens(service: Service, count: int) -> tuple[str, Principal, list[ServiceToken]]:
-    account = service.create_account("write-behind")
+def _tokens(service: UseCases, count: int) -> tuple[str, Principal, list[ServiceToken]]:
+    account = service.admin.create_account("write-behind")
     principal = Principal(
         PrincipalKind.API_TOKEN,
         "tests",
@@ -35,7 +36,7 @@ def _tokens(service: Service, count: int) -> tuple[str, Principal, list[ServiceT
     )
     ref = ContainerRef(ContainerKind.ACCOUNT, account, "/")
     tokens = [
-        service.create_token(principal, ref, TokenFields(name=f"t{i}"))[0] for i in range(count)
+        service.tokens.create(principal, ref, TokenFields(name=f"t{i}"))[0] for i in range(count)
     ]
     return account, principal, tokens
 
@@ -55,13 +56,13 @@ def _failure(account: str, target: str, marker: str, **overrides: object) -> Aud
     return AuditEntry(**fields)  # type: ignore[arg-type]
 
 
-def _last_seen(service: Service, principal: Principal, account: str, token: ServiceToken) -> Any:
+def _last_seen(service: UseCases, principal: Principal, account: str, token: ServiceToken) -> Any:
     ref = ContainerRef(ContainerKind.ACCOUNT, account, "/")
-    return service.get_token(principal, ref, token.id).last_seen_at
+    return service.tokens.get(principal, ref, token.id).last_seen_at
 
 
 def test_a_refused_row_is_dropped_and_the_rest_of_the_batch_is_written(
-    service: Service, database_url: str
+    service: UseCases, database_url: str
 ) -> None:
     account, principal, tokens = _tokens(service, 6)
     writer = LastSeenWriter(service.database, interval=3600.0)
@@ -96,7 +97,9 @@ def test_a_refused_row_is_dropped_and_the_rest_of_the_batch_is_written(
     written = writer.written
     expected = datetime.fromtimestamp(used_at, UTC)
     assert [_last_seen(service, principal, account, t) for t in tokens] == [expected] * 6
-    entries = {e.detail.get("marker"): e for e in service.audit_log(account_id=account, limit=100)}
+    entries = {
+        e.detail.get("marker"): e for e in service.admin.audit_log(account_id=account, limit=100)
+    }
     assert entries["plain"].origin == "203.0.113.7"
     hostile = entries["hostile"]
     assert hostile.origin is None
@@ -115,7 +118,9 @@ def test_a_refused_row_is_dropped_and_the_rest_of_the_batch_is_written(
     assert writer.dropped == (2 if postgres else 1)
     moved = datetime.fromtimestamp(later, UTC)
     assert [_last_seen(service, principal, account, t) for t in tokens] == [moved] * 6
-    markers = {e.detail.get("marker") for e in service.audit_log(account_id=account, limit=100)}
+    markers = {
+        e.detail.get("marker") for e in service.admin.audit_log(account_id=account, limit=100)
+    }
     assert markers - {None} == {"plain", "hostile", "after"}
 
 

@@ -17,7 +17,7 @@ from servicetokens.api import create_app
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.database import Database
 from servicetokens.usecases.audit_retention import AuditPruner, parse_retention_days, prune_audit
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
@@ -38,8 +38,8 @@ def _add(database: Database, account: str, ages: list[timedelta], now: datetime)
             )
 
 
-def _ages(service: Service, account: str) -> list[float]:
-    entries = service.audit_log(account_id=account, limit=10_000)
+def _ages(service: UseCases, account: str) -> list[float]:
+    entries = service.admin.audit_log(account_id=account, limit=10_000)
     return sorted(float(e.detail["age_days"]) for e in entries)  # type: ignore[arg-type]
 
 
@@ -52,7 +52,7 @@ def _until(predicate: Callable[[], bool], within: float = 10.0) -> None:
 
 
 def test_prune_deletes_only_what_is_older_than_the_retention_in_batches(
-    service: Service,
+    service: UseCases,
 ) -> None:
     account = secrets.token_hex(16)
     old = [timedelta(days=400 + i) for i in range(10)] + [366 * DAY]
@@ -72,7 +72,7 @@ def test_prune_deletes_only_what_is_older_than_the_retention_in_batches(
     assert _ages(service, account) == [0.0, 1.0]
 
 
-def test_the_api_server_prunes_periodically(service: Service) -> None:
+def test_the_api_server_prunes_periodically(service: UseCases) -> None:
     account = secrets.token_hex(16)
     _add(service.database, account, [500 * DAY, 31 * DAY, 29 * DAY], NOW)
     pruner = AuditPruner(
@@ -85,7 +85,7 @@ def test_the_api_server_prunes_periodically(service: Service) -> None:
     assert pruner.deleted >= 2
 
 
-def test_retention_zero_keeps_forever(service: Service) -> None:
+def test_retention_zero_keeps_forever(service: UseCases) -> None:
     account = secrets.token_hex(16)
     _add(service.database, account, [5000 * DAY], NOW)
     pruner = AuditPruner(service.database, retention_days=0, interval=0.01, first_after=0.0)

@@ -17,7 +17,8 @@ from servicetokens.domain.tokens import create_token
 from servicetokens.store.database import Transaction
 from servicetokens.store.schema import service_tokens
 from servicetokens.store.search import SearchPlan, list_statements
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
 from tests.conftest import make_world
 
 NAMES = [
@@ -34,7 +35,7 @@ NAMES = [
 ]
 
 
-def _search(service: Service, principal: object, ref: ContainerRef, term: str) -> list[str]:
+def _search(service: UseCases, principal: object, ref: ContainerRef, term: str) -> list[str]:
     with service.database.read() as tx:
         container = tx.containers.get(ref.kind, ref.id)
         assert container is not None
@@ -50,11 +51,11 @@ def _expected(term: str, tokens: list[tuple[str, str]]) -> list[str]:
     return [name for name, client_id in tokens if folded in name.casefold() or folded in client_id]
 
 
-def test_search_matches_substrings_exactly(service: Service) -> None:
+def test_search_matches_substrings_exactly(service: UseCases) -> None:
     world = make_world(service)
-    principal = service.principal_for_api_token(world.write_a)
+    principal = service.authentication.principal_for_api_token(world.write_a)
     ref = ContainerRef(ContainerKind.ACCOUNT, world.account_a, "/")
-    created = [service.create_token(principal, ref, TokenFields(name=n))[0] for n in NAMES]
+    created = [service.tokens.create(principal, ref, TokenFields(name=n))[0] for n in NAMES]
     pairs = [(t.name, t.client_id) for t in created]
     terms = [
         "ss",
@@ -76,18 +77,18 @@ def test_search_matches_substrings_exactly(service: Service) -> None:
         assert _search(service, principal, ref, term) == _expected(term, pairs), term
 
 
-def test_search_follows_renames_and_deletes(service: Service) -> None:
+def test_search_follows_renames_and_deletes(service: UseCases) -> None:
     world = make_world(service)
-    principal = service.principal_for_api_token(world.write_a)
+    principal = service.authentication.principal_for_api_token(world.write_a)
     ref = ContainerRef(ContainerKind.ACCOUNT, world.account_a, "/")
-    token, _ = service.create_token(principal, ref, TokenFields(name="original-name"))
+    token, _ = service.tokens.create(principal, ref, TokenFields(name="original-name"))
     assert _search(service, principal, ref, "original") == ["original-name"]
-    service.update_token(principal, ref, token.id, TokenFields(name="renamed-thing"))
+    service.tokens.update(principal, ref, token.id, TokenFields(name="renamed-thing"))
     assert _search(service, principal, ref, "original") == []
     assert _search(service, principal, ref, "renamed") == ["renamed-thing"]
-    service.rotate_token(principal, ref, token.id, previous_expires_at=None)
+    service.tokens.rotate(principal, ref, token.id, previous_expires_at=None)
     assert _search(service, principal, ref, "renamed") == ["renamed-thing"]
-    service.delete_token(principal, ref, token.id)
+    service.tokens.delete(principal, ref, token.id)
     assert _search(service, principal, ref, "renamed") == []
 
 
@@ -102,11 +103,11 @@ def test_search_follows_renames_and_deletes(service: Service) -> None:
     ),
     term=st.text(alphabet=string.ascii_letters + "*?[]%_-ßé", min_size=1, max_size=5),
 )
-def test_search_agrees_with_python(service: Service, names: list[str], term: str) -> None:
+def test_search_agrees_with_python(service: UseCases, names: list[str], term: str) -> None:
     world = make_world(service)
-    principal = service.principal_for_api_token(world.write_a)
+    principal = service.authentication.principal_for_api_token(world.write_a)
     ref = ContainerRef(ContainerKind.ACCOUNT, world.account_a, "/")
-    created = [service.create_token(principal, ref, TokenFields(name=n))[0] for n in names]
+    created = [service.tokens.create(principal, ref, TokenFields(name=n))[0] for n in names]
     pairs = [(t.name, t.client_id) for t in created]
     assert _search(service, principal, ref, term) == _expected(term, pairs)
 
@@ -117,7 +118,7 @@ _HEX_AND_NAMES = string.ascii_lowercase[:8] + string.digits + ".-_%*[" + "Éß"
 
 
 def _page_by_plan(
-    service: Service, container: Container, query: ListQuery, plan: SearchPlan
+    service: UseCases, container: Container, query: ListQuery, plan: SearchPlan
 ) -> tuple[list[str], int]:
     with service.database.read() as tx:
         tokens, total = tx.tokens.list(container, query, plan=plan)
@@ -135,12 +136,12 @@ def _page_by_plan(
     by_client_id=st.booleans(),
 )
 def test_both_plans_give_python_substring_semantics(
-    service: Service, names: list[str], term: str, per_page: int, page: int, by_client_id: bool
+    service: UseCases, names: list[str], term: str, per_page: int, page: int, by_client_id: bool
 ) -> None:
     world = make_world(service)
-    principal = service.principal_for_api_token(world.write_a)
+    principal = service.authentication.principal_for_api_token(world.write_a)
     ref = ContainerRef(ContainerKind.ACCOUNT, world.account_a, "/")
-    created = [service.create_token(principal, ref, TokenFields(name=n))[0] for n in names]
+    created = [service.tokens.create(principal, ref, TokenFields(name=n))[0] for n in names]
     if by_client_id and created:  # a term cut from a client id (hex and `.access`)
         client_id = created[0].client_id
         term = client_id[len(term) : len(term) + 4]
@@ -156,14 +157,14 @@ def test_both_plans_give_python_substring_semantics(
         assert _page_by_plan(service, container, query, plan) == (want, len(matching)), plan
 
 
-def _container(service: Service, account_id: str) -> Container:
+def _container(service: UseCases, account_id: str) -> Container:
     with service.database.read() as tx:
         container = tx.containers.get(ContainerKind.ACCOUNT, account_id)
     assert container is not None
     return container
 
 
-def _bulk(service: Service, container: Container, names: list[str]) -> None:
+def _bulk(service: UseCases, container: Container, names: list[str]) -> None:
     now = service.clock()
     with service.database.write() as tx:
         tx.tokens.insert_many(
@@ -171,7 +172,7 @@ def _bulk(service: Service, container: Container, names: list[str]) -> None:
         )
 
 
-def test_the_index_is_read_only_when_it_is_cheaper_than_the_container(service: Service) -> None:
+def test_the_index_is_read_only_when_it_is_cheaper_than_the_container(service: UseCases) -> None:
     """SQLite: the FTS5 index serves a term only in a container of >= 1/16 of all tokens, and
     only if fewer than token_count/16 tokens in the whole table match it; PostgreSQL: only
     for a container of >= 1/4 of all tokens. Below three characters, never."""
@@ -222,7 +223,7 @@ def _explain(engine: Engine, statement: Select[Any], settings: tuple[str, ...] =
     return "\n".join(" ".join(str(col) for col in row) for row in rows)
 
 
-def test_the_container_plan_never_touches_the_trigram_index(service: Service) -> None:
+def test_the_container_plan_never_touches_the_trigram_index(service: UseCases) -> None:
     engine = service.database.engine
     world = make_world(service)
     container = _container(service, world.account_a)

@@ -24,7 +24,8 @@ from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
 from servicetokens.store.schema import metadata
 from servicetokens.store.search import list_statements
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
 from tests import prerequisites
 from tests.conftest import PG_ADMIN_URL, make_world
 
@@ -37,7 +38,7 @@ _ENGINE_SPECIFIC = {
 }
 
 
-def test_migrations_match_the_schema(service: Service) -> None:
+def test_migrations_match_the_schema(service: UseCases) -> None:
     with service.database.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
@@ -93,19 +94,19 @@ def test_concurrent_upgrades_do_not_race(fresh_database_url: str) -> None:
             engine.dispose()
 
 
-def _principal_and_ref(service: Service) -> tuple[object, ContainerRef]:
+def _principal_and_ref(service: UseCases) -> tuple[object, ContainerRef]:
     world = make_world(service)
-    principal = service.principal_for_api_token(world.write_a)
+    principal = service.authentication.principal_for_api_token(world.write_a)
     return principal, ContainerRef(ContainerKind.ACCOUNT, world.account_a, "/")
 
 
-def test_parallel_rotations_lose_no_update(service: Service) -> None:
+def test_parallel_rotations_lose_no_update(service: UseCases) -> None:
     principal, ref = _principal_and_ref(service)
-    token, _ = service.create_token(principal, ref, TokenFields(name="hot"))  # type: ignore[arg-type]
+    token, _ = service.tokens.create(principal, ref, TokenFields(name="hot"))  # type: ignore[arg-type]
     grace = service.clock() + timedelta(hours=1)
 
     def rotate(_: int) -> tuple[int, str]:
-        rotated, secret = service.rotate_token(
+        rotated, secret = service.tokens.rotate(
             principal,  # type: ignore[arg-type]
             ref,
             token.id,
@@ -117,7 +118,7 @@ def test_parallel_rotations_lose_no_update(service: Service) -> None:
         results = list(pool.map(rotate, range(50)))
     versions = sorted(v for v, _ in results)
     assert versions == list(range(2, 52))
-    final = service.get_token(principal, ref, token.id)  # type: ignore[arg-type]
+    final = service.tokens.get(principal, ref, token.id)  # type: ignore[arg-type]
     assert final.client_secret_version == 51
     by_version = dict(results)
     now = service.clock()
@@ -135,11 +136,11 @@ def _plan(engine: Engine, statement: Select[Any]) -> str:
     return "\n".join(" ".join(str(col) for col in row) for row in rows)
 
 
-def test_list_and_name_filter_use_indexes(service: Service) -> None:
+def test_list_and_name_filter_use_indexes(service: UseCases) -> None:
     engine = service.database.engine
     target = make_world(service).account_a
     # Other containers hold many rows, so a scan would be the wrong plan.
-    others = [service.create_account("bulk") for _ in range(3)]
+    others = [service.admin.create_account("bulk") for _ in range(3)]
     with service.database.write() as tx:
         for other_id in others:
             other = tx.containers.get(ContainerKind.ACCOUNT, other_id)

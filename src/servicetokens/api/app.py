@@ -22,13 +22,14 @@ from starlette.responses import Response
 from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
+from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routes import certs, health, service_tokens, token_verify
 from servicetokens.api.routing import allowed_methods
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.domain.network import TrustedProxies
 from servicetokens.usecases.audit_retention import AuditPruner
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -129,14 +130,15 @@ def _document_security(app: FastAPI) -> None:
 
 
 def create_app(
-    service: Service,
+    service: UseCases,
     *,
     trusted_proxies: TrustedProxies | None = None,
     audit_pruner: AuditPruner | None = None,
 ) -> FastAPI:
-    """The management API over `service`, mounted at `/client/v4`; `trusted_proxies` decide
-    which peers' `X-Forwarded-For` names the client (default: loopback); `audit_pruner`,
-    when given, prunes the audit log in the background while the app runs."""
+    """The management API over the use cases `service`, mounted at `/client/v4`;
+    `trusted_proxies` decide which peers' `X-Forwarded-For` names the client (default:
+    loopback); `audit_pruner`, when given, prunes the audit log in the background while the
+    app runs."""
 
     scan_lane = ScanLane()
 
@@ -150,7 +152,7 @@ def create_app(
             await asyncio.to_thread(audit_pruner.stop)
         await asyncio.to_thread(service.usage.stop)
         scan_lane.close()
-        service.database.engine.dispose()
+        service.close()
 
     app = FastAPI(
         title="servicetokens",
@@ -162,6 +164,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.list_pages = ListPages(service.tokens, inline=service.inline_reads)
     app.state.trusted_proxies = trusted_proxies or TrustedProxies()
     app.state.scan_lane = scan_lane
     _document_security(app)

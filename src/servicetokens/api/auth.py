@@ -1,7 +1,7 @@
 """Credential headers → credential: Bearer API tokens, or X-Auth-Email + X-Auth-Key.
 
 Routes never parse these headers themselves: they declare the credential as a dependency (or,
-on the list hot path, call `parse_credential`), and the service authenticates it.
+on the list hot path, call `parse_credential`), and the use cases authenticate it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from servicetokens.domain.credentials import ApiKeyCredential, ApiTokenCredentia
 from servicetokens.domain.errors import InvalidHeaders, MissingCredentials
 from servicetokens.domain.network import TrustedProxies
 from servicetokens.domain.secrets import API_KEY_PATTERN, API_TOKEN_PATTERN
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.facade import UseCases
 
 __all__ = [
     "CurrentCredential",
@@ -35,9 +35,9 @@ _CREDENTIAL_HEADERS = (
 )
 
 
-def get_service(request: Request) -> Service:
-    """The service the app was built with."""
-    service: Service = request.app.state.service
+def get_service(request: Request) -> UseCases:
+    """The use cases the app was built with."""
+    service: UseCases = request.app.state.service
     return service
 
 
@@ -103,5 +103,5 @@ def origin_of(request: Request) -> str | None:
     return proxies.resolve(peer, request.headers.getlist("x-forwarded-for")).client
 
 
-ServiceDep = Annotated[Service, Depends(get_service)]
-"""The service layer."""
+ServiceDep = Annotated[UseCases, Depends(get_service)]
+"""The service layer (the app's `UseCases`)."""

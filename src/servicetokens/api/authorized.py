@@ -1,8 +1,9 @@
 """`CanRead` / `CanWrite`: a caller to authorize on the account or zone its path names.
 
-A route declares `caller: CanWrite` and hands its operation to `caller.run(...)`: the
-service authenticates the credential, checks the container id and the permission, then runs
-the operation, all in one trip to the thread pool. The order of checks is the one Cloudflare
+A route declares `caller: CanWrite` and hands its operation to `caller.run(...)`: the use
+cases authenticate the credential (`Authentication`), check the container id and the
+permission (`Authorization`), then the operation runs with the token use cases
+(`ServiceTokens`), all in one trip to the thread pool. The order of checks is the one Cloudflare
 answers with (docs/compatibility.md): credential, container id, permission, then the
 operation's own validation (body, token id), so a caller without the right learns nothing
 more. The scope (account or zone) is read from the path parameter the route declares.
@@ -19,7 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from servicetokens.api.auth import CurrentCredential, get_service, origin_of
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.permissions import ContainerKind, Permission, Principal
-from servicetokens.usecases.service import ContainerRef, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.service_tokens import ServiceTokens
 
 __all__ = ["SCOPE_PARAMS", "Authorized", "CanRead", "CanWrite", "container_ref"]
 
@@ -28,7 +31,7 @@ T = TypeVar("T")
 SCOPE_PARAMS = {ContainerKind.ACCOUNT: "account_id", ContainerKind.ZONE: "zone_id"}
 """The path parameter that names the container, per scope."""
 
-Operation = Callable[[Service, Principal, ContainerRef], T]
+Operation = Callable[[ServiceTokens, Principal, ContainerRef], T]
 
 
 def container_ref(request: Request) -> ContainerRef:
@@ -48,7 +51,7 @@ class Authorized:
 
     def __init__(
         self,
-        service: Service,
+        service: UseCases,
         credential: Credential,
         ref: ContainerRef,
         need: Permission,
@@ -58,12 +61,13 @@ class Authorized:
         self._need, self._origin = need, origin
 
     async def run(self, operation: Operation[T]) -> T:
-        """`operation(service, principal, ref)` once the caller is authorized (or its error)."""
+        """`operation(tokens, principal, ref)` once the caller is authorized (or its error)."""
         service, ref = self._service, self.ref
 
         def authorized() -> T:
-            principal = service.authorize(self._credential, ref, self._need, origin=self._origin)
-            return operation(service, principal, ref)
+            principal = service.authentication.authenticate(self._credential, origin=self._origin)
+            service.authorization.require(principal, ref, self._need)
+            return operation(service.tokens, principal, ref)
 
         return await run_in_threadpool(authorized)
 

@@ -13,7 +13,7 @@ from servicetokens.domain.errors import DomainError
 from servicetokens.domain.tokens import ServiceToken
 
 if TYPE_CHECKING:
-    from servicetokens.usecases.service import TokenPage
+    from servicetokens.usecases.service_tokens import TokenPage
 
 __all__ = [
     "JSONResponse",

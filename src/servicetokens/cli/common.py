@@ -1,4 +1,4 @@
-"""What every command group shares: the --json flag, the service, and refusals."""
+"""What every command group shares: the --json flag, the use cases, and refusals."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import typer
 from servicetokens.cli.output import fail
 from servicetokens.config import Settings
 from servicetokens.domain.errors import DomainError
-from servicetokens.usecases.service import Service
+from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.facade import UseCases
 
-__all__ = ["JsonFlag", "refusals", "service_for"]
+__all__ = ["JsonFlag", "admin_for", "refusals", "service_for"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -28,9 +29,14 @@ def refusals(*, exit_code: int = 1) -> Iterator[None]:
         raise typer.Exit(exit_code) from None
 
 
-def service_for(ctx: typer.Context) -> Service:
-    """The service on the database the global `--database` option names (migrated)."""
+def service_for(ctx: typer.Context) -> UseCases:
+    """The use cases on the database the global `--database` option names (migrated)."""
     from servicetokens.bootstrap import build_service
 
     settings: Settings = ctx.obj
     return build_service(settings)
+
+
+def admin_for(ctx: typer.Context) -> Admin:
+    """The operator's use cases on the database the global `--database` option names."""
+    return service_for(ctx).admin

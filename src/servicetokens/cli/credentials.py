@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from servicetokens.cli.common import JsonFlag, refusals, service_for
+from servicetokens.cli.common import JsonFlag, admin_for, refusals
 from servicetokens.cli.output import console, emit, fail
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.credentials import ApiToken
@@ -92,7 +92,7 @@ def api_tokens_create(
         (ContainerKind.ACCOUNT, account) if account else (ContainerKind.ZONE, zone or "")
     )
     with refusals():
-        credential = service_for(ctx).create_api_token(
+        credential = admin_for(ctx).create_api_token(
             name, scope=scope, scope_id=scope_id, permission=level, expires_in=lifetime
         )
     expires_at = credential.expires_at
@@ -120,7 +120,7 @@ def api_tokens_list(
     """List API tokens, oldest first: id, name, scope, permission, times, revoked."""
     _one_scope(account, zone)
     with refusals():
-        records = service_for(ctx).list_api_tokens(account_id=account, zone_id=zone)
+        records = admin_for(ctx).list_api_tokens(account_id=account, zone_id=zone)
     summaries = [api_token_summary(record) for record in records]
     if as_json:
         emit({"api_tokens": summaries}, as_json=True, title="API tokens")
@@ -140,7 +140,7 @@ def api_tokens_list(
 def api_tokens_revoke(ctx: typer.Context, token_id: str, as_json: JsonFlag = False) -> None:
     """Revoke an API token by id (refused on its next use, in every process)."""
     with refusals():
-        service_for(ctx).revoke_api_token(token_id)
+        admin_for(ctx).revoke_api_token(token_id)
     emit({"id": token_id, "status": "revoked"}, as_json=as_json, title="API token")
 
 
@@ -153,7 +153,7 @@ def users_create(
 ) -> None:
     """Create a user with a global API key (X-Auth-Key); prints the key once."""
     with refusals():
-        credential = service_for(ctx).create_user(email, account_id=account)
+        credential = admin_for(ctx).create_user(email, account_id=account)
     emit(
         {"email": credential.id, "api_key": credential.secret},
         as_json=as_json,
@@ -168,7 +168,7 @@ def users_rotate_key(
     """Give a member of the account a new global API key; the old one stops working at once.
     Prints the new key once."""
     with refusals():
-        credential = service_for(ctx).rotate_user_key(email, account_id=account)
+        credential = admin_for(ctx).rotate_user_key(email, account_id=account)
     emit(
         {"email": credential.id, "api_key": credential.secret},
         as_json=as_json,
@@ -182,7 +182,7 @@ def users_remove(
 ) -> None:
     """Remove a user from an account; a user left in no account is deleted with their key."""
     with refusals():
-        deleted = service_for(ctx).remove_user(email, account_id=account)
+        deleted = admin_for(ctx).remove_user(email, account_id=account)
     emit(
         {"email": email.strip().lower(), "account_id": account, "user_deleted": deleted},
         as_json=as_json,

@@ -16,7 +16,7 @@ from servicetokens.cli.at_rest import (
     refuse_readable_database,
     signing_kek,
 )
-from servicetokens.cli.common import JsonFlag
+from servicetokens.cli.common import JsonFlag, admin_for
 from servicetokens.cli.common import refusals as _refusals
 from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
@@ -122,16 +122,16 @@ def serve(
     proxies = _trusted_proxies(trusted_proxy)
     refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
-    if not service.any_account():
-        account_id = service.create_account("default")
-        credential = service.create_api_token(
+    if not service.admin.any_account():
+        account_id = service.admin.create_account("default")
+        credential = service.admin.create_api_token(
             "bootstrap",
             scope=ContainerKind.ACCOUNT,
             scope_id=account_id,
             permission=Permission.WRITE,
         )
         print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
-    service.database.engine.dispose()
+    service.close()
     # uvicorn's workers import `bootstrap:build_api` afresh: the settings travel to them
     # as the environment `Settings()` reads (one mapping, both ways: config.py).
     served = replace(settings, audit_retention_days=audit_retention, trusted_proxies=proxies)
@@ -166,7 +166,7 @@ def serve(
 @accounts_app.command("create")
 def accounts_create(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
     """Create an account; prints its id."""
-    account_id = _service(ctx).create_account(name)
+    account_id = admin_for(ctx).create_account(name)
     emit({"id": account_id, "name": name}, as_json=as_json, title="account")
 
 
@@ -179,17 +179,16 @@ def zones_create(
 ) -> None:
     """Create a zone in an account; prints its id."""
     with _refusals():
-        zone_id = _service(ctx).create_zone(name, account_id=account)
+        zone_id = admin_for(ctx).create_zone(name, account_id=account)
     emit({"id": zone_id, "name": name, "account_id": account}, as_json=as_json, title="zone")
 
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create or migrate the schema to the newest revision."""
-    from servicetokens.store.migrate import head_revision
+    from servicetokens.bootstrap import upgrade_database
 
-    _service(ctx).database.engine.dispose()
-    emit({"revision": head_revision()}, as_json=as_json, title="database")
+    emit({"revision": upgrade_database(ctx.obj)}, as_json=as_json, title="database")
 
 
 @app.command()
@@ -308,7 +307,7 @@ def audit_list(
 
     with _refusals(exit_code=2):
         moment = None if since is None else parse_timestamp(since, field="--since")
-    entries = _service(ctx).audit_log(account_id=account, since=moment, limit=limit)
+    entries = admin_for(ctx).audit_log(account_id=account, since=moment, limit=limit)
     print_audit(entries, as_json=as_json)
 
 
@@ -333,7 +332,7 @@ def audit_prune(
     days = settings.audit_retention_days if older_than is None else older_than
     service = _service(ctx)
     deleted = prune_audit(service.database, retention_days=days)
-    service.database.engine.dispose()
+    service.close()
     emit({"deleted": deleted, "older_than_days": days}, as_json=as_json, title="audit log")
 
 

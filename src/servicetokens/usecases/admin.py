@@ -1,7 +1,8 @@
 """Administration use cases (the CLI's): accounts, zones, API tokens, users, the audit log.
 
 These run with the operator's authority (whoever can reach the database), so they take no
-principal; each is recorded in the audit log with the operating-system user as the actor.
+principal; each is recorded in the audit log with the operating-system user as the actor
+(`usecases.changes.record_operator_change`, in the action's transaction).
 
 Every change to an API credential (create, revoke, rotate a key, remove a user) bumps the
 credentials version in the same transaction, so every process's cached principals are read
@@ -10,20 +11,20 @@ again on their next use.
 
 from __future__ import annotations
 
-import getpass
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from servicetokens.domain.audit import AuditEntry
-from servicetokens.domain.clock import Clock
+from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import ApiToken
 from servicetokens.domain.errors import ValidationError
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.domain.secrets import digest, new_api_key, new_api_token, new_container_id
 from servicetokens.store.database import Database
+from servicetokens.usecases.changes import record_operator_change
 
-__all__ = ["AdminUseCases", "IssuedCredential"]
+__all__ = ["Admin", "IssuedCredential"]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 
@@ -45,49 +46,39 @@ class IssuedCredential:
     """When an API token stops working (None: never)."""
 
 
-class AdminUseCases:
-    """Operator actions; mixed into `Service`, which supplies the database and clock."""
+class Admin:
+    """The operator's use cases over one database."""
 
-    database: Database
-    clock: Clock
-
-    def _admin_audit(
-        self, action: str, *, account_id: str | None, target: str | None = None, **detail: object
-    ) -> AuditEntry:
-        return AuditEntry(
-            at=self.clock(),
-            actor_kind="cli",
-            actor_id=getpass.getuser(),
-            action=action,
-            account_id=account_id,
-            target=target,
-            detail=detail,
-        )
+    def __init__(self, database: Database, *, clock: Clock = system_clock) -> None:
+        self._database = database
+        self._clock = clock
 
     def audit_log(
         self, *, account_id: str | None = None, since: datetime | None = None, limit: int = 100
     ) -> list[AuditEntry]:
         """The newest audit entries, oldest first (administration only)."""
-        with self.database.read() as tx:
+        with self._database.read() as tx:
             return tx.audit.entries(account_id=account_id, since=since, limit=limit)
 
     def create_account(self, name: str) -> str:
         """A new account; returns its id."""
         account_id = new_container_id()
-        with self.database.write() as tx:
-            tx.containers.add_account(account_id, name, now=self.clock())
-            tx.audit.add(self._admin_audit("account.create", account_id=account_id, name=name))
+        now = self._clock()
+        with self._database.write() as tx:
+            tx.containers.add_account(account_id, name, now=now)
+            record_operator_change(tx, "account.create", now=now, account_id=account_id, name=name)
         return account_id
 
     def create_zone(self, name: str, *, account_id: str) -> str:
         """A new zone in an account; returns its id."""
         zone_id = new_container_id()
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
                 raise ValidationError(f"no account {account_id}")
-            tx.containers.add_zone(zone_id, account_id, name, now=self.clock())
-            tx.audit.add(
-                self._admin_audit("zone.create", account_id=account_id, target=zone_id, name=name)
+            now = self._clock()
+            tx.containers.add_zone(zone_id, account_id, name, now=now)
+            record_operator_change(
+                tx, "zone.create", now=now, account_id=account_id, target=zone_id, name=name
             )
         return zone_id
 
@@ -106,9 +97,9 @@ class AdminUseCases:
             raise ValidationError("an API token's lifetime must be positive")
         token = new_api_token()
         token_id = new_container_id()
-        now = self.clock()
+        now = self._clock()
         expires_at = None if expires_in is None else now + expires_in
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             container = tx.containers.get(scope, scope_id)
             if container is None:
                 raise ValidationError(f"no {scope.value} {scope_id}")
@@ -121,17 +112,17 @@ class AdminUseCases:
                 now=now,
                 expires_at=expires_at,
             )
-            tx.versions.bump_credentials()
-            tx.audit.add(
-                self._admin_audit(
-                    "api_token.create",
-                    account_id=container.account_id,
-                    target=token_id,
-                    name=name,
-                    scope=f"{scope.value}/{scope_id}",
-                    permission=permission.group_name,
-                    expires_at=None if expires_at is None else expires_at.isoformat(),
-                )
+            record_operator_change(
+                tx,
+                "api_token.create",
+                now=now,
+                account_id=container.account_id,
+                target=token_id,
+                credentials=True,
+                name=name,
+                scope=f"{scope.value}/{scope_id}",
+                permission=permission.group_name,
+                expires_at=None if expires_at is None else expires_at.isoformat(),
             )
         return IssuedCredential(token_id, token, expires_at)
 
@@ -140,7 +131,7 @@ class AdminUseCases:
     ) -> list[ApiToken]:
         """Stored API tokens (never the tokens themselves): all, an account's (on the account
         or any of its zones), or one zone's; oldest first."""
-        with self.database.read() as tx:
+        with self._database.read() as tx:
             if zone_id is not None and tx.containers.get(ContainerKind.ZONE, zone_id) is None:
                 raise ValidationError(f"no zone {zone_id}")
             if (
@@ -152,25 +143,33 @@ class AdminUseCases:
 
     def revoke_api_token(self, token_id: str) -> None:
         """Stop an API token from working."""
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             if not tx.principals.set_api_token_status(token_id, "revoked"):
                 raise ValidationError(f"no API token {token_id}")
-            tx.versions.bump_credentials()
-            tx.audit.add(self._admin_audit("api_token.revoke", account_id=None, target=token_id))
+            record_operator_change(
+                tx,
+                "api_token.revoke",
+                now=self._clock(),
+                account_id=None,
+                target=token_id,
+                credentials=True,
+            )
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
         """A user who is a member of `account_id`; returns their email and global API key."""
         email = _normal_email(email)
         key = new_api_key()
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
                 raise ValidationError(f"no account {account_id}")
             if tx.principals.user(email) is not None:
                 raise ValidationError(f"user {email} already exists")
-            tx.principals.add_user(email, digest(key), now=self.clock())
+            now = self._clock()
+            tx.principals.add_user(email, digest(key), now=now)
             tx.principals.add_membership(email, account_id)
-            tx.versions.bump_credentials()
-            tx.audit.add(self._admin_audit("user.create", account_id=account_id, target=email))
+            record_operator_change(
+                tx, "user.create", now=now, account_id=account_id, target=email, credentials=True
+            )
         return IssuedCredential(email, key)
 
     def rotate_user_key(self, email: str, *, account_id: str) -> IssuedCredential:
@@ -178,35 +177,44 @@ class AdminUseCases:
         every process on its next use. Returns the email and the new key (shown once)."""
         email = _normal_email(email)
         key = new_api_key()
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             user = tx.principals.user(email)
             if user is None or account_id not in user.account_ids:
                 raise ValidationError(f"{email} is not a member of account {account_id}")
             tx.principals.set_user_api_key(email, digest(key))
-            tx.versions.bump_credentials()
-            tx.audit.add(self._admin_audit("user.rotate_key", account_id=account_id, target=email))
+            record_operator_change(
+                tx,
+                "user.rotate_key",
+                now=self._clock(),
+                account_id=account_id,
+                target=email,
+                credentials=True,
+            )
         return IssuedCredential(email, key)
 
     def remove_user(self, email: str, *, account_id: str) -> bool:
         """End a user's membership of `account_id`; the user (and their key) is deleted when
         no membership remains. Returns whether the user was deleted."""
         email = _normal_email(email)
-        with self.database.write() as tx:
+        with self._database.write() as tx:
             if not tx.principals.remove_membership(email, account_id):
                 raise ValidationError(f"{email} is not a member of account {account_id}")
             user = tx.principals.user(email)
             deleted = user is not None and not user.account_ids
             if deleted:
                 tx.principals.delete_user(email)
-            tx.versions.bump_credentials()
-            tx.audit.add(
-                self._admin_audit(
-                    "user.remove", account_id=account_id, target=email, user_deleted=deleted
-                )
+            record_operator_change(
+                tx,
+                "user.remove",
+                now=self._clock(),
+                account_id=account_id,
+                target=email,
+                credentials=True,
+                user_deleted=deleted,
             )
         return deleted
 
     def any_account(self) -> bool:
         """Whether the database holds any account yet."""
-        with self.database.read() as tx:
+        with self._database.read() as tx:
             return tx.containers.any_account()

@@ -1,11 +1,12 @@
-"""In-process caches of the service layer, each validated by a version read from the database.
+"""In-process caches, each validated by a version read from the database.
 
-Nothing here is trusted on its own: a cached principal is used only while the credentials
-version it was read at is still current, and a memoised list page only while its container's
-version is. Versions are bumped in the same transaction as the writes they cover, so a cache
-never outlives a committed revocation or mutation. A cached principal also ages out
-(`PRINCIPAL_MAX_AGE`) even when no version moved, so a credential changed behind the
-application's back (a row deleted by hand) stops working within that bound.
+Nothing cached is trusted on its own: a cached principal is used only while the credentials
+version it was read at is still current (and the API's list memo, `api.page_memo`, built on
+`BoundedLru`, keeps a page only while its container's version is). Versions are bumped in the
+same transaction as the writes they cover, so a cache never outlives a committed revocation
+or mutation. A cached principal also ages out (`PRINCIPAL_MAX_AGE`) even when no version
+moved, so a credential changed behind the application's back (a row deleted by hand) stops
+working within that bound.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Generic, TypeVar
 
 from servicetokens.domain.permissions import Principal
 
-__all__ = ["PRINCIPAL_MAX_AGE", "PageMemo", "PrincipalCache"]
+__all__ = ["PRINCIPAL_MAX_AGE", "BoundedLru", "PrincipalCache"]
 
 PRINCIPAL_MAX_AGE = timedelta(seconds=60)
 """How long a cached principal is trusted even when the credentials version is unchanged."""
@@ -27,7 +28,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class _BoundedLru(Generic[K, V]):
+class BoundedLru(Generic[K, V]):
     """A thread-safe LRU bounded by entry count and by a total weight."""
 
     def __init__(self, *, max_entries: int, max_weight: int) -> None:
@@ -38,6 +39,7 @@ class _BoundedLru(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
+        """The value under `key` (now the most recently used), None when absent."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -46,6 +48,8 @@ class _BoundedLru(Generic[K, V]):
             return item[0]
 
     def put(self, key: K, value: V, *, weight: int = 1) -> None:
+        """Keep `value` under `key`, dropping the least recently used entries past either
+        bound; a value heavier than the whole bound is not kept."""
         if weight > self._max_weight:
             return
         with self._lock:
@@ -59,6 +63,7 @@ class _BoundedLru(Generic[K, V]):
                 self._weight -= dropped
 
     def clear(self) -> None:
+        """Drop every entry."""
         with self._lock:
             self._items.clear()
             self._weight = 0
@@ -71,7 +76,7 @@ class PrincipalCache:
     def __init__(
         self, *, max_entries: int = 10_000, max_age: timedelta = PRINCIPAL_MAX_AGE
     ) -> None:
-        self._lru: _BoundedLru[bytes, tuple[Principal, int, datetime]] = _BoundedLru(
+        self._lru: BoundedLru[bytes, tuple[Principal, int, datetime]] = BoundedLru(
             max_entries=max_entries, max_weight=max_entries
         )
         self._max_age = max_age
@@ -101,26 +106,3 @@ class PrincipalCache:
         if expires_at is not None:
             good_until = min(good_until, expires_at)
         self._lru.put(key, (principal, credentials_version, good_until))
-
-
-class PageMemo:
-    """(container, query) → rendered page, valid while the container's version is unchanged.
-
-    Bounded by total bytes, so large pages cannot grow the process without limit.
-    """
-
-    def __init__(self, *, max_bytes: int = 16 * 1024 * 1024, max_entries: int = 4096) -> None:
-        self._lru: _BoundedLru[Hashable, tuple[int, bytes]] = _BoundedLru(
-            max_entries=max_entries, max_weight=max_bytes
-        )
-
-    def get(self, key: Hashable, *, version: int) -> bytes | None:
-        """The page rendered at `version`, if that is what is cached."""
-        item = self._lru.get(key)
-        if item is None or item[0] != version:
-            return None
-        return item[1]
-
-    def put(self, key: Hashable, *, version: int, body: bytes) -> None:
-        """Remember a page rendered at `version`."""
-        self._lru.put(key, (version, body), weight=len(body))

@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from servicetokens.api.auth import get_service, parse_credential
+from servicetokens.api.auth import parse_credential
 from servicetokens.api.authorized import SCOPE_PARAMS, CanRead, CanWrite, container_ref
 from servicetokens.api.body import decode_json
-from servicetokens.api.envelope import render_page, serialize_token, success
+from servicetokens.api.envelope import serialize_token, success
+from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routing import by_specificity
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.api.schemas import (
@@ -31,7 +32,8 @@ from servicetokens.api.schemas import (
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
 from servicetokens.domain.permissions import ContainerKind, Principal
-from servicetokens.usecases.service import ContainerRef, PendingPage, Service
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.service_tokens import PendingScan, ServiceTokens
 
 __all__ = ["ROUTES", "RouteSpec", "add_scope", "router"]
 
@@ -78,14 +80,15 @@ _LIST_PARAMS = [
 ]
 
 
-# -- handlers: parse, call the service, shape the response ---------------------------------
+# -- handlers: parse, call the use cases, shape the response ------------------------------
 # (No docstrings: FastAPI would serve them as the operations' descriptions.)
 
 
 async def list_tokens(request: Request) -> Response:
     # The hottest route takes only the request: FastAPI's dependency and parameter
     # machinery costs more than the whole memoised list does (see docs/performance.md).
-    service = get_service(request)
+    state = request.app.state
+    lists: ListPages = state.list_pages
     credential = parse_credential(request.headers)
     params = request.query_params
     query = parse_list_query(
@@ -94,35 +97,34 @@ async def list_tokens(request: Request) -> Response:
         page=params.get("page"),
         per_page=params.get("per_page"),
     )
-    call = partial(
-        service.find_page, credential, container_ref(request), query, present=render_page
-    )
+    call = partial(lists.find, credential, container_ref(request), query)
     # SQLite answers a memoised or near unfiltered page in microseconds without blocking
     # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
-    found = call() if service.database.inline_reads else await run_in_threadpool(call)
-    if isinstance(found, PendingPage):
-        # A search, filter or deep page the memo did not hold: a scan, run in the scan
-        # lane (its own threads, one at a time per account or zone), never on the loop.
-        lane: ScanLane = request.app.state.scan_lane
+    found = call() if lists.inline else await run_in_threadpool(call)
+    if isinstance(found, PendingScan):
+        # A search, filter or deep page the memo did not hold: a scan, run (and rendered)
+        # in the scan lane (its own threads, one at a time per account or zone), never on
+        # the loop.
+        lane: ScanLane = state.scan_lane
         container = found.container
-        found = await lane.run((container.kind, container.id), found.run)
+        found = await lane.run((container.kind, container.id), partial(lists.run, found))
     return Response(found, media_type="application/json")
 
 
 async def create_token(request: Request, caller: CanWrite) -> Response:
     raw = await request.body()  # decoded only once the caller is authorized
 
-    def create(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+    def create(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
         fields = parse_token_fields(decode_json(raw), require_name=True)
-        token, secret = service.create_token(principal, ref, fields)
+        token, secret = tokens.create(principal, ref, fields)
         return success(serialize_token(token, secret=secret), status=201)
 
     return await caller.run(create)
 
 
 async def get_token(caller: CanRead, service_token_id: str) -> Response:
-    def get(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-        return success(serialize_token(service.get_token(principal, ref, service_token_id)))
+    def get(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
+        return success(serialize_token(tokens.get(principal, ref, service_token_id)))
 
     return await caller.run(get)
 
@@ -130,18 +132,18 @@ async def get_token(caller: CanRead, service_token_id: str) -> Response:
 async def update_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
     raw = await request.body()  # decoded only once the caller is authorized
 
-    def update(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+    def update(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
         body = decode_json(raw)
         fields = parse_token_fields({} if body is None else body, require_name=False)
-        token, secret = service.update_token(principal, ref, service_token_id, fields)
+        token, secret = tokens.update(principal, ref, service_token_id, fields)
         return success(serialize_token(token, secret=secret))
 
     return await caller.run(update)
 
 
 async def delete_token(caller: CanWrite, service_token_id: str) -> Response:
-    def delete(service: Service, principal: Principal, ref: ContainerRef) -> Response:
-        return success(serialize_token(service.delete_token(principal, ref, service_token_id)))
+    def delete(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
+        return success(serialize_token(tokens.delete(principal, ref, service_token_id)))
 
     return await caller.run(delete)
 
@@ -149,9 +151,9 @@ async def delete_token(caller: CanWrite, service_token_id: str) -> Response:
 async def refresh_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
     raw = await request.body()  # accepted and ignored, but must be JSON if sent
 
-    def refresh(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+    def refresh(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
         decode_json(raw)
-        return success(serialize_token(service.refresh_token(principal, ref, service_token_id)))
+        return success(serialize_token(tokens.refresh(principal, ref, service_token_id)))
 
     return await caller.run(refresh)
 
@@ -159,9 +161,9 @@ async def refresh_token(request: Request, caller: CanWrite, service_token_id: st
 async def rotate_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
     raw = await request.body()  # decoded only once the caller is authorized
 
-    def rotate(service: Service, principal: Principal, ref: ContainerRef) -> Response:
+    def rotate(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
         previous = parse_rotate_body(decode_json(raw))
-        token, secret = service.rotate_token(
+        token, secret = tokens.rotate(
             principal, ref, service_token_id, previous_expires_at=previous
         )
         return success(serialize_token(token, secret=secret))

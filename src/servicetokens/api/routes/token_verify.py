@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -12,11 +10,11 @@ from servicetokens.api.auth import ServiceDep, bearer_token
 from servicetokens.api.envelope import success
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.credentials import ApiToken
-from servicetokens.domain.errors import AuthenticationError, DomainError, InvalidIdentifier
+from servicetokens.domain.errors import AuthenticationError, DomainError
+from servicetokens.domain.permissions import ContainerKind
+from servicetokens.usecases.authorization import ContainerRef, check_container_id
 
 __all__ = ["router"]
-
-_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 router = APIRouter(tags=["API tokens"])
 
@@ -41,9 +39,10 @@ async def _verify(request: Request, service: ServiceDep, account_id: str | None 
     token = bearer_token(request)
     if token is None:
         raise MissingAuthorization()
-    if account_id is not None and not _ACCOUNT_ID.match(account_id):
-        raise InvalidIdentifier(request.url.path)
-    record = await run_in_threadpool(service.verify_api_token, token, account_id=account_id)
+    if account_id is not None:
+        check_container_id(ContainerRef(ContainerKind.ACCOUNT, account_id, request.url.path))
+    verify = service.authentication.verify_api_token
+    record = await run_in_threadpool(verify, token, account_id=account_id)
     if record is None:
         raise AuthenticationError()
     result: dict[str, object] = {"id": record.id, "status": _status(record, service)}

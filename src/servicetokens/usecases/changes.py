@@ -1,0 +1,67 @@
+"""The one point every mutation passes through, inside the mutation's own transaction.
+
+`record_token_change` is called by every service-token mutation (create, update, delete,
+refresh, rotate): it bumps the container's version (which invalidates every process's list
+memo), appends to the change feed (which the gates' caches follow) and writes the audit
+entry. `record_operator_change` is its counterpart for the operator's actions: the audit
+entry and, when API credentials changed, the credentials version (which every process's
+cached principals are checked by). Both write in the caller's transaction, so a mutation
+commits with its change and its entry or not at all.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+
+from servicetokens.domain.audit import AuditEntry, token_audit
+from servicetokens.domain.permissions import Principal
+from servicetokens.domain.tokens import ServiceToken
+from servicetokens.store.database import Transaction
+
+__all__ = ["record_operator_change", "record_token_change"]
+
+
+def record_token_change(
+    tx: Transaction,
+    principal: Principal,
+    action: str,
+    token: ServiceToken,
+    *,
+    now: datetime,
+    count_delta: int = 0,
+    **detail: object,
+) -> None:
+    """Record that `principal` did `action` (`create`, `update`, `rotate`, …) to `token` at
+    `now`: the container's version and token count (moved by `count_delta`), the change
+    feed, and the audit entry (`service_token.<action>`, with `detail`)."""
+    tx.versions.record_change(token, now=now, count_delta=count_delta)
+    tx.audit.add(token_audit(principal, action, token, now=now, **detail))
+
+
+def record_operator_change(
+    tx: Transaction,
+    action: str,
+    *,
+    now: datetime,
+    account_id: str | None,
+    target: str | None = None,
+    credentials: bool = False,
+    **detail: object,
+) -> None:
+    """Record an operator's `action` (e.g. `api_token.revoke`) at `now`, with the
+    operating-system user as the actor; `credentials` when it changed an API credential
+    (bumps the credentials version, so cached principals are read again everywhere)."""
+    if credentials:
+        tx.versions.bump_credentials()
+    tx.audit.add(
+        AuditEntry(
+            at=now,
+            actor_kind="cli",
+            actor_id=getpass.getuser(),
+            action=action,
+            account_id=account_id,
+            target=target,
+            detail=detail,
+        )
+    )

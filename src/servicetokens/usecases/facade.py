@@ -1,0 +1,48 @@
+"""`UseCases`: the service layer as the entrypoints are handed it, one piece per job.
+
+Nothing here decides anything: it bundles the pieces `bootstrap.build_use_cases` makes over
+one database and one clock, so that an entrypoint holds one value (`app.state.service`, the
+CLI's `service_for`) and calls the piece it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from servicetokens.domain.clock import Clock
+from servicetokens.store.database import Database
+from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.authentication import Authentication
+from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.service_tokens import ServiceTokens
+from servicetokens.usecases.usage import ApiTokenUsage
+
+__all__ = ["UseCases"]
+
+
+@dataclass(frozen=True, slots=True)
+class UseCases:
+    """The use cases over one database: who is calling (`authentication`), what they may
+    touch (`authorization`), service tokens (`tokens`) and the operator's actions
+    (`admin`)."""
+
+    database: Database
+    clock: Clock
+    authentication: Authentication
+    authorization: Authorization
+    tokens: ServiceTokens
+    admin: Admin
+
+    @property
+    def usage(self) -> ApiTokenUsage:
+        """API tokens' `last_used_at`, written behind (an API process starts and stops it)."""
+        return self.authentication.usage
+
+    @property
+    def inline_reads(self) -> bool:
+        """Whether short reads may run on an event loop (an embedded engine: no network)."""
+        return self.database.inline_reads
+
+    def close(self) -> None:
+        """Close the database's pooled connections (a process's last act on it)."""
+        self.database.dispose()
