@@ -72,7 +72,9 @@ def specificity(app_id: str, location: Location) -> tuple[bool, int, int, int, s
 _Bucket = dict[str, tuple[Route, ...]]
 
 
-def _best(bucket: _Bucket | None, path: str, keys: list[str]) -> Route | None:
+def _best(bucket: _Bucket | None, host: str | None, path: str, keys: list[str]) -> Route | None:
+    """The best-ranked route of `bucket` covering `path` (and `host`, for wildcard buckets,
+    whose routes share a key but not a pattern; None for an exact host's bucket)."""
     if bucket is None:
         return None
     best: Route | None = None
@@ -80,7 +82,8 @@ def _best(bucket: _Bucket | None, path: str, keys: list[str]) -> Route | None:
         for route in bucket.get(key, ()):
             if best is not None and route.rank >= best.rank:
                 break  # the bucket is in rank order: nothing further can win
-            if route.location.path.covers(path):
+            location = route.location
+            if location.path.covers(path) and (host is None or location.host.covers(host)):
                 best = route
                 break
     return best
@@ -131,12 +134,13 @@ class AppIndex:
             return None
         path = normalize_path(path)
         keys = path_keys(path)
-        route = _best(self._exact.get(name), path, keys)
+        route = _best(self._exact.get(name), None, path, keys)
         if route is None and self._wild:
             labels = host_labels(name)
             count = len(labels)
             for i in range(count):
-                found = _best(self._wild.get((count, ".".join(labels[i + 1 :]))), path, keys)
+                bucket = self._wild.get((count, ".".join(labels[i + 1 :])))
+                found = _best(bucket, name, path, keys)
                 if found is not None and (route is None or found.rank < route.rank):
                     route = found
         if route is None:
