@@ -300,3 +300,60 @@ def test_unmatched_hosts_are_always_refused(
 def test_facts_cannot_both_authenticate_and_be_rejected() -> None:
     with pytest.raises(ValueError, match="both"):
         facts(token=A_TOKEN, rejected=True)
+
+
+# --- the shortcuts decide takes (policies filed by token id, never-matching ones skipped) ---
+
+
+def admitted_by(view: AppView, request: RequestFacts, o: OrgView = STRICT) -> str | None:
+    got = verdict(view, o, request)
+    return None if got.policy is None else got.policy.id
+
+
+def test_an_open_policy_listed_before_a_token_policy_still_comes_first() -> None:
+    open_first = app(
+        "app.example.com",
+        policy("non_identity", [ip("198.51.100.0/24")], precedence=1, id="open"),
+        policy("non_identity", [service_token("tok-1")], precedence=2, id="listed"),
+    )
+    assert admitted_by(open_first, facts(token=A_TOKEN)) == "open"
+    assert admitted_by(open_first, facts(token=A_TOKEN, client_ip="203.0.113.1")) == "listed"
+    listed_first = app(
+        "app.example.com",
+        policy("bypass", [service_token("tok-1")], precedence=1, id="listed"),
+        policy("non_identity", [EVERYONE], precedence=2, id="open"),
+    )
+    assert admitted_by(listed_first, facts(token=A_TOKEN)) == "listed"
+    assert admitted_by(listed_first, facts(token=token("tok-2"))) == "open"
+    assert admitted_by(listed_first, facts()) == "open"
+
+
+def test_a_require_naming_the_token_is_kept() -> None:
+    view = app(
+        "app.example.com",
+        policy("non_identity", [ANY_TOKEN], require=[service_token("tok-1")], id="one"),
+        policy(
+            "non_identity",
+            [ANY_TOKEN],
+            require=[service_token("tok-1"), service_token("tok-2")],  # never all true
+            precedence=0,
+            id="two",
+        ),
+    )
+    assert admitted_by(view, facts(token=A_TOKEN)) == "one"
+    assert verdict(view, STRICT, facts(token=token("tok-2"))).status == 403
+
+
+def test_policies_that_can_never_match_are_skipped_but_still_count_as_allow() -> None:
+    never = app(
+        "app.example.com",
+        policy("allow", [email("a@b.c")], precedence=1),  # identity only: never matches
+        policy("non_identity", [EVERYONE], exclude=[{"geo": {}}], precedence=2),
+        policy("bypass", [ANY_TOKEN], require=[{"group": {"id": "g"}}], precedence=3),
+        policy("deny", [EVERYONE], exclude=[EVERYONE], precedence=4),
+    )
+    for o in (STRICT, LAX):
+        assert not verdict(never, o, facts(token=A_TOKEN)).admitted
+        assert not verdict(never, o, facts()).admitted
+    # the Allow policy never matches a request here, yet it makes an app JWT reusable
+    assert verdict(never, LAX, facts(session=True)).outcome is Outcome.SESSION

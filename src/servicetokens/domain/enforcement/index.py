@@ -146,7 +146,7 @@ class AppIndex:
         if route is None:
             return None
         location = route.location
-        public = any(pattern.covers(path) for pattern in location.public)
+        public = bool(location.public) and any(p.covers(path) for p in location.public)
         return Match(route.app, location, public)
 
     def match(self, host: str, path: str) -> AppView | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from servicetokens.domain.enforcement.rules import RuleCheck, compile_rule
+from servicetokens.domain.enforcement.rules import RuleSet
 from servicetokens.domain.enforcement.views import PolicyDecision, PolicyView, RequestFacts
 
 __all__ = [
@@ -37,38 +37,42 @@ _DECISIONS = {d.value: d for d in PolicyDecision}
 
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
-    """A policy with its rules turned into evaluators for one application."""
+    """A policy with its rule lists compiled for one application."""
 
     view: PolicyView
     decision: PolicyDecision
-    include: tuple[RuleCheck, ...]
-    require: tuple[RuleCheck, ...]
-    exclude: tuple[RuleCheck, ...]
+    include: RuleSet
+    require: RuleSet
+    exclude: RuleSet
+
+    @property
+    def can_match(self) -> bool:
+        """False when no request can ever match (an `include` that cannot hold, a `require`
+        that cannot all hold, an `exclude` that always refuses): such a policy is skipped."""
+        return (
+            self.include.can_hold_any and self.require.can_hold_all and not self.exclude.never_false
+        )
 
     def matches(self, facts: RequestFacts) -> bool:
         """any(include) and all(require) and not any(exclude), failing closed on None."""
-        for check in self.include:
-            if check(facts) is True:
-                break
-        else:
-            return False
-        for check in self.require:
-            if check(facts) is not True:
-                return False
-        return all(check(facts) is False for check in self.exclude)
+        return (
+            self.include.any_value(facts) is True
+            and self.require.all_true(facts)
+            and self.exclude.any_value(facts) is False
+        )
 
 
 def compile_policy(
     policy: PolicyView, *, account_id: str, zone_id: str | None
 ) -> CompiledPolicy | None:
-    """The policy's evaluators within an application of `account_id` (and `zone_id`); None
-    when its `decision` is none of the four known ones (such a policy never matches)."""
+    """The policy's rules compiled within an application of `account_id` (and `zone_id`);
+    None when its `decision` is none of the four known ones (such a policy never matches)."""
     decision = _DECISIONS.get(policy.decision)
     if decision is None:
         return None
 
-    def rules(items: Iterable[object]) -> tuple[RuleCheck, ...]:
-        return tuple(compile_rule(r, account_id=account_id, zone_id=zone_id) for r in items)
+    def rules(items: Iterable[object]) -> RuleSet:
+        return RuleSet.of(items, account_id=account_id, zone_id=zone_id)
 
     return CompiledPolicy(
         view=policy,

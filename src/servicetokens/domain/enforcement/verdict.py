@@ -23,76 +23,15 @@ Order of questions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from urllib.parse import quote
 
+from servicetokens.domain.enforcement.apps import Step, Steps
 from servicetokens.domain.enforcement.index import AppIndex, Match
 from servicetokens.domain.enforcement.locations import normalize_host
-from servicetokens.domain.enforcement.policies import CompiledPolicy
-from servicetokens.domain.enforcement.views import (
-    AppView,
-    OrgView,
-    PolicyDecision,
-    PolicyView,
-    RequestFacts,
-)
+from servicetokens.domain.enforcement.outcomes import UNMATCHED, Outcome, Verdict
+from servicetokens.domain.enforcement.views import AppView, OrgView, PolicyDecision, RequestFacts
 
 __all__ = ["Outcome", "Verdict", "decide", "enforce", "login_url"]
-
-
-class Outcome(StrEnum):
-    """The kinds of answer."""
-
-    ADMIT = "admit"
-    """Admitted by a Service Auth policy: forward with the app JWT (`jwt_claims`)."""
-    BYPASS = "bypass"
-    """Admitted without Access: no JWT, not logged as an Access decision."""
-    SESSION = "session"
-    """Admitted on the app JWT the request presented: forward it, issue nothing."""
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    REDIRECT = "redirect"
-
-
-_STATUS = {
-    Outcome.ADMIT: 200,
-    Outcome.BYPASS: 200,
-    Outcome.SESSION: 200,
-    Outcome.UNAUTHORIZED: 401,
-    Outcome.FORBIDDEN: 403,
-    Outcome.REDIRECT: 302,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The decision on one request."""
-
-    outcome: Outcome
-    reason: str
-    """Why, for logs and metrics (safe to show: names no token)."""
-    app: AppView | None = None
-    policy: PolicyView | None = None
-    """The policy that admitted or blocked the request, if one did."""
-    set_cookie: bool = False
-    """Offer the JWT as the `CF_Authorization` cookie (the gate may skip it when the client
-    already holds that JWT)."""
-    location: str | None = None
-    """Where a redirect points."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status the gate answers with (200 for admissions)."""
-        return _STATUS[self.outcome]
-
-    @property
-    def admitted(self) -> bool:
-        """Whether the request goes to the origin."""
-        return self.outcome in (Outcome.ADMIT, Outcome.BYPASS, Outcome.SESSION)
-
-
-UNMATCHED = Verdict(Outcome.FORBIDDEN, "no application covers this host and path")
 
 
 def login_url(org: OrgView, app: AppView, host: str, path: str) -> str:
@@ -103,12 +42,10 @@ def login_url(org: OrgView, app: AppView, host: str, path: str) -> str:
     )
 
 
-def _first_match(
-    policies: tuple[CompiledPolicy, ...], facts: RequestFacts
-) -> CompiledPolicy | None:
-    for policy in policies:
-        if policy.matches(facts):
-            return policy
+def _first_match(steps: Steps, facts: RequestFacts) -> Step | None:
+    for step in steps.for_request(facts):
+        if step.policy.matches(facts):
+            return step
     return None
 
 
@@ -126,30 +63,25 @@ def decide(match: Match | None, org: OrgView, facts: RequestFacts) -> Verdict:
     """The verdict on `facts` for the application `match` found (None: no application)."""
     if match is None:
         return UNMATCHED
-    app = match.app
+    compiled = match.compiled
     if match.public:
-        return Verdict(Outcome.BYPASS, "public path of the destination", app)
-    if facts.preflight and app.options_preflight_bypass:
-        return Verdict(Outcome.BYPASS, "CORS preflight", app)
+        return compiled.public
+    if facts.preflight and compiled.view.options_preflight_bypass:
+        return compiled.preflight
     strict = org.strict_service_token_auth
     if facts.credentials_rejected and strict:
-        return Verdict(Outcome.UNAUTHORIZED, "credentials did not authenticate", app)
-    compiled = match.compiled
-    policy = _first_match(compiled.first, facts)
-    if policy is not None:
-        view = policy.view
-        if policy.decision is PolicyDecision.BYPASS:
-            return Verdict(Outcome.BYPASS, "bypass policy", app, view)
-        cookie = facts.token is not None and not strict
-        return Verdict(Outcome.ADMIT, "service auth policy", app, view, set_cookie=cookie)
+        return compiled.rejected
+    step = _first_match(compiled.first, facts)
+    if step is not None:
+        return step.with_cookie if facts.token is not None and not strict else step.verdict
     if facts.token is not None and strict:
-        return Verdict(Outcome.FORBIDDEN, "no service auth policy admits the token", app)
-    policy = _first_match(compiled.then, facts)
-    if policy is not None and policy.decision is PolicyDecision.DENY:
-        return Verdict(Outcome.FORBIDDEN, "block policy", app, policy.view)
+        return compiled.unauthorized_token
+    step = _first_match(compiled.then, facts)
+    if step is not None and step.policy.decision is PolicyDecision.DENY:
+        return step.verdict
     if facts.session and compiled.has_allow:
-        return Verdict(Outcome.SESSION, "app JWT presented", app)
-    reason = "allow policy needs a login" if policy is not None else "no policy admits"
+        return compiled.session
+    reason = "allow policy needs a login" if step is not None else "no policy admits"
     return _not_admitted(org, match, facts, reason)
 
 

@@ -97,6 +97,7 @@ class TokenFacts:
     enabled, unexpired)."""
 
     token_id: str
+    """The token's `id` (a lower-case UUID, as stored)."""
     client_id: str
     account_id: str
     zone_id: str | None = None
