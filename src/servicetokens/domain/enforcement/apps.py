@@ -49,15 +49,14 @@ class Steps:
     """One group of an application's policies, in order, filed so that a request only runs
     the policies whose `include` could hold for it.
 
-    An `include` made only of `service_token` rules (plus identity or unevaluable rules,
-    which are never true) can hold only for a token it lists: such a policy is filed under
-    each of its token ids. Every other policy (an `everyone`, `any_valid_service_token` or
-    `ip` rule in its `include`) is open to every request. An `include` that can never hold
-    is dropped. The answer is the same as running every policy in order; it just skips the
-    ones that cannot match.
+    An `include` whose only rules that can be true are `service_token` rules (the others
+    being identity or unevaluable rules) holds only for a token it lists: such a policy is
+    filed under each of its token ids. Every other policy (an `everyone`,
+    `any_valid_service_token` or `ip` rule in its `include`) is open to every request. The
+    answer is the same as running every policy in order; it just skips the ones that cannot
+    match. (Policies that can never match at all are left out before: `compile_app`.)
     """
 
-    all: tuple[Step, ...]
     open: tuple[Step, ...]
     by_token: dict[str, tuple[Step, ...]]
     """Per listed token id: its policies and the open ones, merged in order."""
@@ -77,7 +76,7 @@ class Steps:
             token_id: tuple(steps[i] for i in sorted({*positions, *open_positions}))
             for token_id, positions in listed.items()
         }
-        return cls(tuple(steps), tuple(steps[i] for i in open_positions), by_token)
+        return cls(tuple(steps[i] for i in open_positions), by_token)
 
     def for_request(self, facts: RequestFacts) -> tuple[Step, ...]:
         """The policies that could match `facts`, in evaluation order."""
