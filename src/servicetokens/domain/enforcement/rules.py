@@ -176,6 +176,9 @@ def _owned(token: TokenFacts, account_id: str, zone_id: str | None) -> bool:
     return zone_id is None or token.zone_id is None or token.zone_id == zone_id
 
 
+_NO_IDS: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """A list of rules (one of a policy's `include`, `require`, `exclude`), compiled for an
@@ -228,7 +231,7 @@ class RuleSet:
             size,
             everyone,
             any_token,
-            frozenset(token_ids),
+            frozenset(token_ids) if token_ids else _NO_IDS,
             tuple(networks),
             identity,
             unknown,
@@ -295,7 +298,7 @@ class RuleSet:
         return True
 
 
-_EMPTY = RuleSet(0, False, False, frozenset(), (), False, False, "", None)
+_EMPTY = RuleSet(0, False, False, _NO_IDS, (), False, False, "", None)
 
 
 def rule_value(
