@@ -49,6 +49,8 @@ from servicetokens.domain.enforcement import (
 from servicetokens.domain.enforcement.apps import compile_app, locations_of
 from servicetokens.domain.enforcement.locations import normalize_host, normalize_path
 
+__all__ = ["World", "build_world", "check", "linear_lookup", "main", "measure"]
+
 ACCOUNT = "a" * 32
 ORG = OrgView(auth_domain="bench.cloudflareaccess.com", strict_service_token_auth=True)
 
