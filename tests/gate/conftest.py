@@ -34,7 +34,8 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.domain.tokens import ServiceToken
-from servicetokens.gate import GateApp, GateSettings
+from servicetokens.gate.app import GateApp
+from servicetokens.gate.settings import GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade

@@ -18,7 +18,8 @@ from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.policy import Policy
 from servicetokens.domain.secrets import digest
 from servicetokens.domain.tokens import ServiceToken, Verdict, verify_secret
-from servicetokens.gate import GateApp, GateSettings
+from servicetokens.gate.app import GateApp
+from servicetokens.gate.settings import GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.usecases.change_feed import ChangeFeed
