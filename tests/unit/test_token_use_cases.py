@@ -23,7 +23,8 @@ from servicetokens.domain.permissions import ContainerKind, Permission, Principa
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.service_tokens import PendingScan, TokenPage
-from tests.unit.conftest import HandClock, Tenant, make_tenant
+from tests.clocks import HandClock
+from tests.unit.conftest import Tenant, make_tenant
 
 UNKNOWN_TOKEN = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 
