@@ -12,6 +12,8 @@ from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
+from servicetokens.usecases.access_common import ControlPlaneWrites
+from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
@@ -46,6 +48,7 @@ def build_use_cases(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
     authorization = Authorization(database)
+    writes = ControlPlaneWrites(database, authorization, clock)
     return UseCases(
         database=database,
         clock=clock,
@@ -53,6 +56,7 @@ def build_use_cases(
         authorization=authorization,
         tokens=ServiceTokens(database, authentication, authorization, clock=clock),
         admin=Admin(database, clock=clock),
+        policies=ReusablePolicies(writes),
     )
 
 

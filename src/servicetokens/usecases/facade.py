@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from servicetokens.domain.clock import Clock
 from servicetokens.store.database import Database
+from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
@@ -23,8 +24,8 @@ __all__ = ["UseCases"]
 @dataclass(frozen=True, slots=True)
 class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
-    touch (`authorization`), service tokens (`tokens`) and the operator's actions
-    (`admin`)."""
+    touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
+    and the Access control plane (`policies`)."""
 
     database: Database
     clock: Clock
@@ -32,6 +33,7 @@ class UseCases:
     authorization: Authorization
     tokens: ServiceTokens
     admin: Admin
+    policies: ReusablePolicies
 
     @property
     def usage(self) -> ApiTokenUsage:
