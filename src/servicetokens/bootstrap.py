@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from servicetokens.config import Settings
+from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
@@ -18,6 +19,7 @@ from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 
@@ -41,9 +43,12 @@ def build_use_cases(
     *,
     clock: Clock = system_clock,
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
+    legacy_organizations: bool = False,
+    max_applications: int = DEFAULT_MAX_APPLICATIONS,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
-    behind every `usage_interval` seconds once `usage` is started."""
+    behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
+    and `max_applications` are the control plane's settings (`config.Settings`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -57,6 +62,7 @@ def build_use_cases(
         tokens=ServiceTokens(database, authentication, authorization, clock=clock),
         admin=Admin(database, clock=clock),
         policies=ReusablePolicies(writes),
+        organizations=Organizations(writes, legacy=legacy_organizations),
     )
 
 
@@ -71,7 +77,13 @@ def build_service(
     engine = make_engine(settings.database_url, pool_size=settings.pool_size)
     if migrate:
         upgrade(engine)
-    return build_use_cases(Database(engine), clock=clock, usage_interval=usage_interval)
+    return build_use_cases(
+        Database(engine),
+        clock=clock,
+        usage_interval=usage_interval,
+        legacy_organizations=settings.legacy_organizations,
+        max_applications=settings.max_applications,
+    )
 
 
 def upgrade_database(settings: Settings) -> str:

@@ -27,6 +27,7 @@ from servicetokens.api.routes import (
     access_policies,
     certs,
     health,
+    organizations,
     service_tokens,
     token_verify,
 )
@@ -178,6 +179,7 @@ def create_app(
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
     app.include_router(access_policies.router, prefix=API_PREFIX)
+    app.include_router(organizations.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(certs.router)
     app.add_middleware(BodySizeLimit)

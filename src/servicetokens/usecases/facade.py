@@ -15,6 +15,7 @@ from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import ApiTokenUsage
 
@@ -25,7 +26,7 @@ __all__ = ["UseCases"]
 class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
-    and the Access control plane (`policies`)."""
+    and the Access control plane (`policies`, `organizations`)."""
 
     database: Database
     clock: Clock
@@ -34,6 +35,7 @@ class UseCases:
     tokens: ServiceTokens
     admin: Admin
     policies: ReusablePolicies
+    organizations: Organizations
 
     @property
     def usage(self) -> ApiTokenUsage:

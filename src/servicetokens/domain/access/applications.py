@@ -32,6 +32,7 @@ from servicetokens.domain.permissions import Container
 
 __all__ = [
     "APP_SETTINGS",
+    "DEFAULT_MAX_APPLICATIONS",
     "SELF_HOSTED",
     "AppFields",
     "Application",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 SELF_HOSTED = "self_hosted"
+DEFAULT_MAX_APPLICATIONS = 500
+"""Cloudflare's limit of applications per account (a server setting here)."""
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _SAME_SITE = frozenset({"strict", "lax", "none"})
 
