@@ -13,9 +13,11 @@ from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
+from servicetokens.usecases.access_apps import Applications
 from servicetokens.usecases.access_common import ControlPlaneWrites
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.facade import UseCases
@@ -62,6 +64,8 @@ def build_use_cases(
         tokens=ServiceTokens(database, authentication, authorization, clock=clock),
         admin=Admin(database, clock=clock),
         policies=ReusablePolicies(writes),
+        applications=Applications(writes, max_applications=max_applications),
+        app_policies=AppPolicies(writes),
         organizations=Organizations(writes, legacy=legacy_organizations),
     )
 

@@ -24,7 +24,9 @@ from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routes import (
+    access_apps,
     access_policies,
+    app_policies,
     certs,
     health,
     organizations,
@@ -179,6 +181,8 @@ def create_app(
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
     app.include_router(access_policies.router, prefix=API_PREFIX)
+    app.include_router(access_apps.router, prefix=API_PREFIX)
+    app.include_router(app_policies.router, prefix=API_PREFIX)
     app.include_router(organizations.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(certs.router)

@@ -51,7 +51,7 @@ class ReusablePolicies:
     def __init__(self, writes: ControlPlaneWrites) -> None:
         self._writes = writes
 
-    def list(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> PolicyPage:
+    def read_page(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> PolicyPage:
         """A page of the account's reusable policies, oldest first (Read)."""
         container = self._writes.container(principal, ref, Permission.READ)
         with self._writes.database.read() as tx:

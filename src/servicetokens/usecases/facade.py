@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from servicetokens.domain.clock import Clock
 from servicetokens.store.database import Database
+from servicetokens.usecases.access_apps import Applications
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.organizations import Organizations
@@ -26,7 +28,8 @@ __all__ = ["UseCases"]
 class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
-    and the Access control plane (`policies`, `organizations`)."""
+    and the Access control plane (`policies`, `applications`, `app_policies`,
+    `organizations`)."""
 
     database: Database
     clock: Clock
@@ -35,6 +38,8 @@ class UseCases:
     tokens: ServiceTokens
     admin: Admin
     policies: ReusablePolicies
+    applications: Applications
+    app_policies: AppPolicies
     organizations: Organizations
 
     @property

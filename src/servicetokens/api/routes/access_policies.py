@@ -37,7 +37,7 @@ async def list_policies(request: Request, caller: CanRead) -> Response:
 
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
         query = parse_page(params.get("page"), params.get("per_page"))
-        page = service.policies.list(principal, ref, query)
+        page = service.policies.read_page(principal, ref, query)
         return page_response([serialize_policy(view) for view in page.policies], page.info)
 
     return await caller.call(run)
