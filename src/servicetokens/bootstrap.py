@@ -20,6 +20,7 @@ from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
@@ -67,6 +68,7 @@ def build_use_cases(
         applications=Applications(writes, max_applications=max_applications),
         app_policies=AppPolicies(writes),
         organizations=Organizations(writes, legacy=legacy_organizations),
+        control_plane=ControlPlane(database),
     )
 
 

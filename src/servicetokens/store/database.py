@@ -22,7 +22,7 @@ from servicetokens.store.access_policies import PolicyStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dialect import Dialect
-from servicetokens.store.engine import WRITE_INTENT
+from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.principals import PrincipalStore
@@ -140,6 +140,19 @@ class Database:
         """A read-only transaction."""
         with self.engine.connect() as connection, connection.begin():
             yield Transaction(connection, token_total=self._token_total)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A read-only transaction whose statements all see one snapshot (REPEATABLE READ
+        on PostgreSQL, a deferred BEGIN on SQLite), for reads that must agree with each
+        other, such as a gate's whole control plane."""
+        with self.engine.connect() as connection:
+            if self.dialect.postgres:
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            else:
+                connection.info[SNAPSHOT_INTENT] = True
+            with connection.begin():
+                yield Transaction(connection)
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:

@@ -10,7 +10,7 @@ and the audit entry through `usecases.changes.record_control_plane_change`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -28,10 +28,10 @@ from servicetokens.usecases.changes import record_control_plane_change
 __all__ = [
     "ControlPlaneWrites",
     "PolicyView",
+    "assemble",
     "check_object_id",
     "check_token_references",
     "expand_apps",
-    "unique_ids",
     "views_of",
 ]
 
@@ -84,19 +84,29 @@ def expand_apps(tx: Transaction, apps: Sequence[Application]) -> list[AppWithPol
         return []
     ids = [app.id for app in apps]
     links = tx.access_apps.links(ids)
-    scoped = tx.access_policies.of_apps(ids)
     linked_ids = {policy_id for pairs in links.values() for policy_id, _ in pairs}
     reusable: dict[str, AccessPolicy] = {}
     for account_id in {app.account_id for app in apps}:
         reusable.update(tx.access_policies.reusable_by_id(account_id, linked_ids))
+    return assemble(apps, links, tx.access_policies.of_apps(ids), reusable)
+
+
+def assemble(
+    apps: Sequence[Application],
+    links: Mapping[str, Sequence[tuple[str, int]]],
+    scoped: Mapping[str, Sequence[AccessPolicy]],
+    reusable: Mapping[str, AccessPolicy],
+) -> list[AppWithPolicies]:
+    """Applications with their policies, from what was read: each application's links
+    (reusable policy id, precedence), its own policies, and the reusable policies by id."""
     expanded = []
     for app in apps:
         policies = [
             LinkedPolicy(reusable[policy_id], precedence)
-            for policy_id, precedence in links[app.id]
+            for policy_id, precedence in links.get(app.id, ())
             if policy_id in reusable
         ]
-        policies += [LinkedPolicy(p, p.precedence or 0) for p in scoped[app.id]]
+        policies += [LinkedPolicy(p, p.precedence or 0) for p in scoped.get(app.id, ())]
         policies.sort(key=lambda linked: (linked.precedence, linked.policy.created_at))
         expanded.append(AppWithPolicies(app, tuple(policies)))
     return expanded
@@ -148,8 +158,3 @@ class ControlPlaneWrites:
         record_control_plane_change(
             tx, principal, action, account_id=account_id, target=target, now=now, **detail
         )
-
-
-def unique_ids(items: Iterable[str]) -> list[str]:
-    """`items` without repeats, in order."""
-    return list(dict.fromkeys(items))

@@ -17,6 +17,7 @@ from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import ApiTokenUsage
@@ -28,8 +29,8 @@ __all__ = ["UseCases"]
 class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
-    and the Access control plane (`policies`, `applications`, `app_policies`,
-    `organizations`)."""
+    the Access control plane's management (`policies`, `applications`, `app_policies`,
+    `organizations`) and what gates read of it (`control_plane`)."""
 
     database: Database
     clock: Clock
@@ -41,6 +42,7 @@ class UseCases:
     applications: Applications
     app_policies: AppPolicies
     organizations: Organizations
+    control_plane: ControlPlane
 
     @property
     def usage(self) -> ApiTokenUsage:
