@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from servicetokens.config import Settings
+from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
+from servicetokens.usecases.access_apps import Applications
+from servicetokens.usecases.access_common import ControlPlaneWrites
+from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.facade import UseCases
+from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 
@@ -39,13 +46,17 @@ def build_use_cases(
     *,
     clock: Clock = system_clock,
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
+    legacy_organizations: bool = False,
+    max_applications: int = DEFAULT_MAX_APPLICATIONS,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
-    behind every `usage_interval` seconds once `usage` is started."""
+    behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
+    and `max_applications` are the control plane's settings (`config.Settings`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
     authorization = Authorization(database)
+    writes = ControlPlaneWrites(database, authorization, clock)
     return UseCases(
         database=database,
         clock=clock,
@@ -53,6 +64,11 @@ def build_use_cases(
         authorization=authorization,
         tokens=ServiceTokens(database, authentication, authorization, clock=clock),
         admin=Admin(database, clock=clock),
+        policies=ReusablePolicies(writes),
+        applications=Applications(writes, max_applications=max_applications),
+        app_policies=AppPolicies(writes),
+        organizations=Organizations(writes, legacy=legacy_organizations),
+        control_plane=ControlPlane(database),
     )
 
 
@@ -67,7 +83,13 @@ def build_service(
     engine = make_engine(settings.database_url, pool_size=settings.pool_size)
     if migrate:
         upgrade(engine)
-    return build_use_cases(Database(engine), clock=clock, usage_interval=usage_interval)
+    return build_use_cases(
+        Database(engine),
+        clock=clock,
+        usage_interval=usage_interval,
+        legacy_organizations=settings.legacy_organizations,
+        max_applications=settings.max_applications,
+    )
 
 
 def upgrade_database(settings: Settings) -> str:

@@ -13,12 +13,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
 
 __all__ = [
     "DATABASE_ENV",
     "DEFAULT_POOL_SIZE",
+    "LEGACY_ORGANIZATIONS_ENV",
+    "MAX_APPLICATIONS_ENV",
     "POOL_SIZE_ENV",
     "TRUSTED_PROXIES_ENV",
     "Settings",
@@ -28,6 +31,8 @@ __all__ = [
 DATABASE_ENV = "SERVICETOKENS_DATABASE_URL"
 POOL_SIZE_ENV = "SERVICETOKENS_POOL_SIZE"
 TRUSTED_PROXIES_ENV = "SERVICETOKENS_TRUSTED_PROXIES"
+LEGACY_ORGANIZATIONS_ENV = "SERVICETOKENS_LEGACY_ORGANIZATIONS"
+MAX_APPLICATIONS_ENV = "SERVICETOKENS_MAX_APPLICATIONS"
 DEFAULT_POOL_SIZE = 10
 
 
@@ -53,6 +58,26 @@ def _env_pool_size() -> int:
     return size
 
 
+def _env_positive(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return number
+
+
+def _env_legacy_organizations() -> bool:
+    value = os.environ.get(LEGACY_ORGANIZATIONS_ENV, "0").strip().lower()
+    if value not in ("0", "1", "true", "false", ""):
+        raise ValueError(f"{LEGACY_ORGANIZATIONS_ENV} must be 0 or 1, not {value!r}")
+    return value in ("1", "true")
+
+
 def _env_trusted_proxies() -> tuple[str, ...]:
     value = os.environ.get(TRUSTED_PROXIES_ENV)
     if value is None:
@@ -73,6 +98,14 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=_env_trusted_proxies)
     """CIDRs of proxies whose `X-Forwarded-For` is believed (`none`: nobody's). Default:
     loopback. Decides the client address the audit log records."""
+    legacy_organizations: bool = field(default_factory=_env_legacy_organizations)
+    """Organizations created while this is on behave as Cloudflare's created before
+    2026-10-05: `strict_service_token_auth` starts off and may be turned off
+    (`SERVICETOKENS_LEGACY_ORGANIZATIONS=1`; default off: strict for good)."""
+    max_applications: int = field(
+        default_factory=lambda: _env_positive(MAX_APPLICATIONS_ENV, DEFAULT_MAX_APPLICATIONS)
+    )
+    """Access applications per account (`SERVICETOKENS_MAX_APPLICATIONS`, default 500)."""
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the SERVICETOKENS_* variables `Settings()` reads back."""
@@ -81,4 +114,6 @@ class Settings:
             POOL_SIZE_ENV: str(self.pool_size),
             AUDIT_RETENTION_ENV: str(self.audit_retention_days),
             TRUSTED_PROXIES_ENV: ",".join(self.trusted_proxies) or "none",
+            LEGACY_ORGANIZATIONS_ENV: "1" if self.legacy_organizations else "0",
+            MAX_APPLICATIONS_ENV: str(self.max_applications),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -82,3 +83,153 @@ def test_unknown_account_looks_like_a_foreign_one(client: TestClient, world: Wor
     response = client.get(url, headers=world.bearer(world.write_a))
     assert response.status_code == 403
     assert response.json()["errors"][0]["code"] == 10000
+
+
+# -- the Access control plane: policies, applications, their policies, the organization ----
+
+_APP = {"type": "self_hosted", "domain": "evil.example"}
+_POLICY = {"name": "evil", "decision": "bypass", "include": [{"everyone": {}}]}
+
+CONTROL_PLANE: dict[
+    str, tuple[bool, bool, Callable[[TestClient, str, dict[str, str], dict[str, str]], Any]]
+] = {
+    # name: (needs write, account scope only, call(client, container url, victim ids, headers))
+    "policies.list": (False, True, lambda c, u, v, h: c.get(f"{u}/policies", headers=h)),
+    "policies.get": (
+        False,
+        True,
+        lambda c, u, v, h: c.get(f"{u}/policies/{v['policy']}", headers=h),
+    ),
+    "policies.create": (
+        True,
+        True,
+        lambda c, u, v, h: c.post(f"{u}/policies", json=_POLICY, headers=h),
+    ),
+    "policies.update": (
+        True,
+        True,
+        lambda c, u, v, h: c.put(f"{u}/policies/{v['policy']}", json=_POLICY, headers=h),
+    ),
+    "policies.delete": (
+        True,
+        True,
+        lambda c, u, v, h: c.delete(f"{u}/policies/{v['spare']}", headers=h),
+    ),
+    "apps.list": (False, False, lambda c, u, v, h: c.get(f"{u}/apps", headers=h)),
+    "apps.get": (False, False, lambda c, u, v, h: c.get(f"{u}/apps/{v['app']}", headers=h)),
+    "apps.create": (
+        True,
+        False,
+        lambda c, u, v, h: c.post(
+            f"{u}/apps", json={**_APP, "domain": v["free_domain"]}, headers=h
+        ),
+    ),
+    "apps.update": (
+        True,
+        False,
+        lambda c, u, v, h: c.put(
+            f"{u}/apps/{v['app']}", json={**_APP, "domain": v["domain"]}, headers=h
+        ),
+    ),
+    "apps.delete": (True, False, lambda c, u, v, h: c.delete(f"{u}/apps/{v['app']}", headers=h)),
+    "apps.revoke_tokens": (
+        True,
+        False,
+        lambda c, u, v, h: c.post(f"{u}/apps/{v['app']}/revoke_tokens", headers=h),
+    ),
+    "app_policies.list": (
+        False,
+        False,
+        lambda c, u, v, h: c.get(f"{u}/apps/{v['app']}/policies", headers=h),
+    ),
+    "app_policies.get": (
+        False,
+        False,
+        lambda c, u, v, h: c.get(f"{u}/apps/{v['app']}/policies/{v['app_policy']}", headers=h),
+    ),
+    "app_policies.create": (
+        True,
+        False,
+        lambda c, u, v, h: c.post(f"{u}/apps/{v['app']}/policies", json=_POLICY, headers=h),
+    ),
+    "app_policies.update": (
+        True,
+        False,
+        lambda c, u, v, h: c.put(
+            f"{u}/apps/{v['app']}/policies/{v['app_policy']}", json={"name": "evil"}, headers=h
+        ),
+    ),
+    "app_policies.delete": (
+        True,
+        False,
+        lambda c, u, v, h: c.delete(f"{u}/apps/{v['app']}/policies/{v['app_policy']}", headers=h),
+    ),
+    "organization.get": (False, False, lambda c, u, v, h: c.get(f"{u}/organizations", headers=h)),
+    "organization.update": (
+        True,
+        False,
+        lambda c, u, v, h: c.put(f"{u}/organizations", json={"name": "evil"}, headers=h),
+    ),
+    "organization.patch": (
+        True,
+        False,
+        lambda c, u, v, h: c.patch(f"{u}/organizations", json={"name": "evil"}, headers=h),
+    ),
+}
+
+
+def _victims(client: TestClient, world: World, url: str, scope: str) -> dict[str, str]:
+    """A's objects in the container (`url`): an app with its own policy, an organization,
+    and (account scope) reusable policies."""
+    owner = world.bearer(world.write_a)
+    suffix = secrets.token_hex(4)
+    domain = f"victim-{suffix}.a.example"
+    app = ok(client.post(f"{url}/apps", json={**_APP, "domain": domain}, headers=owner), 201)
+    own = {"name": "own", "decision": "non_identity", "include": [{"everyone": {}}]}
+    app_policy = ok(client.post(f"{url}/apps/{app['id']}/policies", json=own, headers=owner), 201)
+    org = {"name": "victim", "auth_domain": f"{suffix}-{scope}.victims.example"}
+    ok(client.put(f"{url}/organizations", json=org, headers=owner))
+    ids = {
+        "app": app["id"],
+        "aud": app["aud"],
+        "app_policy": app_policy["id"],
+        "domain": domain,
+        "free_domain": f"free-{suffix}.a.example",
+    }
+    if scope == "accounts":
+        for key in ("policy", "spare"):
+            ids[key] = ok(client.post(f"{url}/policies", json=own, headers=owner), 201)["id"]
+    return ids
+
+
+def _state(client: TestClient, world: World, url: str, scope: str) -> list[Any]:
+    owner = world.bearer(world.write_a)
+    paths = ["apps", "organizations"] + (["policies"] if scope == "accounts" else [])
+    return [ok(client.get(f"{url}/{path}", headers=owner)) for path in paths]
+
+
+@pytest.mark.parametrize("scope", ["accounts", "zones"])
+@pytest.mark.parametrize("credential", list(CREDENTIALS))
+def test_control_plane_matrix(
+    client: TestClient, world: World, scope: str, credential: str
+) -> None:
+    container = world.account_a if scope == "accounts" else world.zone_a
+    url = f"{V4}/{scope}/{container}/access"
+    make_headers, on_account, on_zone, may_write = CREDENTIALS[credential]
+    for operation, (needs_write, account_only, call) in CONTROL_PLANE.items():
+        if account_only and scope == "zones":
+            continue  # reusable policies exist at account scope only
+        victims = _victims(client, world, url, scope)
+        before = _state(client, world, url, scope)
+        allowed = (on_account if scope == "accounts" else on_zone) and (
+            may_write or not needs_write
+        )
+        response = call(client, url, victims, make_headers(world))
+        if allowed:
+            assert 200 <= response.status_code < 300, (operation, response.text)
+            continue
+        assert response.status_code == 403, (operation, response.text)
+        assert response.json()["errors"] == [{"code": 10000, "message": "Authentication error"}]
+        assert _state(client, world, url, scope) == before, operation
+        for secret in (victims["app"], victims["aud"], victims["domain"]):
+            assert secret not in response.text, operation

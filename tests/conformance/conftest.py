@@ -1,8 +1,9 @@
 """Conformance fixtures: a live ``servicetokens serve`` driven by the official SDKs.
 
-One server per test session, on a free loopback port, over a fresh SQLite database in a
-temporary directory. Accounts, a zone, API tokens and a user are made through the CLI
-before the server starts, exactly as an operator would.
+One server per test session (`live_server`), on a free loopback port, over a fresh SQLite
+database in a temporary directory; and one per engine (`engine_server`: SQLite, then the
+machine's PostgreSQL) for the tests that must hold on both. Accounts, a zone, API tokens and
+a user are made through the CLI before a server starts, exactly as an operator would.
 """
 
 from __future__ import annotations
@@ -118,10 +119,9 @@ class _Cli:
         return data
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("conformance")
-    database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
+def _serve(database_url: str, workdir: Path) -> Iterator[LiveServer]:
+    """Accounts, a zone and credentials made through the CLI, then `servicetokens serve` on
+    `database_url` until the generator is closed."""
     cli = _Cli(database_url)
 
     account_a = cli.json("accounts", "create", "conformance-a")["id"]
@@ -164,6 +164,28 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             user_email=user["email"],
             user_api_key=user["api_key"],
         )
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server on a fresh SQLite database for the session."""
+    workdir = tmp_path_factory.mktemp("conformance")
+    yield from _serve(f"sqlite:///{workdir / 'db.sqlite3'}", workdir)
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def engine_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server of its own on a fresh SQLite database, then on the machine's PostgreSQL."""
+    workdir = tmp_path_factory.mktemp(f"conformance-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'db.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    yield from _serve(url, workdir)
 
 
 @pytest.fixture(autouse=True)

@@ -146,3 +146,42 @@ def test_create_then_visible_through_the_api(
     )
     listed = [t.id for t in tokens.list(account_id=live_server.account_id, name=unique_name)]
     assert listed == [row["id"]]
+
+
+def test_a_policy_and_an_application_created_and_listed(
+    node: str, py_client: Cloudflare, live_server: LiveServer, unique_name: str
+) -> None:
+    for i in range(3):  # enough policies that a page of 2 is not the whole list
+        py_client.zero_trust.access.policies.create(
+            account_id=live_server.account_id,
+            name=f"{unique_name}-{i}",
+            decision="non_identity",
+            include=[{"any_valid_service_token": {}}],
+        )
+    domain = f"{uuid.uuid4().hex[:12]}.example.com"
+    rows = run_script(
+        node, "control_plane.mjs", live_server, NAME=unique_name, DOMAIN=domain, PER_PAGE="2"
+    )
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(row.pop("kind"), []).append(row)
+    [policy] = by_kind["created-policy"]
+    assert policy["name"] == unique_name
+    assert policy["decision"] == "non_identity"
+    assert policy["include"] == [{"any_valid_service_token": {}}]
+    assert policy["app_count"] == 0
+    [app] = by_kind["created-app"]
+    assert (app["domain"], app["type"]) == (domain, "self_hosted")
+    assert re.fullmatch(r"[0-9a-f]{64}", app["aud"])
+    assert app["policies"] == [{"id": policy["id"], "precedence": 1}]
+
+    listed_policies = [row["id"] for row in by_kind["policy"]]
+    assert len(listed_policies) == len(set(listed_policies)) >= 4
+    assert {row["id"]: row["app_count"] for row in by_kind["policy"]}[policy["id"]] == 1
+    assert [row["id"] for row in by_kind["app"]].count(app["id"]) == 1
+
+    fetched = py_client.zero_trust.access.applications.get(
+        app["id"], account_id=live_server.account_id
+    )
+    assert fetched is not None
+    assert fetched.to_dict()["aud"] == app["aud"]

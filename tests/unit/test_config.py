@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servicetokens.config import DATABASE_ENV, POOL_SIZE_ENV, TRUSTED_PROXIES_ENV, Settings
+from servicetokens.config import (
+    DATABASE_ENV,
+    LEGACY_ORGANIZATIONS_ENV,
+    MAX_APPLICATIONS_ENV,
+    POOL_SIZE_ENV,
+    TRUSTED_PROXIES_ENV,
+    Settings,
+)
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
 from servicetokens.usecases.audit_retention import (
     AUDIT_RETENTION_ENV,
@@ -19,7 +26,14 @@ CIDRS = st.sampled_from(["127.0.0.0/8", "::1/128", "10.0.0.0/8", "192.168.1.7/32
 URLS = st.sampled_from(
     ["sqlite:///tmp/a.db", "sqlite:////var/lib/st/x y.db", "postgresql://u:p%40ss@db:5432/st"]
 )
-ENV_NAMES = (DATABASE_ENV, POOL_SIZE_ENV, AUDIT_RETENTION_ENV, TRUSTED_PROXIES_ENV)
+ENV_NAMES = (
+    DATABASE_ENV,
+    POOL_SIZE_ENV,
+    AUDIT_RETENTION_ENV,
+    TRUSTED_PROXIES_ENV,
+    LEGACY_ORGANIZATIONS_ENV,
+    MAX_APPLICATIONS_ENV,
+)
 
 
 @given(
@@ -27,12 +41,19 @@ ENV_NAMES = (DATABASE_ENV, POOL_SIZE_ENV, AUDIT_RETENTION_ENV, TRUSTED_PROXIES_E
     pool=st.integers(1, 500),
     days=st.integers(0, MAX_RETENTION_DAYS),
     proxies=st.one_of(st.just(("none",)), st.lists(CIDRS, min_size=1, max_size=4).map(tuple)),
+    legacy=st.booleans(),
+    max_apps=st.integers(1, 100_000),
 )
 def test_settings_survive_the_trip_through_the_environment(
-    url: str, pool: int, days: int, proxies: tuple[str, ...]
+    url: str, pool: int, days: int, proxies: tuple[str, ...], legacy: bool, max_apps: int
 ) -> None:
     sent = Settings(
-        database_url=url, pool_size=pool, audit_retention_days=days, trusted_proxies=proxies
+        database_url=url,
+        pool_size=pool,
+        audit_retention_days=days,
+        trusted_proxies=proxies,
+        legacy_organizations=legacy,
+        max_applications=max_apps,
     )
     with pytest.MonkeyPatch.context() as env:
         for name in ENV_NAMES:
@@ -53,11 +74,19 @@ def test_without_variables_every_default_comes_from_its_one_place(
     assert settings.pool_size == 10
     assert settings.audit_retention_days == DEFAULT_RETENTION_DAYS
     assert settings.trusted_proxies == DEFAULT_TRUSTED_PROXIES
+    assert settings.legacy_organizations is False
+    assert settings.max_applications == 500
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [(POOL_SIZE_ENV, "ten"), (POOL_SIZE_ENV, "0"), (AUDIT_RETENTION_ENV, "-1")],
+    [
+        (POOL_SIZE_ENV, "ten"),
+        (POOL_SIZE_ENV, "0"),
+        (AUDIT_RETENTION_ENV, "-1"),
+        (LEGACY_ORGANIZATIONS_ENV, "maybe"),
+        (MAX_APPLICATIONS_ENV, "0"),
+    ],
 )
 def test_a_malformed_variable_is_refused_with_its_name(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str

@@ -23,7 +23,16 @@ from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
 from servicetokens.api.page_memo import ListPages
-from servicetokens.api.routes import certs, health, service_tokens, token_verify
+from servicetokens.api.routes import (
+    access_apps,
+    access_policies,
+    app_policies,
+    certs,
+    health,
+    organizations,
+    service_tokens,
+    token_verify,
+)
 from servicetokens.api.routing import allowed_methods
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
@@ -171,6 +180,10 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(service_tokens.router, prefix=API_PREFIX)
     app.include_router(token_verify.router, prefix=API_PREFIX)
+    app.include_router(access_policies.router, prefix=API_PREFIX)
+    app.include_router(access_apps.router, prefix=API_PREFIX)
+    app.include_router(app_policies.router, prefix=API_PREFIX)
+    app.include_router(organizations.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(certs.router)
     app.add_middleware(BodySizeLimit)

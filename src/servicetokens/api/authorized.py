@@ -71,6 +71,18 @@ class Authorized:
 
         return await run_in_threadpool(authorized)
 
+    async def call(self, operation: Callable[[UseCases, Principal, ContainerRef], T]) -> T:
+        """`operation(use_cases, principal, ref)` once the caller is authorized (or its
+        error): for routes served by use cases other than the service tokens'."""
+        service, ref = self._service, self.ref
+
+        def authorized() -> T:
+            principal = service.authentication.authenticate(self._credential, origin=self._origin)
+            service.authorization.require(principal, ref, self._need)
+            return operation(service, principal, ref)
+
+        return await run_in_threadpool(authorized)
+
 
 def _needing(need: Permission) -> Callable[[Request, Credential], Awaitable[Authorized]]:
     async def dependency(request: Request, credential: CurrentCredential) -> Authorized:

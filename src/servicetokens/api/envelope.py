@@ -80,8 +80,11 @@ def success(
 
 
 def failure(error: DomainError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """A failure envelope (`failure_body`) as a response with the error's status."""
-    return JSONResponse(failure_body(error), status_code=error.status, headers=dict(headers or {}))
+    """A failure envelope (`failure_body`) as a response with the error's status and the
+    headers it always carries (`DomainError.headers`), plus `headers`."""
+    return JSONResponse(
+        failure_body(error), status_code=error.status, headers={**error.headers, **(headers or {})}
+    )
 
 
 def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[str, object]:

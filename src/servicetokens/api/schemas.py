@@ -13,11 +13,13 @@ from pydantic import BaseModel, Field
 __all__ = [
     "CreateInput",
     "Failure",
+    "ResultInfo",
     "RotateInput",
     "ServiceTokenEnvelope",
     "ServiceTokenListEnvelope",
     "ServiceTokenUpdateEnvelope",
     "ServiceTokenWithSecretEnvelope",
+    "Success",
     "TokenInput",
     "request_body",
     "responses_for",
@@ -111,6 +113,10 @@ class _Success(BaseModel):
     success: Literal[True]
     errors: list[Message]
     messages: list[Message]
+
+
+Success = _Success
+"""The success envelope's fixed part; a response model adds its `result`."""
 
 
 class ServiceTokenEnvelope(_Success):

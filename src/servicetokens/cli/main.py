@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from servicetokens.cli.access import apps_app, policies_app
 from servicetokens.cli.at_rest import (
     AllowReadableFlag,
     KeyFileOption,
@@ -53,6 +54,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(policies_app, name="policies")
+app.add_typer(apps_app, name="apps")
 
 AuditRetentionOption = Annotated[
     int,

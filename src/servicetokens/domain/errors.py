@@ -6,10 +6,13 @@ code base decides a status or an error code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 __all__ = [
+    "ApplicationAlreadyExists",
     "AuthenticationError",
+    "Conflict",
     "DomainError",
     "InvalidAccessToken",
     "InvalidHeaders",
@@ -18,6 +21,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "ServiceTokenInUse",
     "ServiceUnavailable",
     "UnknownEmailOrKey",
     "ValidationError",
@@ -30,6 +34,8 @@ class DomainError(Exception):
     status: int = 400
     code: int = 1000
     message: str = "Bad request"
+    headers: ClassVar[Mapping[str, str]] = {}
+    """Response headers the error always carries."""
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -54,11 +60,46 @@ class ValidationError(DomainError):
 
 
 class NotFound(DomainError):
-    """No service token with that id in that container (404, code 12135)."""
+    """No service token, policy, application or organization with that id in that
+    container (404, code 12135)."""
 
     status = 404
     code = 12135
     message = "access.api.error.not_found"
+
+
+class ServiceTokenInUse(DomainError):
+    """Deleting a service token a policy still names (400, code 12139), in Cloudflare's
+    words."""
+
+    status = 400
+    code = 12139
+    message = (
+        "access.api.error.service_token_in_use: cannot delete service token because it is "
+        "used by a policy, group, or app SCIM configuration."
+    )
+
+
+class Conflict(DomainError):
+    """A write that conflicts with what is stored (409, code 12130). Always sent with
+    `x-should-retry: false`: the SDKs otherwise repeat a 409 twice."""
+
+    status = 409
+    code = 12130
+    headers: ClassVar[Mapping[str, str]] = {"x-should-retry": "false"}
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"access.api.error.conflict: {detail}")
+
+
+class ApplicationAlreadyExists(DomainError):
+    """Another application of the account already protects that hostname and path (409,
+    code 11010)."""
+
+    status = 409
+    code = 11010
+    message = "access.api.error.application_already_exists"
+    headers: ClassVar[Mapping[str, str]] = {"x-should-retry": "false"}
 
 
 class InvalidIdentifier(DomainError):

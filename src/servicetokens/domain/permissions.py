@@ -70,10 +70,12 @@ class Grant:
 
 
 class PrincipalKind(enum.StrEnum):
-    """Who is calling: an API token (Bearer) or a user (X-Auth-Email + X-Auth-Key)."""
+    """Who is calling: an API token (Bearer), a user (X-Auth-Email + X-Auth-Key), or the
+    operator at the command line (the CLI acts on one account with Write)."""
 
     API_TOKEN = "api_token"
     USER = "user"
+    OPERATOR = "cli"
 
 
 @dataclass(frozen=True, slots=True)

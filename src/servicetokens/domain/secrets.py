@@ -21,6 +21,7 @@ __all__ = [
     "digests_match",
     "new_api_key",
     "new_api_token",
+    "new_aud_tag",
     "new_client_id",
     "new_client_secret",
     "new_container_id",
@@ -43,6 +44,12 @@ API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,256}$")
 def new_token_id() -> str:
     """A service token's `id`: a random lowercase UUID."""
     return str(uuid.uuid4())
+
+
+def new_aud_tag() -> str:
+    """An Access application's audience (`aud`) tag: 64 lowercase hex digits (256 random
+    bits), the shape Cloudflare's tags have."""
+    return secrets.token_hex(SECRET_BYTES)
 
 
 def new_container_id() -> str:

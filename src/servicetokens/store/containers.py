@@ -31,6 +31,11 @@ class ContainerStore(Session):
         ).scalar()
         return None if account_id is None else Container(kind, container_id, account_id)
 
+    def zone_name(self, zone_id: str) -> str | None:
+        """The zone's name (its apex hostname), if the zone exists."""
+        name = self._conn.execute(select(zones.c.name).where(zones.c.id == zone_id)).scalar()
+        return None if name is None else str(name)
+
     def add_account(self, account_id: str, name: str, *, now: datetime) -> None:
         """Store a new account."""
         self._conn.execute(

@@ -17,11 +17,14 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.permissions import ContainerKind
+from servicetokens.store.access_apps import ApplicationStore
+from servicetokens.store.access_policies import PolicyStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dialect import Dialect
-from servicetokens.store.engine import WRITE_INTENT
+from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
+from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.principals import PrincipalStore
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
@@ -37,10 +40,13 @@ class Transaction:
     """One open transaction, seen through one store per aggregate."""
 
     __slots__ = (
+        "access_apps",
+        "access_policies",
         "audit",
         "connection",
         "containers",
         "dialect",
+        "organizations",
         "principals",
         "signing_keys",
         "tokens",
@@ -59,6 +65,9 @@ class Transaction:
         )
         self.audit = AuditStore(connection, dialect)
         self.signing_keys = SigningKeyStore(connection, dialect)
+        self.access_policies = PolicyStore(connection, dialect)
+        self.access_apps = ApplicationStore(connection, dialect)
+        self.organizations = OrganizationStore(connection, dialect)
 
 
 class Database:
@@ -131,6 +140,19 @@ class Database:
         """A read-only transaction."""
         with self.engine.connect() as connection, connection.begin():
             yield Transaction(connection, token_total=self._token_total)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A read-only transaction whose statements all see one snapshot (REPEATABLE READ
+        on PostgreSQL, a deferred BEGIN on SQLite), for reads that must agree with each
+        other, such as a gate's whole control plane."""
+        with self.engine.connect() as connection:
+            if self.dialect.postgres:
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            else:
+                connection.info[SNAPSHOT_INTENT] = True
+            with connection.begin():
+                yield Transaction(connection)
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:

@@ -9,10 +9,13 @@ from sqlalchemy.engine import URL, make_url
 
 from servicetokens.store.files import create_private, sqlite_file
 
-__all__ = ["WRITE_INTENT", "make_engine", "normalise_url"]
+__all__ = ["SNAPSHOT_INTENT", "WRITE_INTENT", "make_engine", "normalise_url"]
 
 WRITE_INTENT = "servicetokens.write"
 """Connection-info flag: the next transaction writes (SQLite then takes the lock up front)."""
+
+SNAPSHOT_INTENT = "servicetokens.snapshot"
+"""Connection-info flag: the next transaction reads one snapshot (SQLite then begins one)."""
 
 
 def normalise_url(url: str) -> URL:
@@ -48,6 +51,9 @@ def _tune_sqlite(engine: Engine) -> None:
         # PostgreSQL's READ COMMITTED, and a hot read costs one statement, not three.
         if connection.info.pop(WRITE_INTENT, False):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.info.pop(SNAPSHOT_INTENT, False):
+            # A deferred BEGIN: the first read fixes the WAL snapshot every later one sees.
+            connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -21,6 +21,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "access_app_claims",
+    "access_app_links",
+    "access_applications",
+    "access_organizations",
+    "access_policies",
+    "access_policy_tokens",
     "accounts",
     "api_tokens",
     "audit_log",
@@ -180,4 +186,93 @@ container_versions = Table(
     Column("container_id", String(32), primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("token_count", BigInteger, nullable=False),
+)
+
+
+# -- the Access control plane (migration 0009) ----------------------------------------------
+# Bodies are the JSON the API shows (rules, settings), stored verbatim; the columns beside
+# them are what is filtered, ordered or kept unique. Every write here also bumps the
+# account's `control_plane` row of container_versions (store/versions.py).
+
+access_policies = Table(
+    "access_policies",
+    metadata,
+    # Reusable policies (app_id NULL, the account's) and app-scoped ones (the app's
+    # container, ordered by precedence).
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("container_kind", String(8), nullable=False),
+    Column("container_id", String(32), nullable=False),
+    Column("app_id", String(36), nullable=True),
+    Column("precedence", BigInteger, nullable=True),
+    Column("name", Text, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_access_policies_account", "account_id", "app_id", "created_at", "id"),
+    Index("ix_access_policies_app", "app_id", "precedence"),
+)
+
+access_policy_tokens = Table(
+    "access_policy_tokens",
+    metadata,
+    # The service tokens each policy's rules name: a token named here cannot be deleted
+    # (12139), found by one indexed lookup.
+    Column("policy_id", String(36), primary_key=True),
+    Column("token_id", String(36), primary_key=True),
+    Index("ix_access_policy_tokens_token_id", "token_id"),
+)
+
+access_applications = Table(
+    "access_applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("container_kind", String(8), nullable=False),
+    Column("container_id", String(32), nullable=False),
+    Column("aud", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("domain", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("tokens_revoked_at", BigInteger, nullable=True),
+    Index("ix_access_applications_list", "container_kind", "container_id", "created_at", "id"),
+    Index("ix_access_applications_account", "account_id", "created_at", "id"),
+)
+
+access_app_links = Table(
+    "access_app_links",
+    metadata,
+    # Reusable policies linked to applications, at a precedence (`app_count` counts these).
+    Column("app_id", String(36), primary_key=True),
+    Column("policy_id", String(36), primary_key=True),
+    Column("precedence", BigInteger, nullable=False),
+    Index("ix_access_app_links_policy_id", "policy_id"),
+)
+
+access_app_claims = Table(
+    "access_app_claims",
+    metadata,
+    # The public hostnames and paths each application protects, case-folded: one
+    # application per claim in an account (409/11010 otherwise).
+    Column("account_id", String(32), primary_key=True),
+    Column("claim", Text, primary_key=True),
+    Column("app_id", String(36), nullable=False),
+    Index("ix_access_app_claims_app_id", "app_id"),
+)
+
+access_organizations = Table(
+    "access_organizations",
+    metadata,
+    # One per account or zone; auth_domain (case-folded) is unique across accounts.
+    Column("container_kind", String(8), primary_key=True),
+    Column("container_id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("auth_domain", String(253), nullable=False, unique=True),
+    Column("strict_locked", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -178,6 +178,24 @@ class TokenStore(Session):
         row = self._conn.execute(statement).first()
         return None if row is None else _token_from_row(row)
 
+    def containers_of(self, token_ids: Iterable[str]) -> dict[str, Container]:
+        """The container of each token among `token_ids` that exists (in any container)."""
+        wanted = sorted(set(token_ids))
+        found: dict[str, Container] = {}
+        for start in range(0, len(wanted), 500):
+            rows = self._conn.execute(
+                select(
+                    service_tokens.c.id,
+                    service_tokens.c.container_kind,
+                    service_tokens.c.container_id,
+                    service_tokens.c.account_id,
+                ).where(service_tokens.c.id.in_(wanted[start : start + 500]))
+            )
+            for row in rows:
+                kind = ContainerKind(row.container_kind)
+                found[row.id] = Container(kind, row.container_id, row.account_id)
+        return found
+
     def by_client_id(self, client_id: str) -> ServiceToken | None:
         """The token with that client id, in any container."""
         row = self._conn.execute(

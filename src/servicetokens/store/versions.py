@@ -1,8 +1,10 @@
 """Versions and the change feed: how every process learns that something changed.
 
 `container_versions` holds one row per account or zone (its version and token count, both
-bumped in the transaction of every token mutation) and one `credentials` row whose version
-covers every API credential. `token_changes` is the feed the gates' caches follow (with
+bumped in the transaction of every token mutation), one `credentials` row whose version
+covers every API credential, and one `control_plane` row per account whose version moves
+with every write to its policies, applications or organizations (with `NOTIFY` of the
+account id on PostgreSQL). `token_changes` is the feed the gates' caches follow (with
 `NOTIFY` on PostgreSQL).
 """
 
@@ -22,10 +24,25 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Dialect, Session
 from servicetokens.store.schema import container_versions, token_changes
 
-__all__ = ["CHANGES_CHANNEL", "VersionStore", "fold_versions"]
+__all__ = [
+    "CHANGES_CHANNEL",
+    "CONTROL_PLANE_CHANNEL",
+    "VersionStore",
+    "fold_versions",
+    "versions_on",
+    "versions_sql",
+]
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
+
+CONTROL_PLANE_CHANNEL = "servicetokens_control_plane"
+"""PostgreSQL NOTIFY channel of control-plane writes; the payload is the account id."""
+
+_CONTROL_PLANE = "control_plane"
+"""The container_kind of an account's control-plane version row."""
+
+_CONTROL_PLANE_LOCK = 1 << 61
 
 _CREDENTIALS = ("credentials", "all")
 """The container_versions row whose version covers every API credential."""
@@ -139,6 +156,33 @@ class VersionStore(Session):
                 set_={"version": table.c.version + 1},
             )
         )
+
+    def lock_control_plane(self, account_id: str) -> None:
+        """Serialise, until this transaction ends, with every other write to the account's
+        control plane and with deletions of its service tokens (PostgreSQL; an SQLite write
+        transaction holds the database lock already). Reference checks (a policy naming a
+        token, an application claiming a hostname) then see no concurrent change."""
+        # 60 bits of the account id, well away from the migration lock's key.
+        self._dialect.advisory_lock(self._conn, _CONTROL_PLANE_LOCK | int(account_id[:15], 16))
+
+    def bump_control_plane(self, account_id: str) -> None:
+        """Advance the account's control-plane version (policies, applications,
+        organizations) and, on PostgreSQL, NOTIFY the account id on commit."""
+        self._conn.execute(
+            _BUMP[self._dialect.name],
+            {"kind": _CONTROL_PLANE, "id": account_id, "initial": 0, "delta": 0},
+        )
+        self._dialect.notify(self._conn, CONTROL_PLANE_CHANNEL, account_id)
+
+    def control_plane_version(self, account_id: str) -> int:
+        """The account's control-plane version; 0 before its first control-plane write."""
+        row = self._conn.execute(
+            select(container_versions.c.version).where(
+                container_versions.c.container_kind == _CONTROL_PLANE,
+                container_versions.c.container_id == account_id,
+            )
+        ).first()
+        return 0 if row is None else int(row.version)
 
     def versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """(container version, its token count, credentials version) in one indexed query;

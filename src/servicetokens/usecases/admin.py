@@ -11,6 +11,7 @@ again on their next use.
 
 from __future__ import annotations
 
+import getpass
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +20,16 @@ from servicetokens.domain.audit import AuditEntry
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import ApiToken
 from servicetokens.domain.errors import ValidationError
-from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.domain.permissions import (
+    ContainerKind,
+    Grant,
+    Permission,
+    Principal,
+    PrincipalKind,
+)
 from servicetokens.domain.secrets import digest, new_api_key, new_api_token, new_container_id
 from servicetokens.store.database import Database
+from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.changes import record_operator_change
 
 __all__ = ["Admin", "IssuedCredential"]
@@ -59,6 +67,18 @@ class Admin:
         """The newest audit entries, oldest first (administration only)."""
         with self._database.read() as tx:
             return tx.audit.entries(account_id=account_id, since=since, limit=limit)
+
+    def operator_on(self, kind: ContainerKind, container_id: str) -> tuple[Principal, ContainerRef]:
+        """The operator as a caller with Write on an existing account or zone, for the use
+        cases the CLI drives on the operator's behalf (the control plane's): their audit
+        entries name the operating-system user, as every operator action's do."""
+        with self._database.read() as tx:
+            container = tx.containers.get(kind, container_id)
+        if container is None:
+            raise ValidationError(f"no {kind.value} {container_id}")
+        grant = Grant(kind, container_id, Permission.WRITE)
+        operator = Principal(PrincipalKind.OPERATOR, getpass.getuser(), (grant,))
+        return operator, ContainerRef(kind, container_id, f"/{kind.value}s/{container_id}")
 
     def create_account(self, name: str) -> str:
         """A new account; returns its id."""

@@ -3,10 +3,13 @@
 `record_token_change` is called by every service-token mutation (create, update, delete,
 refresh, rotate): it bumps the container's version (which invalidates every process's list
 memo), appends to the change feed (which the gates' caches follow) and writes the audit
-entry. `record_operator_change` is its counterpart for the operator's actions: the audit
-entry and, when API credentials changed, the credentials version (which every process's
-cached principals are checked by). Both write in the caller's transaction, so a mutation
-commits with its change and its entry or not at all.
+entry. `record_control_plane_change` is its sibling for the Access control plane (policies,
+applications, organizations): it bumps the account's control-plane version (with NOTIFY on
+PostgreSQL, which gates reload their applications by) and writes the audit entry.
+`record_operator_change` is the counterpart for the operator's actions: the audit entry and,
+when API credentials changed, the credentials version (which every process's cached
+principals are checked by). All write in the caller's transaction, so a mutation commits
+with its change and its entry or not at all.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from servicetokens.domain.permissions import Principal
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.database import Transaction
 
-__all__ = ["record_operator_change", "record_token_change"]
+__all__ = ["record_control_plane_change", "record_operator_change", "record_token_change"]
 
 
 def record_token_change(
@@ -37,6 +40,35 @@ def record_token_change(
     feed, and the audit entry (`service_token.<action>`, with `detail`)."""
     tx.versions.record_change(token, now=now, count_delta=count_delta)
     tx.audit.add(token_audit(principal, action, token, now=now, **detail))
+
+
+def record_control_plane_change(
+    tx: Transaction,
+    principal: Principal,
+    action: str,
+    *,
+    account_id: str,
+    target: str,
+    now: datetime,
+    **detail: object,
+) -> None:
+    """Record that `principal` did `action` (`access_policy.create`, `access_app.update`,
+    `access_organization.update`, …) to `target` (the object's id, or the organization's
+    account or zone) in `account_id` at `now`: the account's control-plane version, and the
+    audit entry with `detail`."""
+    tx.versions.bump_control_plane(account_id)
+    tx.audit.add(
+        AuditEntry(
+            at=now,
+            actor_kind=principal.kind.value,
+            actor_id=principal.id,
+            action=action,
+            account_id=account_id,
+            target=target,
+            origin=principal.origin,
+            detail=detail,
+        )
+    )
 
 
 def record_operator_change(

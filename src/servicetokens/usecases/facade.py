@@ -11,9 +11,14 @@ from dataclasses import dataclass
 
 from servicetokens.domain.clock import Clock
 from servicetokens.store.database import Database
+from servicetokens.usecases.access_apps import Applications
+from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
+from servicetokens.usecases.control_plane import ControlPlane
+from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import ApiTokenUsage
 
@@ -23,8 +28,9 @@ __all__ = ["UseCases"]
 @dataclass(frozen=True, slots=True)
 class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
-    touch (`authorization`), service tokens (`tokens`) and the operator's actions
-    (`admin`)."""
+    touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
+    the Access control plane's management (`policies`, `applications`, `app_policies`,
+    `organizations`) and what gates read of it (`control_plane`)."""
 
     database: Database
     clock: Clock
@@ -32,6 +38,11 @@ class UseCases:
     authorization: Authorization
     tokens: ServiceTokens
     admin: Admin
+    policies: ReusablePolicies
+    applications: Applications
+    app_policies: AppPolicies
+    organizations: Organizations
+    control_plane: ControlPlane
 
     @property
     def usage(self) -> ApiTokenUsage:

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import Credential
-from servicetokens.domain.errors import NotFound, PermissionDenied
+from servicetokens.domain.errors import NotFound, PermissionDenied, ServiceTokenInUse
 from servicetokens.domain.fields import UNSET, TokenFields
 from servicetokens.domain.paging import ListQuery, PageInfo
 from servicetokens.domain.permissions import Container, Permission, Principal, is_allowed
@@ -198,9 +198,14 @@ class ServiceTokens:
         return self._mutate(principal, ref, token_id, change)
 
     def delete(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
-        """Remove a token (Write); returns it as it was."""
+        """Remove a token (Write); returns it as it was. A token an Access policy names
+        (`service_token` rule, in any policy) is refused (400/12139), as on Cloudflare."""
 
         def change(tx: Transaction, token: ServiceToken, now: datetime) -> ServiceToken:
+            # The control-plane lock: no policy naming the token commits in between.
+            tx.versions.lock_control_plane(token.container.account_id)
+            if tx.access_policies.token_named(token.id):
+                raise ServiceTokenInUse()
             tx.tokens.delete(token.id)
             record_token_change(tx, principal, "delete", token, now=now, count_delta=-1)
             return token
