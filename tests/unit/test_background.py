@@ -86,3 +86,15 @@ def test_final_is_skipped_while_a_run_is_stuck(caplog: pytest.LogCaptureFixture)
     release.set()
     loop.stop()
     assert finals == ["f"]
+
+
+def test_wake_runs_the_work_before_the_interval_ends() -> None:
+    ran = threading.Event()
+    loop = Periodic("woken", ran.set, interval=3600.0, log=log)
+    loop.start()
+    try:
+        loop.wake()  # the interval is an hour: only the wake can run it in time
+        assert ran.wait(WAIT)
+    finally:
+        loop.stop()
+    assert not loop.running

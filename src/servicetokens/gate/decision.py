@@ -16,7 +16,7 @@ class Decision:
     """
 
     status: int
-    """200 admit, 401, 403, 429 or 503."""
+    """200 admit, 302 (an application's login redirect), 401, 403, 429 or 503."""
     reason: str
     """Why, in words safe to show the caller."""
     jwt: str | None = None
@@ -25,3 +25,5 @@ class Decision:
     """The `Set-Cookie` value offering the JWT (without `Secure`), when the client should
     get it: a secret authenticated and the request did not already hold this JWT."""
     retry_after: float = 0.0
+    location: str | None = None
+    """Where a 302 points."""

@@ -23,13 +23,25 @@ from servicetokens.gate.credentials import set_cookie_value
 from servicetokens.gate.decision import Decision
 from servicetokens.usecases.signing_keys import KeyRing
 
-__all__ = ["LEEWAY", "Issued", "JwtIssuer", "ReusedJwt"]
+__all__ = ["ALGORITHMS", "LEEWAY", "Issued", "JwtIssuer", "ReusedJwt", "standing_times"]
 
-_ALGORITHMS = ["RS256"]
+ALGORITHMS = ["RS256"]
 _REMEMBERED = 50_000
 LEEWAY = 30.0
 """Seconds of clock skew allowed between the replica that signed a JWT and the one that
 checks it, on `exp`, `nbf` and `iat` alike."""
+
+
+def standing_times(claims: dict[str, Any], now: float) -> tuple[float, float] | None:
+    """(`iat`, `exp`) of decoded claims if they are numbers and the JWT stands at epoch
+    seconds `now` (with `LEEWAY` on `exp`, `nbf` and `iat` alike); None otherwise."""
+    times = [claims.get("exp"), claims.get("iat"), claims.get("nbf", claims.get("iat"))]
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+        return None
+    expires_at, issued_at, not_before = (float(t) for t in times)  # type: ignore[arg-type]
+    if now >= expires_at + LEEWAY or now < not_before - LEEWAY or now < issued_at - LEEWAY:
+        return None
+    return issued_at, expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +160,7 @@ class JwtIssuer:
             claims = pyjwt.decode(
                 encoded,
                 public_key,
-                algorithms=_ALGORITHMS,
+                algorithms=ALGORITHMS,
                 audience=self._audience,
                 issuer=self._issuer,
                 options={
@@ -163,17 +175,14 @@ class JwtIssuer:
         fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
         if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
             return None
-        times = [claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])]
-        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
-            return None
-        expires_at, issued_at, not_before = (float(t) for t in times)
-        if now >= expires_at + LEEWAY or now < not_before - LEEWAY or now < issued_at - LEEWAY:
+        times = standing_times(claims, now)
+        if times is None:
             return None
         reused = ReusedJwt(
             str(fields[0]),
             str(fields[1]),
             str(fields[2]),
-            expires_at,
+            times[1],
             Decision(200, "ok", jwt=encoded),
         )
         self._remember(encoded, reused)

@@ -12,6 +12,7 @@ __all__ = ["OUTCOMES", "GateMetrics"]
 
 OUTCOMES = {
     200: "allowed",
+    302: "redirected",
     401: "unauthorized",
     403: "forbidden",
     429: "rate_limited",

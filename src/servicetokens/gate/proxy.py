@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -49,6 +50,7 @@ _RESPONSE_DROP = frozenset(
 """Response headers not passed back (bytes pass through raw, so content-length holds)."""
 
 _ERRORS = {
+    302: "redirect",
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -58,6 +60,7 @@ _ERRORS = {
 }
 
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -72,8 +75,11 @@ def _without_cookie(value: bytes) -> bytes:
     return b"; ".join(p for p in parts if p and not p.startswith(_COOKIE_PREFIX))
 
 
-def refusal(status: int, reason: str, *, retry_after: float = 0.0) -> tuple[bytes, Message]:
-    """A short JSON answer for a refused request: (body, response-start message)."""
+def refusal(
+    status: int, reason: str, *, retry_after: float = 0.0, location: str | None = None
+) -> tuple[bytes, Message]:
+    """A short JSON answer for a refused request: (body, response-start message); a 302
+    carries `location`."""
     error = _ERRORS.get(status, "unavailable")
     body = b'{"error":"%s","reason":"%s"}' % (error.encode(), reason.encode())
     headers = [
@@ -83,13 +89,20 @@ def refusal(status: int, reason: str, *, retry_after: float = 0.0) -> tuple[byte
     ]
     if retry_after:
         headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))
+    if location is not None:
+        # Percent-encoded: whatever an application's deny URL holds, never a control
+        # character or a byte outside ASCII in a header.
+        headers.append((b"location", quote(location, safe=_URL_SAFE).encode("ascii")))
     return body, {"type": "http.response.start", "status": status, "headers": headers}
 
 
 class UpstreamProxy:
-    """Forwards requests to one upstream over a pooled keep-alive client."""
+    """Forwards requests to an upstream (its own, or the one each request names) over a
+    pooled keep-alive client."""
 
-    def __init__(self, upstream: Upstream, *, strip: frozenset[bytes], timeout: float) -> None:
+    def __init__(
+        self, upstream: Upstream | None, *, strip: frozenset[bytes], timeout: float
+    ) -> None:
         self.upstream = upstream
         self._strip = strip
         """Credential headers (lowercase), never forwarded."""
@@ -116,14 +129,13 @@ class UpstreamProxy:
             await self._session.close()
 
     def _headers(
-        self, scope: Scope, assertion: str | None, forwarded: Forwarded
+        self, scope: Scope, assertion: str | None, forwarded: Forwarded, strip: frozenset[bytes]
     ) -> tuple[list[tuple[str, str]], bool]:
         """The upstream request's headers, ready for aiohttp, and whether a body follows:
         one pass over the client's headers, nothing copied twice."""
         headers: list[tuple[str, str]] = []
         has_body = False
         named: list[bytes] = []  # what `Connection:` lists: hop-by-hop for this request
-        strip = self._strip
         for name, value in scope["headers"]:
             if (
                 name in strip
@@ -171,15 +183,22 @@ class UpstreamProxy:
         forwarded: Forwarded,
         assertion: str | None,
         set_cookie: bytes | None = None,
+        upstream: Upstream | None = None,
+        strip: frozenset[bytes] | None = None,
     ) -> None:
-        """Proxy one HTTP request to `target` (from `Upstream.target`) and stream the answer.
+        """Proxy one HTTP request to `target` (from `upstream.url`; by default the proxy's
+        own upstream) and stream the answer, never forwarding the headers in `strip` (by
+        default the credential headers the proxy was built with).
 
         Checked and unchecked requests take this same path; checking adds the assertion
         header and, sometimes, the cookie."""
         assert self._session is not None, "start() first"
-        headers, has_body = self._headers(scope, assertion, forwarded)
+        headers, has_body = self._headers(
+            scope, assertion, forwarded, self._strip if strip is None else strip
+        )
         url = URL(target, encoded=True)
-        if url.host != self.upstream.host or url.port != self.upstream.port:
+        upstream = self.upstream if upstream is None else upstream
+        if upstream is None or url.host != upstream.host or url.port != upstream.port:
             await _answer(send, 400, "bad request target")  # cannot happen: defence in depth
             return
         try:

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from servicetokens.domain.clock import Clock, system_clock
-from servicetokens.domain.tokens import Verdict
+from servicetokens.domain.tokens import ServiceToken, Verdict
 from servicetokens.gate.credentials import (
     ClientCredentials,
     JwtCredential,
@@ -42,7 +43,7 @@ from servicetokens.gate.rate_limit import FailureLimiter, address_key
 from servicetokens.usecases.token_cache import CachedToken
 from servicetokens.usecases.verification import Verification
 
-__all__ = ["Decision", "Verifier"]
+__all__ = ["Authenticated", "Decision", "Verifier"]
 
 _MISSING = Decision(401, "no credentials")
 _INVALID = Decision(401, "invalid credentials")
@@ -56,6 +57,17 @@ _VERDICT_DECISIONS = {
     Verdict.EXPIRED: Decision(401, "token expired"),
     Verdict.DISABLED: Decision(401, "token disabled"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A token that a client id and secret authenticated."""
+
+    token: ServiceToken
+    fingerprint: str
+    """Names the secret that did it (current or previous): the JWT's `sfp`."""
+    now: float
+    """Epoch seconds of the check."""
 
 
 class Verifier:
@@ -106,7 +118,12 @@ class Verifier:
         self._metrics.failures.labels(reason, "none").inc()
         return _MISSING if presented is Missing.NONE else Decision(401, presented.value)
 
-    async def _by_secret(self, presented: ClientCredentials, origin: str | None) -> Decision:
+    async def authenticate(
+        self, presented: ClientCredentials, origin: str | None
+    ) -> Authenticated | Decision:
+        """Who a client id and secret authenticate (a token of the account, the secret that
+        did it), or the refusal: 401 (counted, audited for a known id), 429 once the
+        failure budget is spent. Raises the store's errors when it is down."""
         verification = self._verification
         client_id = presented.client_id
         entry, fresh = await verification.lookup(client_id)
@@ -128,14 +145,22 @@ class Verifier:
                 # id can add at most the failure budget's worth of rows per address.
                 verification.record_failure(token, verdict.value, now, origin)
             return decision if verdict is Verdict.WRONG_SECRET else _VERDICT_DECISIONS[verdict]
+        fingerprint = entry.fingerprint  # the `sfp` of the secret that authenticated
+        if verdict is Verdict.VALID_PREVIOUS and entry.previous_fingerprint is not None:
+            fingerprint = entry.previous_fingerprint
+        return Authenticated(token, fingerprint, now)
+
+    async def _by_secret(self, presented: ClientCredentials, origin: str | None) -> Decision:
+        authenticated = await self.authenticate(presented, origin)
+        if isinstance(authenticated, Decision):
+            return authenticated
+        verification = self._verification
+        token, now = authenticated.token, authenticated.now
         if not verification.admits(token):
             self._metrics.failures.labels("policy", "known").inc()
             verification.record_failure(token, "policy", now, origin)
             return _FORBIDDEN
-        fingerprint = entry.fingerprint  # the `sfp` of the secret that authenticated
-        if verdict is Verdict.VALID_PREVIOUS and entry.previous_fingerprint is not None:
-            fingerprint = entry.previous_fingerprint
-        issued = self._issuer.issue(token, fingerprint=fingerprint, now=now)
+        issued = self._issuer.issue(token, fingerprint=authenticated.fingerprint, now=now)
         verification.record_use(token.id, now)
         # Offer the cookie only to a client that does not already hold this very JWT.
         if not self._cookie or (
@@ -170,14 +195,13 @@ class Verifier:
             return Decision(429, "too many failed attempts", retry_after=wait)
         return _INVALID
 
-    async def _by_jwt(self, presented: JwtCredential, origin: str | None) -> Decision:
+    async def standing_token(
+        self, client_id: str, token_id: str, fingerprint: str, origin: str | None, now: float
+    ) -> ServiceToken | Decision:
+        """The token a verified JWT names, if it still stands (same token, the secret that
+        earned the JWT still accepted, enabled, unexpired), else the refusal (401).
+        Raises the store's errors when it is down."""
         verification = self._verification
-        now = self._now()
-        claims = self._issuer.verify(presented.token, now=now)
-        if claims is None:
-            self._metrics.failures.labels("invalid_jwt", "none").inc()
-            return _INVALID_JWT
-        client_id, token_id, fingerprint = claims.client_id, claims.token_id, claims.fingerprint
         entry, fresh = await verification.lookup(client_id)
         if (
             not fresh
@@ -194,8 +218,21 @@ class Verifier:
         verdict = verification.standing(entry, now)
         if verdict is not Verdict.VALID:
             return _VERDICT_DECISIONS[verdict]
-        if not verification.admits(token):
+        return token
+
+    async def _by_jwt(self, presented: JwtCredential, origin: str | None) -> Decision:
+        now = self._now()
+        claims = self._issuer.verify(presented.token, now=now)
+        if claims is None:
+            self._metrics.failures.labels("invalid_jwt", "none").inc()
+            return _INVALID_JWT
+        token = await self.standing_token(
+            claims.client_id, claims.token_id, claims.fingerprint, origin, now
+        )
+        if isinstance(token, Decision):
+            return token
+        if not self._verification.admits(token):
             self._metrics.failures.labels("policy", "known").inc()
             return _FORBIDDEN
-        verification.record_use(token.id, now)
+        self._verification.record_use(token.id, now)
         return claims.admit

@@ -1,5 +1,6 @@
-"""The token change feed as each engine delivers it: the table, a cheap 'anything committed?'
-probe on SQLite, and LISTEN on PostgreSQL.
+"""The change feeds as each engine delivers them: the token table, a cheap 'anything
+committed?' probe on SQLite, and LISTEN on PostgreSQL (token changes, or control-plane
+changes for the gates that serve Access applications).
 
 Every token write inserts a `token_changes` row in its own transaction (and, on PostgreSQL,
 NOTIFYs the client id on commit: `store/versions.py`). What a follower does with the changes
@@ -29,9 +30,9 @@ import psycopg
 from servicetokens.domain.changes import TokenChange
 from servicetokens.store.database import Database
 from servicetokens.store.files import sqlite_file
-from servicetokens.store.versions import CHANGES_CHANNEL
+from servicetokens.store.versions import CHANGES_CHANNEL, CONTROL_PLANE_CHANNEL
 
-__all__ = ["ChangeFeedSource"]
+__all__ = ["CHANGES_CHANNEL", "CONTROL_PLANE_CHANNEL", "ChangeFeedSource"]
 
 _NOTICE_WAIT = 0.5
 """Seconds a LISTEN connection waits for notifications before it looks at its stop flag."""
@@ -85,14 +86,24 @@ class ChangeFeedSource:
         if probe is not None:
             probe.close()
 
-    def listen(self, deliver: Callable[[str], None], *, stop: threading.Event) -> None:
-        """PostgreSQL: LISTEN on a connection of its own and `deliver` each changed client
-        id as it is committed, until `stop` is set (blocking; checks `stop` twice a
-        second). Raises the driver's error when the connection fails or is lost."""
+    def listen(
+        self,
+        deliver: Callable[[str], None],
+        *,
+        stop: threading.Event,
+        channel: str = CHANGES_CHANNEL,
+    ) -> None:
+        """PostgreSQL: LISTEN on `channel` on a connection of its own and `deliver` each
+        payload as it is committed (a changed token's client id on `CHANGES_CHANNEL`, an
+        account id on `CONTROL_PLANE_CHANNEL`), until `stop` is set (blocking; checks
+        `stop` twice a second). Raises the driver's error when the connection fails or is
+        lost."""
+        if channel not in (CHANGES_CHANNEL, CONTROL_PLANE_CHANNEL):
+            raise ValueError(f"not a channel of ours: {channel!r}")
         url = self._database.engine.url.set(drivername="postgresql")
         conninfo = url.render_as_string(hide_password=False)
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as connection:
-            connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+            connection.execute(f"LISTEN {channel}")
             while not stop.is_set():
                 for notice in connection.notifies(timeout=_NOTICE_WAIT):
                     deliver(notice.payload)

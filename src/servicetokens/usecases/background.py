@@ -42,6 +42,7 @@ class Periodic:
         self._log = log
         self.stopping = threading.Event()
         """Set by `stop()`: long work may check it between batches."""
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -54,17 +55,27 @@ class Periodic:
         if self.running:
             return
         self.stopping.clear()
+        self._wake.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         wait = self._first_after
-        while not self.stopping.wait(wait):
+        while True:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self.stopping.is_set():
+                return
             wait = self._interval
             try:
                 self._work()
             except Exception as exc:  # the database may be away: the work keeps its batch
                 self._log.warning("%s failed: %s", self.name, type(exc).__name__)
+
+    def wake(self) -> None:
+        """Run the work now rather than when the interval ends (from any thread); the next
+        run then comes an interval later."""
+        self._wake.set()
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """End the loop, wait for it, then run `final` once (its error is logged).
@@ -73,6 +84,7 @@ class Periodic:
         on its own: `final` is skipped rather than run beside it (it may close what the run
         uses), and the loop is not started again while that thread lives."""
         self.stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             if self._thread.is_alive():
