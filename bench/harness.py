@@ -153,13 +153,20 @@ class Server:
         database: str,
         *,
         account: str,
-        upstream: str,
+        upstream: str | None = None,
         log: Path,
+        routes: Sequence[str] = (),
         extra: Sequence[str] = (),
         **options: Any,
     ) -> Server:
-        """A started `servicetokens gate`, ready once its health path answers."""
-        command = ["gate", "--account", account, "--upstream", upstream, *extra]
+        """A started `servicetokens gate`, ready once its health path answers: in front of
+        `upstream`, or (without one) serving the account's applications with `routes`
+        (`HOST=URL` each)."""
+        command = ["gate", "--account", account]
+        command += ["--upstream", upstream] if upstream is not None else []
+        for route in routes:
+            command += ["--route", route]
+        command += extra
         return cls.cli(database, command, log=log, ready_path=GATE_READY_PATH, **options).start()
 
     @property

@@ -136,8 +136,9 @@ def gate_on(
     clock: Clock = system_clock,
 ) -> GateApp:
     """A gate on an already migrated `database`: its use cases (signing keys, verification,
-    audit retention) built and handed to the ASGI app, which disposes of the database's
-    connections when it shuts down."""
+    audit retention and, for a gate serving applications, the follower of the account's
+    Access configuration) built and handed to the ASGI app, which disposes of the
+    database's connections when it shuts down."""
     import logging
 
     from servicetokens.domain.policy import Policy
@@ -177,11 +178,17 @@ def gate_on(
         interval=settings.audit_prune_interval,
         first_after=min(60.0, settings.audit_prune_interval),
     )
+    access = None
+    if settings.applications:
+        from servicetokens.usecases.access_follower import AccessFollower
+
+        access = AccessFollower(database, settings.account_id, interval=settings.poll_interval)
     return GateApp(
         settings,
         keys=keys,
         verification=verification,
         audit_pruner=pruner,
+        access=access,
         close=database.dispose,
         clock=clock,
     )

@@ -10,28 +10,19 @@ from typing import Annotated
 import typer
 
 from servicetokens.cli.access import apps_app, policies_app
-from servicetokens.cli.at_rest import (
-    AllowReadableFlag,
-    KeyFileOption,
-    refuse,
-    refuse_readable_database,
-    signing_kek,
-)
+from servicetokens.cli.at_rest import AllowReadableFlag, refuse_readable_database
 from servicetokens.cli.common import JsonFlag, admin_for
 from servicetokens.cli.common import refusals as _refusals
 from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
+from servicetokens.cli.gate import gate
 from servicetokens.cli.keys import keys_app
+from servicetokens.cli.options import AuditRetentionOption, TrustedProxyOption, trusted_proxies
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.gate.settings import gate_default
-from servicetokens.usecases.audit_retention import (
-    AUDIT_RETENTION_ENV,
-    DEFAULT_RETENTION_DAYS,
-    MAX_RETENTION_DAYS,
-)
+from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 
 __all__ = ["app", "main"]
 
@@ -56,38 +47,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policies_app, name="policies")
 app.add_typer(apps_app, name="apps")
-
-AuditRetentionOption = Annotated[
-    int,
-    typer.Option(
-        "--audit-retention",
-        envvar=AUDIT_RETENTION_ENV,
-        min=0,
-        max=MAX_RETENTION_DAYS,
-        help="Days of audit log kept; older entries are pruned hourly (0: keep forever).",
-    ),
-]
-TrustedProxyOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--trusted-proxy",
-        help="CIDR of a proxy whose X-Forwarded-For/-Proto/-Host are believed (repeatable; "
-        "default: loopback, 127.0.0.0/8 and ::1; `none` trusts nobody).",
-    ),
-]
-
-
-def _trusted_proxies(values: list[str] | None) -> tuple[str, ...]:
-    """The --trusted-proxy values, checked (exit 2 on a malformed CIDR)."""
-    from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES, TrustedProxies
-
-    chosen = tuple(values) if values else DEFAULT_TRUSTED_PROXIES
-    try:
-        TrustedProxies(chosen)
-    except ValueError as exc:
-        fail(f"--trusted-proxy: {exc}")
-        raise typer.Exit(2) from None
-    return chosen
+app.command()(gate)
 
 
 @app.callback()
@@ -122,7 +82,7 @@ def serve(
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
-    proxies = _trusted_proxies(trusted_proxy)
+    proxies = trusted_proxies(trusted_proxy)
     refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
     if not service.admin.any_account():
@@ -192,106 +152,6 @@ def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from servicetokens.bootstrap import upgrade_database
 
     emit({"revision": upgrade_database(ctx.obj)}, as_json=as_json, title="database")
-
-
-@app.command()
-def gate(
-    ctx: typer.Context,
-    account: Annotated[str, typer.Option("--account", help="Only this account's tokens pass.")],
-    upstream: Annotated[str, typer.Option("--upstream", help="URL requests are proxied to.")],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8788,
-    policy: Annotated[
-        str, typer.Option(help="`any` valid token of the account, or TOKEN_ID,TOKEN_ID,...")
-    ] = "any",
-    audience: Annotated[
-        str | None, typer.Option(help="JWT `aud` (default: derived from account + upstream).")
-    ] = None,
-    issuer: Annotated[
-        str | None, typer.Option(help="JWT `iss` (default: servicetokens:ACCOUNT).")
-    ] = None,
-    token_header: Annotated[
-        str | None,
-        typer.Option(help="Single-header mode: header holding the JSON id + secret."),
-    ] = None,
-    jwt_ttl: Annotated[int, typer.Option(help="Seconds an issued JWT lives.")] = int(
-        gate_default("jwt_ttl").total_seconds()
-    ),
-    failure_limit: Annotated[
-        int, typer.Option(help="Failed attempts per client id per window (0: no limit).", min=0)
-    ] = gate_default("failure_limit"),
-    failure_window: Annotated[
-        int, typer.Option(help="Seconds the failure limit spans.", min=1)
-    ] = int(gate_default("failure_window").total_seconds()),
-    cookie: Annotated[
-        bool,
-        typer.Option(
-            "--cookie/--no-cookie",
-            help="Offer the JWT as the CF_Authorization cookie (strict Cloudflare sends none).",
-        ),
-    ] = gate_default("cookie"),
-    audit_retention: AuditRetentionOption = DEFAULT_RETENTION_DAYS,
-    trusted_proxy: TrustedProxyOption = None,
-    key_file: KeyFileOption = None,
-    allow_readable_database: AllowReadableFlag = False,
-) -> None:
-    """Enforce service tokens in front of an upstream (reverse proxy and forward-auth)."""
-    from datetime import timedelta
-
-    import uvicorn
-
-    from servicetokens.bootstrap import build_gate
-    from servicetokens.domain.policy import parse_policy
-    from servicetokens.gate.settings import GateSettings
-    from servicetokens.signing.kek import KekError
-
-    refuse_readable_database(ctx.obj, allow=allow_readable_database)
-    kek = signing_kek(ctx.obj, key_file, create=True)
-
-    try:
-        admitted = parse_policy(policy)
-    except ValueError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from None
-    settings = GateSettings(
-        account_id=account,
-        upstream=upstream,
-        policy=admitted,
-        audience=audience or "",
-        issuer=issuer or "",
-        token_header=token_header,
-        jwt_ttl=timedelta(seconds=jwt_ttl),
-        failure_limit=failure_limit,
-        failure_window=timedelta(seconds=failure_window),
-        cookie=cookie,
-        audit_retention_days=audit_retention,
-        trusted_proxies=_trusted_proxies(trusted_proxy),
-    )
-    try:
-        gate_app = build_gate(settings, ctx.obj, kek=kek)
-    except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
-        fail(str(exc))
-        raise typer.Exit(2) from None
-    if not gate_app.verification.account_exists():
-        fail(f"no account {account}")
-        raise typer.Exit(1)
-    try:  # the signing keys load (or are made) now, so a wrong KEK is one clear line
-        gate_app.keys.sync()
-    except KekError as exc:
-        refuse(str(exc))
-    typer.echo(f"gate for account {account} on http://{host}:{port} -> {upstream}", err=True)
-    uvicorn.run(
-        gate_app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        date_header=False,  # the upstream's Date passes through
-        proxy_headers=False,  # the client address is worked out from --trusted-proxy alone
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
 
 
 @audit_app.command("list")

@@ -1,8 +1,14 @@
 """The gate as an ASGI application: reserved `/cdn-cgi/` endpoints, then check and proxy.
 
+Two forms: a single upstream guarded by one implicit application (`--upstream`, decided by
+`gate/verifier.py`), or every Access application of the account, each hostname proxied
+where its `--route` says (decided by `gate/access.py`).
+
 Reserved paths (never proxied):
 - `GET /cdn-cgi/access/certs`: the signing keys, in Cloudflare's shape.
-- `/cdn-cgi/access/authorize` (any method): forward-auth; 200 with the JWT, or 401/403.
+- `/cdn-cgi/access/authorize` (any method): forward-auth; 200 with the JWT, or 401/403
+  (applications: decided by the `X-Forwarded-Host` and `X-Forwarded-Uri` a trusted proxy
+  sends).
 - `GET /cdn-cgi/servicetokens/metrics`: Prometheus metrics.
 - `GET /cdn-cgi/servicetokens/health`: 200 while the change feed is current, else 503.
 """
@@ -19,14 +25,18 @@ import orjson
 
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.network import TrustedProxies
+from servicetokens.gate.access import AccessDecider
+from servicetokens.gate.app_jwt import AppJwts
 from servicetokens.gate.credentials import credential_header_names
 from servicetokens.gate.forwarding import Forwarded, Upstream, read_forwarded, resolve_path
 from servicetokens.gate.jwt import JwtIssuer
 from servicetokens.gate.metrics import GateMetrics
 from servicetokens.gate.proxy import ASSERTION_HEADER, UpstreamProxy, refusal
 from servicetokens.gate.rate_limit import FailureLimiter
+from servicetokens.gate.routes import Routes
 from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 from servicetokens.gate.verifier import Decision, Verifier
+from servicetokens.usecases.access_follower import AccessFollower
 from servicetokens.usecases.audit_retention import AuditPruner
 from servicetokens.usecases.signing_keys import KeyRing
 from servicetokens.usecases.verification import Verification
@@ -40,6 +50,8 @@ METRICS_PATH = "/cdn-cgi/servicetokens/metrics"
 HEALTH_PATH = "/cdn-cgi/servicetokens/health"
 _RESERVED = "/cdn-cgi/"
 _BAD_TARGET = Decision(400, "bad request target")
+_NO_ROUTE = Decision(502, "no upstream for this host")
+_NO_FORWARDED_URI = Decision(403, "forward-auth needs X-Forwarded-Uri from a trusted proxy")
 
 Scope = dict[str, Any]
 
@@ -47,8 +59,9 @@ Scope = dict[str, Any]
 class GateApp:
     """One gate as ASGI: the verifier and proxy in front of the use cases it is given (built
     by `servicetokens.bootstrap.build_gate`): the signing keys, verification (cache, change
-    feed, last_seen writer) and audit retention. `close` runs last at shutdown (the
-    database's connections)."""
+    feed, last_seen writer), audit retention and, serving applications, the follower of
+    the account's Access configuration. `close` runs last at shutdown (the database's
+    connections)."""
 
     def __init__(
         self,
@@ -57,9 +70,12 @@ class GateApp:
         keys: KeyRing,
         verification: Verification,
         audit_pruner: AuditPruner,
+        access: AccessFollower | None = None,
         close: Callable[[], None] = lambda: None,
         clock: Clock = system_clock,
     ) -> None:
+        if settings.applications and access is None:
+            raise ValueError("a gate serving applications needs their follower")
         self.settings = settings
         self.keys = keys
         self.verification = verification
@@ -82,18 +98,33 @@ class GateApp:
             clock=clock,
         )
         self.proxies = TrustedProxies(settings.trusted_proxies)
+        strip = credential_header_names(settings.token_header)
         self.proxy = UpstreamProxy(
-            Upstream(settings.upstream),
-            strip=credential_header_names(settings.token_header),
+            None if settings.upstream is None else Upstream(settings.upstream),
+            strip=strip,
             timeout=settings.upstream_timeout,
         )
+        self.routes = Routes(settings.routes)
+        self.access: AccessDecider | None = None
+        if access is not None:
+            self.access = AccessDecider(
+                follower=access,
+                verifier=self.verifier,
+                verification=verification,
+                jwts=AppJwts(keys, max_ttl=int(settings.key_overlap.total_seconds())),
+                metrics=self.metrics,
+                strip=strip,
+                cookie=settings.cookie,
+                clock=clock,
+            )
+            self.access.register_gauges(self.metrics)
         cache, feed, last_seen = verification.cache, verification.feed, verification.last_seen
         for name, doc, read in (
             ("servicetokens_gate_cache_entries", "Client ids cached.", lambda: len(cache)),
             ("servicetokens_gate_cache_hits", "Cache hits.", lambda: cache.hits),
             ("servicetokens_gate_cache_misses", "Cache misses.", lambda: cache.misses),
             ("servicetokens_gate_evictions", "Change-feed evictions.", lambda: feed.evictions),
-            ("servicetokens_gate_jwt_signed", "JWTs signed.", lambda: self.issuer.signed),
+            ("servicetokens_gate_jwt_signed", "JWTs signed.", self._signed),
             ("servicetokens_gate_upstream_errors", "502/504 answers.", lambda: self.proxy.errors),
             ("servicetokens_gate_last_seen_written", "Uses written.", lambda: last_seen.written),
             (
@@ -104,12 +135,18 @@ class GateApp:
         ):
             self.metrics.gauge(name, doc, read)
 
+    def _signed(self) -> float:
+        return self.issuer.signed + (0 if self.access is None else self.access.jwts.signed)
+
     # -- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Load (or make) signing keys, read the change feed, start the background work."""
+        """Load (or make) signing keys, read the change feed (and the Access
+        configuration), start the background work."""
         await asyncio.to_thread(self.keys.sync)
         await asyncio.to_thread(self.verification.start)
+        if self.access is not None:
+            await asyncio.to_thread(self.access.follower.start)
         self.audit_pruner.start()
         self.keys.start()
         await self.proxy.start()
@@ -119,6 +156,8 @@ class GateApp:
         await self.proxy.aclose()
         await asyncio.to_thread(self.keys.stop)
         await asyncio.to_thread(self.verification.stop)
+        if self.access is not None:
+            await asyncio.to_thread(self.access.follower.stop)
         await asyncio.to_thread(self.audit_pruner.stop)
         self._close()
 
@@ -149,7 +188,12 @@ class GateApp:
             return
         raw_path: bytes = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
         path = resolve_path(raw_path)
-        target = None if path is None else self.proxy.upstream.url(path, scope["query_string"])
+        upstream = self.proxy.upstream
+        query: bytes = scope["query_string"]
+        if upstream is not None:
+            target = None if path is None else upstream.url(path, query)
+        else:  # applications: the upstream depends on the host, the target is checked now
+            target = None if path is None or b"#" in query else path
         if path is None or target is None:
             await self._refuse(send, _BAD_TARGET)
             return
@@ -157,7 +201,48 @@ class GateApp:
         if path.startswith(_RESERVED) or ("%" in path and unquote(path).startswith(_RESERVED)):
             await self._reserved(unquote(path), scope, send, forwarded)
             return
+        if upstream is None:
+            await self._admit_app(scope, receive, send, path, forwarded)
+            return
         await self._admit(scope, receive, send, target, forwarded)
+
+    async def _admit_app(
+        self, scope: Scope, receive: Any, send: Any, path: str, forwarded: Forwarded
+    ) -> None:
+        """Decide by the Access application the host and path belong to; forward the
+        request where the host's route points, with the application's JWT, or refuse."""
+        access = self.access
+        assert access is not None
+        query: bytes = scope["query_string"]
+        decision = await access.decide(
+            scope["headers"],
+            host=forwarded.host,
+            target=path + "?" + query.decode("latin-1") if query else path,
+            client=forwarded.client,
+            method=scope["method"],
+        )
+        if decision.status != 200:
+            await self._refuse(send, decision)
+            return
+        upstream = self.routes.upstream(forwarded.host)
+        target = None if upstream is None else upstream.url(path, query)
+        if upstream is None or target is None:
+            await self._refuse(send, _NO_ROUTE)
+            return
+        cookie = decision.set_cookie
+        if cookie is not None and forwarded.secure:
+            cookie += b"; Secure"
+        await self.proxy.forward(
+            scope,
+            receive,
+            send,
+            target=target,
+            forwarded=forwarded,
+            assertion=decision.jwt,
+            set_cookie=cookie,
+            upstream=upstream,
+            strip=access.strip(),
+        )
 
     async def _admit(
         self, scope: Scope, receive: Any, send: Any, target: str, forwarded: Forwarded
@@ -181,7 +266,12 @@ class GateApp:
         )
 
     async def _refuse(self, send: Any, decision: Decision) -> None:
-        body, start = refusal(decision.status, decision.reason, retry_after=decision.retry_after)
+        body, start = refusal(
+            decision.status,
+            decision.reason,
+            retry_after=decision.retry_after,
+            location=decision.location,
+        )
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
@@ -200,19 +290,36 @@ class GateApp:
             await _reply(send, 404, b'{"error":"not_found"}')
 
     def _current(self) -> bool:
-        """Whether the gate may answer healthy: its change feed is being read."""
-        return self.verification.is_current()
+        """Whether the gate may answer healthy: its change feed (and the Access
+        configuration) is being read."""
+        access = self.access
+        return self.verification.is_current() and (access is None or access.follower.is_current())
 
     async def _authorize(self, scope: Scope, send: Any, forwarded: Forwarded) -> None:
-        decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)
-        if decision.status == 429:
-            # nginx auth_request understands only 2xx, 401 and 403 (anything else is a 500).
-            decision = Decision(401, decision.reason, retry_after=decision.retry_after)
+        access = self.access
+        if access is None:
+            decision = await self.verifier.decide(scope["headers"], origin=forwarded.client)
+        elif forwarded.uri is None:
+            decision = _NO_FORWARDED_URI
+        else:
+            decision = await access.decide(
+                scope["headers"],
+                host=forwarded.host,
+                target=forwarded.uri,
+                client=forwarded.client,
+                method=forwarded.method or scope["method"],
+            )
+        if decision.status in (302, 429):
+            # nginx auth_request understands only 2xx, 401 and 403 (anything else is a 500);
+            # a login redirect keeps its Location.
+            decision = Decision(
+                401, decision.reason, retry_after=decision.retry_after, location=decision.location
+            )
         if decision.status != 200:
             await self._refuse(send, decision)
             return
-        assert decision.jwt is not None
-        headers = [(ASSERTION_HEADER, decision.jwt.encode()), (b"content-length", b"0")]
+        headers = [] if decision.jwt is None else [(ASSERTION_HEADER, decision.jwt.encode())]
+        headers.append((b"content-length", b"0"))  # a Bypass admission carries no JWT
         if forwarded.client is not None:
             headers.append((b"cf-connecting-ip", forwarded.client.encode()))
         if decision.set_cookie is not None:

@@ -66,6 +66,9 @@ DROPPED_PREFIXES = (b"cf-", b"x-forwarded-")
 _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+)(?::[0-9]{1,5})?$")
 _MAX_HOST = 255
 _PROTOS = frozenset({"http", "https"})
+_MAX_URI = 8192
+_URI = re.compile(rb"^/[\x21-\x22\x24-\x7e]*\Z")
+_METHOD = re.compile(rb"^[A-Za-z]{1,16}\Z")
 
 
 def dropped(name: bytes) -> bool:
@@ -87,6 +90,11 @@ class Forwarded:
     """`http` or `https`: how the client reached the gate (or the trusted proxy before it)."""
     host: str | None
     """The host the client asked for, as a trusted proxy reported it, or the `Host` header."""
+    uri: str | None = None
+    """The request target a trusted proxy reported in `X-Forwarded-Uri` (forward-auth), if
+    it is an origin-form target (`/path?query`)."""
+    method: str | None = None
+    """The method a trusted proxy reported in `X-Forwarded-Method` (forward-auth)."""
 
     @property
     def client(self) -> str | None:
@@ -126,6 +134,8 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
     forwarded_for: list[bytes] = []
     forwarded_proto: bytes | None = None
     forwarded_host: bytes | None = None
+    forwarded_uri: bytes | None = None
+    forwarded_method: bytes | None = None
     for name, value in scope["headers"]:
         if name == b"host":
             host_header = value
@@ -135,9 +145,17 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
             forwarded_proto = value
         elif name == b"x-forwarded-host":
             forwarded_host = value
+        elif name == b"x-forwarded-uri":
+            forwarded_uri = value
+        elif name == b"x-forwarded-method":
+            forwarded_method = value
     address = proxies.resolve(peer, forwarded_for)
-    host = None
+    host = uri = method = None
     if address.trusted_peer:
+        if forwarded_uri is not None:
+            uri = _origin_form(forwarded_uri)
+        if forwarded_method is not None and _METHOD.match(forwarded_method):
+            method = forwarded_method.decode("ascii").upper()
         if forwarded_proto is not None:
             # The leftmost entry is the scheme the client itself used.
             claimed = forwarded_proto.split(b",", 1)[0].strip().lower().decode("latin-1")
@@ -147,7 +165,15 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
             host = _valid_host(forwarded_host.split(b",", 1)[0])
     if host is None:
         host = _valid_host(host_header)
-    return Forwarded(address, proto, host)
+    return Forwarded(address, proto, host, uri, method)
+
+
+def _origin_form(value: bytes) -> str | None:
+    """A reported request target if it is `/path[?query]` in printable ASCII (no space, no
+    fragment), at most 8 KiB."""
+    if len(value) > _MAX_URI or not _URI.match(value):
+        return None
+    return value.decode("ascii")
 
 
 class Upstream:

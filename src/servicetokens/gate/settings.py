@@ -1,4 +1,5 @@
-"""How one gate enforces: which account, which upstream, which policy, and its tunables."""
+"""How one gate enforces: which account; one upstream and its policy, or the account's Access
+applications and where each hostname goes; and its tunables."""
 
 from __future__ import annotations
 
@@ -31,8 +32,13 @@ class GateSettings:
 
     account_id: str
     """Only tokens of this account (its own or its zones') authenticate."""
-    upstream: str
-    """Base URL requests are proxied to, e.g. `http://127.0.0.1:8080`."""
+    upstream: str | None = None
+    """The single-upstream form: the base URL every request is proxied to, e.g.
+    `http://127.0.0.1:8080`, guarded by one implicit application (`policy`, `audience`,
+    `issuer`, `token_header`). None: the gate serves the account's Access applications."""
+    routes: tuple[tuple[str, str], ...] = ()
+    """Application mode: (hostname or `*.domain`, base URL) pairs saying where requests
+    for each hostname are proxied (`--route HOST=URL`)."""
     policy: frozenset[str] | None = None
     """Token ids (UUIDs) the policy admits; None admits any valid token of the account."""
     audience: str = ""
@@ -73,10 +79,32 @@ class GateSettings:
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     """CIDRs of proxies whose `X-Forwarded-*` headers are believed (see `domain.network`)."""
 
+    def __post_init__(self) -> None:
+        if self.upstream is None:
+            single = {
+                "policy": self.policy is not None,
+                "audience": bool(self.audience),
+                "issuer": bool(self.issuer),
+                "token_header": self.token_header is not None,
+            }
+            given = [name for name, set_ in single.items() if set_]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} belong to the single-upstream form (with an upstream);"
+                    " applications carry their own"
+                )
+        elif self.routes:
+            raise ValueError("routes serve applications: give routes or an upstream, not both")
+
+    @property
+    def applications(self) -> bool:
+        """Whether this gate serves the account's Access applications (no upstream)."""
+        return self.upstream is None
+
     @property
     def aud(self) -> str:
-        """The effective audience."""
-        return self.audience or default_audience(self.account_id, self.upstream)
+        """The effective audience (single-upstream form)."""
+        return self.audience or default_audience(self.account_id, self.upstream or "")
 
     @property
     def iss(self) -> str:
