@@ -132,7 +132,7 @@ class Applications:
             self._record(tx, principal, "create", app, now)
             return expand_apps(tx, [app])[0]
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def update(
         self, principal: Principal, ref: ContainerRef, app_id: str, body: object
@@ -162,7 +162,7 @@ class Applications:
             self._record(tx, principal, "update", app, now)
             return expand_apps(tx, [app])[0]
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def delete(self, principal: Principal, ref: ContainerRef, app_id: str) -> Application:
         """Remove the application, its app-scoped policies and its links (Write)."""
@@ -177,7 +177,7 @@ class Applications:
             self._record(tx, principal, "delete", app, now)
             return app
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def revoke_tokens(self, principal: Principal, ref: ContainerRef, app_id: str) -> None:
         """Stop accepting every JWT issued for the application until now (Write); service
@@ -190,7 +190,7 @@ class Applications:
             tx.access_apps.save(app)
             self._record(tx, principal, "revoke_tokens", app, now)
 
-        self._writes.run(principal, container, unit)
+        self._writes.run(container, unit)
 
     def _record(
         self, tx: Transaction, principal: Principal, action: str, app: Application, now: datetime
