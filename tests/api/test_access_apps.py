@@ -234,6 +234,26 @@ def test_a_hostname_and_path_belong_to_one_application(client: TestClient, world
         failure = error(response, 409, 11010)
         assert failure["message"] == "access.api.error.application_already_exists"
         assert response.headers["x-should-retry"] == "false"
+    # A destination other than the domain has its own message.
+    other_domain = host()
+    response = client.post(
+        apps_url(world),
+        json={
+            "type": "self_hosted",
+            "domain": other_domain,
+            "destinations": [
+                {"type": "public", "uri": other_domain},
+                {"type": "public", "uri": f"{domain}/*"},
+            ],
+        },
+        headers=auth(world),
+    )
+    failure = error(response, 409, 11010)
+    assert failure["message"] == (
+        "access.api.error.conflict: destination belongs to another application"
+    )
+    assert response.headers["x-should-retry"] == "false"
+    make_app(client, world, domain=other_domain)  # nothing of the refused one was kept
     # Another path of the host is another application's to claim; so is the host elsewhere.
     make_app(client, world, domain=f"{domain}/admin")
     other = client.post(

@@ -8,6 +8,7 @@ database, is handed to `case.call_and_validate(app=...)` from a module-scoped fi
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
-from servicetokens.domain.permissions import ContainerKind
+from servicetokens.domain.permissions import ContainerKind, Principal
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
 from tests.conftest import World, make_world
@@ -30,6 +31,7 @@ from tests.conftest import World, make_world
 # Cloudflare's OpenAPI subset, copied into the database (its README names the source).
 SPEC_DIR = Path(__file__).resolve().parent / "cloudflare"
 CLOUDFLARE_SPEC = SPEC_DIR / "cloudflare-access-service-tokens.openapi.json"
+CONTROL_PLANE_SPEC = SPEC_DIR / "cloudflare-access-control-plane.openapi.json"
 
 
 @dataclass
@@ -53,22 +55,56 @@ class FuzzEnv:
         token, _ = self.service.tokens.create(principal, ref, TokenFields(name="fuzz target"))
         return token.id
 
+    def _ref(self, kind: ContainerKind) -> tuple[Principal, ContainerRef]:
+        container = self.world.account_a if kind is ContainerKind.ACCOUNT else self.world.zone_a
+        principal = self.service.authentication.principal_for_api_token(self.world.write_a)
+        return principal, ContainerRef(kind, container, "/")
+
+    def real_app(self, kind: ContainerKind) -> tuple[str, str]:
+        """A fresh application in account A or zone A, and the id of its own policy."""
+        principal, ref = self._ref(kind)
+        domain = f"fuzz-{uuid.uuid4().hex[:12]}.a.example"
+        policy = {"name": "own", "decision": "non_identity", "include": [{"everyone": {}}]}
+        body = {"type": "self_hosted", "domain": domain, "policies": [policy]}
+        app = self.service.applications.create(principal, ref, body)
+        return app.app.id, app.policies[0].policy.id
+
+    def real_policy(self) -> str:
+        """A fresh reusable policy of account A."""
+        principal, ref = self._ref(ContainerKind.ACCOUNT)
+        body = {"name": "fuzz", "decision": "non_identity", "include": [{"everyone": {}}]}
+        return self.service.policies.create(principal, ref, body).policy.id
+
     def aim(self, path_parameters: dict[str, Any]) -> None:
-        """Point generated path parameters at real containers, and half the token ids at a
-        real token (chosen from the generated value, so a case always maps the same way)."""
+        """Point generated path parameters at real containers, and half the token,
+        application and policy ids at real ones (chosen from the generated value, so a case
+        always maps the same way)."""
         kind = ContainerKind.ACCOUNT
         if "account_id" in path_parameters:
             path_parameters["account_id"] = self.world.account_a
         if "zone_id" in path_parameters:
             path_parameters["zone_id"] = self.world.zone_a
             kind = ContainerKind.ZONE
-        generated = path_parameters.get("service_token_id")
-        if generated is not None and zlib.crc32(repr(generated).encode()) % 2 == 0:
+
+        def real(name: str) -> bool:
+            generated = path_parameters.get(name)
+            return generated is not None and zlib.crc32(repr(generated).encode()) % 2 == 0
+
+        if real("service_token_id"):
             path_parameters["service_token_id"] = self.real_token(kind)
+        if real("app_id"):
+            app_id, own_policy = self.real_app(kind)
+            path_parameters["app_id"] = app_id
+            if "policy_id" in path_parameters:
+                path_parameters["policy_id"] = own_policy
+        elif real("policy_id") and "app_id" not in path_parameters:
+            path_parameters["policy_id"] = self.real_policy()
 
 
 def _env(database_url: str) -> Iterator[FuzzEnv]:
-    service = build_service(Settings(database_url=database_url, pool_size=4))
+    # Every case aimed at an application makes one: no limit on how many.
+    settings = Settings(database_url=database_url, pool_size=4, max_applications=10**9)
+    service = build_service(settings)
     try:
         yield FuzzEnv(service=service, world=make_world(service), app=create_app(service))
     finally:

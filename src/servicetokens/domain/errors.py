@@ -13,6 +13,7 @@ __all__ = [
     "ApplicationAlreadyExists",
     "AuthenticationError",
     "Conflict",
+    "DestinationClaimed",
     "DomainError",
     "InvalidAccessToken",
     "InvalidHeaders",
@@ -99,6 +100,16 @@ class ApplicationAlreadyExists(DomainError):
     status = 409
     code = 11010
     message = "access.api.error.application_already_exists"
+    headers: ClassVar[Mapping[str, str]] = {"x-should-retry": "false"}
+
+
+class DestinationClaimed(DomainError):
+    """One of the application's other destinations is another application's (409, code
+    11010)."""
+
+    status = 409
+    code = 11010
+    message = "access.api.error.conflict: destination belongs to another application"
     headers: ClassVar[Mapping[str, str]] = {"x-should-retry": "false"}
 
 

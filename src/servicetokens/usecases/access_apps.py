@@ -3,7 +3,9 @@ v4 paging), get, create, update (a whole replacement except `policies`, which an
 field leaves alone), delete and revoke_tokens.
 
 An application's public hostnames and paths are claimed in the account: a second
-application claiming one is refused (409/11010). A zone's application must stay inside the
+application claiming its `domain` is refused as `application_already_exists`, one claiming
+another of its destinations as `destination belongs to another application` (both 409,
+code 11010). A zone's application must stay inside the
 zone's name. Deleting an application deletes its app-scoped policies and unlinks the
 reusable ones (their `app_count` drops).
 """
@@ -22,7 +24,12 @@ from servicetokens.domain.access.applications import (
 from servicetokens.domain.access.destinations import claim_key
 from servicetokens.domain.access.listing import AppFilter
 from servicetokens.domain.access.snapshot import AppWithPolicies
-from servicetokens.domain.errors import ApplicationAlreadyExists, NotFound, ValidationError
+from servicetokens.domain.errors import (
+    ApplicationAlreadyExists,
+    DestinationClaimed,
+    NotFound,
+    ValidationError,
+)
 from servicetokens.domain.paging import ListQuery, PageInfo
 from servicetokens.domain.permissions import Container, ContainerKind, Permission, Principal
 from servicetokens.domain.secrets import new_aud_tag, new_token_id
@@ -63,8 +70,11 @@ def _claim(tx: Transaction, container: Container, app_id: str, fields: AppFields
             raise ValidationError("domain does not belong to zone")
     claims = {claim_key(host) for host in hosts}
     owners = tx.access_apps.claim_owners(container.account_id, claims)
-    if any(owner != app_id for owner in owners.values()):
+    taken = {claim for claim, owner in owners.items() if owner != app_id}
+    if claim_key(fields.domain) in taken:
         raise ApplicationAlreadyExists()
+    if taken:
+        raise DestinationClaimed()
     tx.access_apps.set_claims(container.account_id, app_id, claims)
 
 
@@ -132,7 +142,7 @@ class Applications:
             self._record(tx, principal, "create", app, now)
             return expand_apps(tx, [app])[0]
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def update(
         self, principal: Principal, ref: ContainerRef, app_id: str, body: object
@@ -162,7 +172,7 @@ class Applications:
             self._record(tx, principal, "update", app, now)
             return expand_apps(tx, [app])[0]
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def delete(self, principal: Principal, ref: ContainerRef, app_id: str) -> Application:
         """Remove the application, its app-scoped policies and its links (Write)."""
@@ -177,7 +187,7 @@ class Applications:
             self._record(tx, principal, "delete", app, now)
             return app
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def revoke_tokens(self, principal: Principal, ref: ContainerRef, app_id: str) -> None:
         """Stop accepting every JWT issued for the application until now (Write); service
@@ -190,7 +200,7 @@ class Applications:
             tx.access_apps.save(app)
             self._record(tx, principal, "revoke_tokens", app, now)
 
-        self._writes.run(principal, container, unit)
+        self._writes.run(container, unit)
 
     def _record(
         self, tx: Transaction, principal: Principal, action: str, app: Application, now: datetime

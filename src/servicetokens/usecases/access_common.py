@@ -129,12 +129,7 @@ class ControlPlaneWrites:
         """The account or zone the request names, once `principal` holds `need` on it."""
         return self.authorization.require(principal, ref, need)
 
-    def run(
-        self,
-        principal: Principal,
-        container: Container,
-        unit: Callable[[Transaction, datetime], T],
-    ) -> T:
+    def run(self, container: Container, unit: Callable[[Transaction, datetime], T]) -> T:
         """`unit(tx, now)` in a write transaction holding the account's control-plane lock."""
 
         def locked(tx: Transaction) -> T:

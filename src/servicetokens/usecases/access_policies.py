@@ -93,7 +93,7 @@ class ReusablePolicies:
             )
             return PolicyView(policy, app_count=0)
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def update(
         self, principal: Principal, ref: ContainerRef, policy_id: str, body: object
@@ -121,7 +121,7 @@ class ReusablePolicies:
             )
             return PolicyView(policy, app_count=tx.access_apps.link_counts([policy.id])[policy.id])
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def delete(self, principal: Principal, ref: ContainerRef, policy_id: str) -> AccessPolicy:
         """Remove a reusable policy (Write); 409 while any application links it."""
@@ -144,4 +144,4 @@ class ReusablePolicies:
             )
             return policy
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)

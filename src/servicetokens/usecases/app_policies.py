@@ -101,7 +101,7 @@ class AppPolicies:
             self._record(tx, principal, "create", policy, now)
             return PolicyView(policy, precedence=place)
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def update(
         self, principal: Principal, ref: ContainerRef, app_id: str, policy_id: str, body: object
@@ -123,7 +123,7 @@ class AppPolicies:
             self._record(tx, principal, "update", policy, now)
             return PolicyView(policy, precedence=place)
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def delete(
         self, principal: Principal, ref: ContainerRef, app_id: str, policy_id: str
@@ -139,7 +139,7 @@ class AppPolicies:
             self._record(tx, principal, "delete", policy, now)
             return policy
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     @staticmethod
     def _own(

@@ -60,7 +60,7 @@ class Organizations:
             self._record(tx, principal, "create", organization, now)
             return organization
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def update(self, principal: Principal, ref: ContainerRef, body: object) -> Organization:
         """Merge the sent fields into the organization (Write), or create it from them when
@@ -85,7 +85,7 @@ class Organizations:
             self._record(tx, principal, "update", organization, now)
             return organization
 
-        return self._writes.run(principal, container, unit)
+        return self._writes.run(container, unit)
 
     def _record(
         self,
