@@ -200,13 +200,24 @@ def _ms(text: str) -> float:
 
 
 def drive(
-    url: str, seconds: float, connections: int, headers: dict[str, str], cpus: set[int]
+    url: str,
+    seconds: float,
+    connections: int,
+    headers: dict[str, str],
+    cpus: set[int],
+    script: Path | None = None,
 ) -> Result:
+    """Load `url` for `seconds` (wrk, else Python) with `headers` on every request, or the
+    requests a wrk Lua `script` makes (wrk only)."""
     wrk = shutil.which("wrk")
+    if script is not None and not wrk:
+        raise RuntimeError("a request script needs wrk (apt-get install wrk)")
     if wrk:
         args = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
         for name, value in headers.items():
             args[1:1] = ["-H", f"{name}: {value}"]
+        if script is not None:
+            args[1:1] = ["-s", str(script)]
         process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         pin(process.pid, cpus)
         out, _ = process.communicate()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.enforcement import (
@@ -38,9 +39,7 @@ from servicetokens.domain.enforcement import (
     decide,
     issuer,
 )
-from servicetokens.domain.enforcement.views import TokenFacts
-from servicetokens.domain.permissions import ContainerKind
-from servicetokens.domain.tokens import ServiceToken
+from servicetokens.gate.access_memo import Memo, token_facts
 from servicetokens.gate.app_jwt import AppJwts, AppSession
 from servicetokens.gate.credentials import (
     ClientCredentials,
@@ -57,7 +56,7 @@ from servicetokens.usecases.access_follower import AccessFollower
 from servicetokens.usecases.access_state import AccessState
 from servicetokens.usecases.verification import Verification
 
-__all__ = ["AccessDecider", "token_facts"]
+__all__ = ["AccessDecider"]
 
 _STALE = Decision(503, "access configuration unavailable", retry_after=1.0)
 _UNAVAILABLE = Decision(503, "credential store unavailable", retry_after=1.0)
@@ -66,13 +65,6 @@ _BYPASS = Decision(200, "bypass")
 _ACAO = b"access-control-request-method"
 
 Headers = list[tuple[bytes, bytes]]
-
-
-def token_facts(token: ServiceToken) -> TokenFacts:
-    """What the engine needs to know of an authenticated token."""
-    container = token.container
-    zone = container.id if container.kind is ContainerKind.ZONE else None
-    return TokenFacts(token.id, token.client_id, container.account_id, zone)
 
 
 class AccessDecider:
@@ -100,6 +92,7 @@ class AccessDecider:
         self._base_strip = strip
         self._strip: tuple[AccessState | None, frozenset[bytes]] = (None, strip)
         self._refusals: dict[tuple[int, str], Decision] = {}
+        self._memo = Memo(None)
         self._now: Callable[[], float] = (
             time.time if clock is system_clock else lambda: clock().timestamp()
         )
@@ -176,7 +169,10 @@ class AccessDecider:
         client: str | None,
         method: str,
     ) -> Decision:
-        match = None if host is None or target is None else state.index.lookup(host, target)
+        memo = self._memo
+        if memo.state is not state:
+            memo = self._memo = Memo(state)
+        match = None if host is None or target is None else memo.lookup(host, target)
         if match is None or host is None or target is None:
             self._metrics.failures.labels("unmatched", "none").inc()
             return self._refused(403, "no application for this host and path")
@@ -187,43 +183,41 @@ class AccessDecider:
         preflight = method == "OPTIONS" and any(name == _ACAO for name, _ in headers)
         if match.public or (preflight and app.options_preflight_bypass):
             facts = RequestFacts(host, target, client, preflight=preflight)
-            return self._answer(decide(match, org, facts), state, match, org, None, None, None)
+            return self._answer(decide(match, org, facts), state, match, org, client)
         header = app.read_service_tokens_from_header
         token_header = header.lower().encode("latin-1") if header else None
         presented: Presented = read_credentials(headers, token_header=token_header)
         strict = org.strict_service_token_auth
         if presented is Malformed.BOTH_FORMS and not strict:
             presented = read_credentials(headers)  # non-strict: the standard pair (§5.5)
-        authenticated: Authenticated | None = None
-        failure: Decision | None = None
-        session: AppSession | None = None
         if isinstance(presented, ClientCredentials):
             result = await self._verifier.authenticate(presented, client)
-            if isinstance(result, Decision):
-                if result.status == 429:
-                    return result
-                failure = result
-            else:
-                authenticated = result
-        elif isinstance(presented, JwtCredential):
-            if match.compiled.has_allow:  # the only applications a JWT can be reused on
-                session = await self._session(presented.token, state, match, org, client)
-        elif isinstance(presented, Malformed):
-            self._metrics.failures.labels(presented.name.lower(), "none").inc()
-            failure = self._refused(401, presented.value)
+            if not isinstance(result, Decision):
+                if preflight:
+                    facts = RequestFacts(host, target, client, token_facts(result.token))
+                    verdict = decide(match, org, replace(facts, preflight=True))
+                else:
+                    verdict = memo.verdict(match, org, result.token, host, target, client)
+                return self._answer(verdict, state, match, org, client, result, None, presented)
+            if result.status == 429:
+                return result
+            failure: Decision | None = result
+            session = None
+        else:
+            failure, session = None, None
+            if isinstance(presented, JwtCredential):
+                if match.compiled.has_allow:  # the only applications a JWT can be reused on
+                    session = await self._session(presented.token, state, match, org, client)
+            elif isinstance(presented, Malformed):
+                self._metrics.failures.labels(presented.name.lower(), "none").inc()
+                failure = self._refused(401, presented.value)
         facts = RequestFacts(
-            host,
-            target,
-            client,
-            None if authenticated is None else token_facts(authenticated.token),
-            failure is not None,
-            session is not None,
-            preflight,
+            host, target, client, None, failure is not None, session is not None, preflight
         )
         verdict = decide(match, org, facts)
         if verdict.outcome is Outcome.UNAUTHORIZED and failure is not None and strict:
             return failure  # the credentials' own reason: "invalid credentials", ...
-        return self._answer(verdict, state, match, org, facts, authenticated, session, presented)
+        return self._answer(verdict, state, match, org, client, None, session)
 
     def _answer(
         self,
@@ -231,9 +225,9 @@ class AccessDecider:
         state: AccessState,
         match: Match,
         org: OrgView,
-        facts: RequestFacts | None,
-        authenticated: Authenticated | None,
-        session: AppSession | None,
+        client: str | None,
+        authenticated: Authenticated | None = None,
+        session: AppSession | None = None,
         presented: Presented | None = None,
     ) -> Decision:
         """The answer a verdict gives: sign (or reuse) the JWT for an admission, record
@@ -246,7 +240,7 @@ class AccessDecider:
                 app=app,
                 org=org,
                 policy=verdict.policy,
-                token=None if facts is None else facts.token,
+                token=None if authenticated is None else self._memo.facts(authenticated.token),
                 fingerprint="" if authenticated is None else authenticated.fingerprint,
                 lifetime=state.lifetime(verdict.policy, app, org),
                 revoked_at=state.revoked_at.get(app.id, -math.inf),
@@ -275,10 +269,8 @@ class AccessDecider:
             return Decision(302, verdict.reason, location=verdict.location)
         if authenticated is not None and outcome is Outcome.FORBIDDEN:
             self._metrics.failures.labels("policy", "known").inc()
-            client = None if facts is None else facts.client_ip
-            self._verification.record_failure(
-                authenticated.token, "policy", authenticated.now, client
-            )
+            token, now = authenticated.token, authenticated.now
+            self._verification.record_failure(token, "policy", now, client)
         return self._refused(verdict.status, verdict.reason)
 
     async def _session(

@@ -44,7 +44,8 @@ class IssuedAppJwt:
     """As bytes, to recognise it in a `Cookie` header."""
     kid: str
     fingerprint: str
-    issuer: str
+    auth_domain: str
+    """The organization's, whose `https://` form is the `iss`."""
     lifetime: int
     issued_at: float
     """When it was signed (epoch seconds, to the microsecond: `iat` is whole seconds)."""
@@ -102,7 +103,6 @@ class AppJwts:
         key = self._keys.signing_key(now)
         client_id = "" if token is None else token.client_id
         lifetime = min(lifetime, self._max_ttl)
-        iss = issuer(org)
         cached = self._issued.get((client_id, app.aud))
         if (
             cached is not None
@@ -110,10 +110,11 @@ class AppJwts:
             and cached.fingerprint == fingerprint
             and now < cached.renew_at
             and cached.lifetime == lifetime
-            and cached.issuer == iss
+            and cached.auth_domain == org.auth_domain
             and cached.issued_at > revoked_at
         ):
             return cached
+        iss = issuer(org)
         iat = int(now)
         issued_us = int(now * 1_000_000)
         claims = jwt_claims(app=app, org=org, policy=policy, token=token, now=iat)
@@ -129,7 +130,7 @@ class AppJwts:
             encoded=encoded.encode("ascii"),
             kid=key.kid,
             fingerprint=fingerprint,
-            issuer=iss,
+            auth_domain=org.auth_domain,
             lifetime=lifetime,
             issued_at=issued_us / 1_000_000,
             renew_at=iat + lifetime / 2,
