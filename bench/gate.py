@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -137,6 +138,8 @@ def unchecked(gate: Any) -> Any:
     class UncheckedGate(GateApp):
         async def startup(self) -> None:
             await self.proxy.start()
+            gc.collect()  # as GateApp.startup does
+            gc.freeze()
 
         async def shutdown(self) -> None:
             await self.proxy.aclose()

@@ -14,12 +14,15 @@ A follower:
 A reload reads the whole snapshot (`ControlPlane.snapshot`, one database snapshot, version
 first) and compiles it off the event loop; requests keep the state they started with and
 the next one sees the new state (one attribute swap). A state never replaces a newer one.
+After a reload the process's objects are frozen out of the cyclic collector's sight
+(`gc.freeze`), so a large configuration does not lengthen every full collection.
 While the version cannot be read the configuration is not trusted (`is_current`): the gate
 then refuses requests (503) rather than enforce what may have changed.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -130,6 +133,14 @@ class AccessFollower:
                 return current
             state = compile_state(snapshot)
             self.state = state
+            del current, snapshot
+            # A compiled configuration is many long-lived objects (1,000 applications with
+            # 10,000 policies: about a million); left to the cyclic collector, every full
+            # collection walks them all (tens of ms, under load). Collect the garbage there
+            # is now (the previous configuration's cycles), then move everything alive out
+            # of the collector's sight; reference counting still frees it when replaced.
+            gc.collect()
+            gc.freeze()
             self.reloads += 1
             self.last_reload_seconds = time.perf_counter() - started
             log.info(
