@@ -39,7 +39,7 @@ from servicetokens.domain.enforcement import (
     decide,
     issuer,
 )
-from servicetokens.gate.access_memo import Memo, token_facts
+from servicetokens.gate.access_memo import Memo, Ticket, token_facts
 from servicetokens.gate.app_jwt import AppJwts, AppSession
 from servicetokens.gate.credentials import (
     ClientCredentials,
@@ -195,10 +195,13 @@ class AccessDecider:
             if not isinstance(result, Decision):
                 if preflight:
                     facts = RequestFacts(host, target, client, token_facts(result.token))
-                    verdict = decide(match, org, replace(facts, preflight=True))
+                    ticket = Ticket(decide(match, org, replace(facts, preflight=True)))
                 else:
-                    verdict = memo.verdict(match, org, result.token, host, target, client)
-                return self._answer(verdict, state, match, org, client, result, None, presented)
+                    ticket = memo.ticket(match, org, result.token, host, target, client)
+                verdict = ticket.verdict
+                return self._answer(
+                    verdict, state, match, org, client, result, None, presented, ticket
+                )
             if result.status == 429:
                 return result
             failure: Decision | None = result
@@ -229,6 +232,7 @@ class AccessDecider:
         authenticated: Authenticated | None = None,
         session: AppSession | None = None,
         presented: Presented | None = None,
+        ticket: Ticket | None = None,
     ) -> Decision:
         """The answer a verdict gives: sign (or reuse) the JWT for an admission, record
         the token's use or its refusal."""
@@ -236,16 +240,21 @@ class AccessDecider:
         if outcome is Outcome.ADMIT:
             app = match.app
             now = self._now() if authenticated is None else authenticated.now
-            issued = self.jwts.issue(
-                app=app,
-                org=org,
-                policy=verdict.policy,
-                token=None if authenticated is None else self._memo.facts(authenticated.token),
-                fingerprint="" if authenticated is None else authenticated.fingerprint,
-                lifetime=state.lifetime(verdict.policy, app, org),
-                revoked_at=state.revoked_at.get(app.id, -math.inf),
-                now=now,
-            )
+            fingerprint = "" if authenticated is None else authenticated.fingerprint
+            issued = None if ticket is None else ticket.issued
+            if issued is None or not self.jwts.reusable(issued, fingerprint, now):
+                issued = self.jwts.issue(
+                    app=app,
+                    org=org,
+                    policy=verdict.policy,
+                    token=None if authenticated is None else self._memo.facts(authenticated.token),
+                    fingerprint=fingerprint,
+                    lifetime=state.lifetime(verdict.policy, app, org),
+                    revoked_at=state.revoked_at.get(app.id, -math.inf),
+                    now=now,
+                )
+                if ticket is not None:
+                    ticket.issued = issued
             if authenticated is not None:
                 self._verification.record_use(authenticated.token.id, now)
             if (

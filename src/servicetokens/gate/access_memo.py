@@ -9,9 +9,10 @@ from servicetokens.domain.enforcement import Match, OrgView, Outcome, RequestFac
 from servicetokens.domain.enforcement.views import TokenFacts
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import ServiceToken
+from servicetokens.gate.app_jwt import IssuedAppJwt
 from servicetokens.usecases.access_state import AccessState
 
-__all__ = ["Memo", "token_facts"]
+__all__ = ["Memo", "Ticket", "token_facts"]
 
 _MEMO_SIZE = 10_000
 _MISSING = object()
@@ -24,12 +25,12 @@ class Memo:
     rejection or preflight: pure too; redirects, whose location names the path, are not
     kept), and each token's facts."""
 
-    __slots__ = ("_facts", "_matches", "_verdicts", "state")
+    __slots__ = ("_facts", "_matches", "_tickets", "state")
 
     def __init__(self, state: AccessState | None) -> None:
         self.state = state
         self._matches: dict[tuple[str, str], Match | None] = {}
-        self._verdicts: dict[tuple[str, str, str | None], Verdict] = {}
+        self._tickets: dict[tuple[str, str, str | None], Ticket] = {}
         self._facts: dict[str, TokenFacts] = {}
 
     def lookup(self, host: str, target: str) -> Match | None:
@@ -54,7 +55,7 @@ class Memo:
             facts = self._facts[token.id] = token_facts(token)
         return facts
 
-    def verdict(
+    def ticket(
         self,
         match: Match,
         org: OrgView,
@@ -62,18 +63,30 @@ class Memo:
         host: str,
         target: str,
         client: str | None,
-    ) -> Verdict:
+    ) -> Ticket:
         """`decide` for an authenticated token (no session, no preflight) from `client`."""
         key = (match.app.id, token.id, client)
-        verdict = self._verdicts.get(key)
-        if verdict is None:
+        ticket = self._tickets.get(key)
+        if ticket is None:
             facts = RequestFacts(host, target, client, self.facts(token))
-            verdict = decide(match, org, facts)
-            if verdict.outcome is not Outcome.REDIRECT:
-                if len(self._verdicts) >= _MEMO_SIZE:
-                    self._verdicts.clear()
-                self._verdicts[key] = verdict
-        return verdict
+            ticket = Ticket(decide(match, org, facts))
+            if ticket.verdict.outcome is not Outcome.REDIRECT:
+                if len(self._tickets) >= _MEMO_SIZE:
+                    self._tickets.clear()
+                self._tickets[key] = ticket
+        return ticket
+
+
+class Ticket:
+    """A verdict on a token for an application, and the JWT last issued on it (its lifetime,
+    issuer and revocation cut-off are the configuration's, so it is reused while its key
+    signs, its secret is the one presented and it is young enough: `AppJwts.reusable`)."""
+
+    __slots__ = ("issued", "verdict")
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        self.issued: IssuedAppJwt | None = None
 
 
 def token_facts(token: ServiceToken) -> TokenFacts:

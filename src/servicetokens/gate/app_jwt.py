@@ -164,6 +164,16 @@ class AppJwts:
             )
         return issued
 
+    def reusable(self, issued: IssuedAppJwt, fingerprint: str, now: float) -> bool:
+        """Whether `issued` may admit again at epoch seconds `now` under an unchanged
+        configuration: its key still signs, the secret presented earned it, and less than
+        half its lifetime has passed."""
+        return (
+            now < issued.renew_at
+            and issued.fingerprint == fingerprint
+            and issued.kid == self._keys.signing_key(now).kid
+        )
+
     def _remember(self, encoded: str, session: AppSession) -> None:
         with self._lock:
             if len(self._verified) >= _REMEMBERED:
