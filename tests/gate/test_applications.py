@@ -244,3 +244,17 @@ def test_deleting_an_application_takes_effect_within_a_second(world: World, tena
     _refused(
         world.get("gone.test", **world.creds("a")), 403, "no application for this host and path"
     )
+
+
+def test_a_configuration_that_is_no_longer_read_is_not_enforced(
+    world: World, start_gate: GateFactory, upstream: str
+) -> None:
+    gate = start_gate(upstream=None, routes=(("a.test", upstream),))
+    headers = {"Host": "a.test", **world.creds("a")}
+    assert httpx.get(gate + "/x", headers=headers).status_code == 200
+    access = start_gate.apps[gate].access
+    assert access is not None
+    access.follower.stop()  # as if the database could not be read any more
+    until(lambda: httpx.get(gate + "/x", headers=headers).status_code == 503, within=5)
+    _refused(httpx.get(gate + "/x", headers=headers), 503, "access configuration unavailable")
+    assert httpx.get(gate + "/cdn-cgi/servicetokens/health").status_code == 503
