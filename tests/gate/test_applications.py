@@ -15,7 +15,9 @@ import orjson
 import pytest
 
 from servicetokens.domain.access.snapshot import AppWithPolicies
+from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import ServiceToken
+from servicetokens.usecases.authorization import ContainerRef
 from tests.gate.access_world import (
     ANY_TOKEN,
     EVERYONE,
@@ -258,3 +260,33 @@ def test_a_configuration_that_is_no_longer_read_is_not_enforced(
     until(lambda: httpx.get(gate + "/x", headers=headers).status_code == 503, within=5)
     _refused(httpx.get(gate + "/x", headers=headers), 503, "access configuration unavailable")
     assert httpx.get(gate + "/cdn-cgi/servicetokens/health").status_code == 503
+
+
+def test_a_zone_application_is_signed_by_its_zones_organization_if_it_has_one(
+    world: World, tenant: Tenant, start_gate: GateFactory, upstream: str
+) -> None:
+    zones = {}
+    for name in ("own-org.test", "no-org.test"):
+        zone_id = tenant.service.admin.create_zone(name, account_id=tenant.account)
+        zones[name] = ContainerRef(ContainerKind.ZONE, zone_id, "/")
+    tenant.service.organizations.update(
+        tenant.principal,
+        zones["own-org.test"],
+        {"name": "zone org", "auth_domain": "zone.gate-tests.example"},
+    )
+    auds = {}
+    for name, ref in zones.items():
+        body = {
+            "type": "self_hosted",
+            "domain": f"app.{name}",
+            "policies": [service_auth(ANY_TOKEN)],
+        }
+        auds[name] = tenant.service.applications.create(tenant.principal, ref, body).app.aud
+    gate = start_gate(upstream=None, routes=tuple((f"app.{name}", upstream) for name in zones))
+    for name, issuer in (
+        ("own-org.test", "https://zone.gate-tests.example"),
+        ("no-org.test", ISSUER),
+    ):
+        response = httpx.get(gate + "/x", headers={"Host": f"app.{name}", **world.creds("a")})
+        (assertion,) = _echo(response)["headers"]["cf-access-jwt-assertion"]
+        assert assertion_claims(gate, assertion, aud=auds[name], iss=issuer)["aud"] == [auds[name]]
