@@ -108,7 +108,7 @@ def serve_gate(
 
     from servicetokens.bootstrap import build_gate
     from servicetokens.config import Settings
-    from servicetokens.gate import GateSettings
+    from servicetokens.gate.settings import GateSettings
 
     gate = build_gate(
         GateSettings(account_id=account, upstream=upstream, cookie=cookie),

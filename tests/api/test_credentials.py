@@ -24,20 +24,8 @@ from servicetokens.usecases.caches import PRINCIPAL_MAX_AGE
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.usage import ApiTokenUsage
 from tests.api.test_service_tokens import V4, base, error, ok
+from tests.clocks import HandClock
 from tests.conftest import World
-
-
-class ManualClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @pytest.fixture
@@ -135,9 +123,9 @@ def test_user_actions_are_audited(service: UseCases, world: World) -> None:
 
 
 @pytest.fixture
-def clocked(database_url: str) -> Iterator[tuple[UseCases, ManualClock, TestClient]]:
+def clocked(database_url: str) -> Iterator[tuple[UseCases, HandClock, TestClient]]:
     """A service (and its app) whose clock the test moves."""
-    clock = ManualClock()
+    clock = HandClock()
     # The test flushes by hand; the app's background flush would race it.
     settings = Settings(database_url=database_url, pool_size=2)
     service = build_service(settings, clock=clock, usage_interval=3600)
@@ -146,7 +134,7 @@ def clocked(database_url: str) -> Iterator[tuple[UseCases, ManualClock, TestClie
 
 
 def test_expired_token_is_refused_from_its_expiry_on(
-    clocked: tuple[UseCases, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, HandClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
     issued = service.admin.create_api_token(
@@ -224,7 +212,7 @@ def test_every_credential_change_bumps_the_credentials_version(
 
 
 def test_cached_principals_age_out_when_a_row_is_deleted_by_hand(
-    clocked: tuple[UseCases, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, HandClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
     issued = service.admin.create_api_token(
@@ -241,7 +229,7 @@ def test_cached_principals_age_out_when_a_row_is_deleted_by_hand(
 
 
 def test_a_user_deleted_by_hand_ages_out_too(
-    clocked: tuple[UseCases, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, HandClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
     email, _ = world.user_a
@@ -288,7 +276,7 @@ def _last_used(service: UseCases, token_id: str) -> datetime | None:
 
 
 def test_last_used_at_is_written_behind(
-    clocked: tuple[UseCases, ManualClock, TestClient], world: World
+    clocked: tuple[UseCases, HandClock, TestClient], world: World
 ) -> None:
     service, clock, client = clocked
     issued = service.admin.create_api_token(

@@ -16,28 +16,19 @@ from servicetokens.bootstrap import build_use_cases
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.store.schema import service_tokens
 from servicetokens.usecases.facade import UseCases
+from tests.clocks import HandClock
 from tests.conftest import World
 
 V4 = "/client/v4"
 
 
-class FakeClock:
-    """A settable 'now' for the API's service (the test moves time past a grace period)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> HandClock:
+    return HandClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def timed_client(service: UseCases, clock: FakeClock) -> Iterator[TestClient]:
+def timed_client(service: UseCases, clock: HandClock) -> Iterator[TestClient]:
     timed = build_use_cases(service.database, clock=clock)
     with TestClient(create_app(timed), raise_server_exceptions=False) as test_client:
         yield test_client
@@ -67,7 +58,7 @@ def refused(response: Any) -> str:
 
 
 def test_a_revoked_previous_secret_cannot_be_revived(
-    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: HandClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)
@@ -88,7 +79,7 @@ def test_a_revoked_previous_secret_cannot_be_revived(
 
 
 def test_an_ended_grace_stays_ended_and_its_digest_is_dropped(
-    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: HandClock
 ) -> None:
     base = f"{V4}/zones/{world.zone_a}/access/service_tokens"
     headers = world.bearer(world.write_zone_a)
@@ -124,7 +115,7 @@ def test_an_ended_grace_stays_ended_and_its_digest_is_dropped(
 
 
 def test_a_put_ending_the_grace_drops_the_digest_and_a_version_raise_starts_anew(
-    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: HandClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)
@@ -159,7 +150,7 @@ def test_a_put_ending_the_grace_drops_the_digest_and_a_version_raise_starts_anew
 
 
 def test_create_with_a_previous_expiry_echoes_it_and_a_full_put_is_accepted(
-    timed_client: TestClient, service: UseCases, world: World, clock: FakeClock
+    timed_client: TestClient, service: UseCases, world: World, clock: HandClock
 ) -> None:
     base = f"{V4}/accounts/{world.account_a}/access/service_tokens"
     headers = world.bearer(world.write_a)

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from servicetokens.domain.permissions import (
     PrincipalKind,
 )
 from servicetokens.domain.tokens import ServiceToken
-from servicetokens.gate import GateApp, GateSettings
+from servicetokens.gate.app import GateApp
+from servicetokens.gate.settings import GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
@@ -226,16 +227,6 @@ def until(predicate: Callable[[], bool], *, within: float, step: float = 0.02) -
             pytest.fail(f"condition not met within {within} s")
         time.sleep(step)
     return time.monotonic() - start
-
-
-class Clock:
-    """A clock the test moves by hand (`clock.now += ...`)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from servicetokens.bootstrap import gate_on
-from servicetokens.gate import GateSettings
+from servicetokens.gate.settings import GateSettings
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from tests.gate.conftest import Tenant

@@ -28,7 +28,7 @@ from servicetokens.signing.key_material import new_signing_key
 from servicetokens.store.database import Database
 from servicetokens.usecases.database_files import find_kek
 from servicetokens.usecases.signing_keys import KeyRing, rewrap
-from tests.gate.conftest import Clock
+from tests.clocks import HandClock
 
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 KID = key_id_of(PRIVATE_KEY)
@@ -163,7 +163,7 @@ def test_a_ring_with_another_kek_refuses_to_start_with_the_fix(database: Databas
 
 
 def test_rotate_publishes_a_successor_a_lead_ahead_once(database: Database) -> None:
-    clock, kek, schedule = Clock(), KeyEncryptionKey.generate(), KeySchedule()
+    clock, kek, schedule = HandClock(), KeyEncryptionKey.generate(), KeySchedule()
     ring = KeyRing(database, schedule=schedule, kek=kek, clock=clock)
     first = ring.rotate()  # no key yet: one that signs at once
     assert first is not None
@@ -185,7 +185,7 @@ def test_rotate_publishes_a_successor_a_lead_ahead_once(database: Database) -> N
 
 
 def test_rewrap_moves_every_key_to_the_new_kek(database: Database) -> None:
-    clock, old, new = Clock(), KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
+    clock, old, new = HandClock(), KeyEncryptionKey.generate(), KeyEncryptionKey.generate()
     ring = KeyRing(database, schedule=KeySchedule(), kek=old, clock=clock)
     ring.sync()
     ring.rotate()
@@ -202,7 +202,7 @@ def test_rewrap_moves_every_key_to_the_new_kek(database: Database) -> None:
 
 
 def test_rewrap_stops_unchanged_at_a_key_under_a_third_kek(database: Database) -> None:
-    clock = Clock()
+    clock = HandClock()
     old, new, third = (KeyEncryptionKey.generate() for _ in range(3))
     KeyRing(database, schedule=KeySchedule(), kek=old, clock=clock).sync()
     with database.write() as tx:  # as a gate given another KEK would have stored it

@@ -10,7 +10,7 @@ from servicetokens.domain.signing_keys import KeySchedule
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.database import Database
 from servicetokens.usecases.signing_keys import KeyRing
-from tests.gate.conftest import Clock
+from tests.clocks import HandClock
 
 KEK = KeyEncryptionKey.generate()
 SCHEDULE = KeySchedule(
@@ -19,7 +19,7 @@ SCHEDULE = KeySchedule(
 
 
 def test_replicas_share_one_key(database: Database) -> None:
-    clock = Clock()
+    clock = HandClock()
     first, second = (
         KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock),
         KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock),
@@ -34,7 +34,7 @@ def test_replicas_share_one_key(database: Database) -> None:
 def test_rotation_publishes_ahead_signs_on_time_and_keeps_the_old_key_for_the_overlap(
     database: Database,
 ) -> None:
-    clock = Clock()
+    clock = HandClock()
     start = clock.now
     ring = KeyRing(database, schedule=SCHEDULE, kek=KEK, clock=clock)
     ring.sync()

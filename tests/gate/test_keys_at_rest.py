@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from servicetokens.domain.signing_keys import KeySchedule
-from servicetokens.gate import GateApp
+from servicetokens.gate.app import GateApp
 from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine

@@ -325,7 +325,7 @@ def test_last_seen_is_flushed_on_shutdown(tenant: Tenant, upstream: str) -> None
     from bench.harness import ServerThread
 
     from servicetokens.bootstrap import gate_on
-    from servicetokens.gate import GateSettings
+    from servicetokens.gate.settings import GateSettings
     from servicetokens.store.database import Database
     from servicetokens.store.engine import make_engine
 

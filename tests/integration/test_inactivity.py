@@ -5,6 +5,7 @@ announced on the change feed; one runner at a time across processes."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -182,9 +183,9 @@ def test_a_zones_organization_reaches_only_the_zones_tokens(use_cases: UseCases)
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("use_cases", ["postgresql"], indirect=True)
 def test_one_runner_at_a_time_across_processes(use_cases: UseCases) -> None:
-    if not use_cases.database.dialect.postgres:
-        pytest.skip("SQLite's write lock already admits one writer: nothing to hold apart")
+    """PostgreSQL only: on SQLite the write transaction itself admits one writer."""
     account = Account(use_cases)
     account.organization("disable")
     stale = account.token("stale")
@@ -204,3 +205,25 @@ def test_one_runner_at_a_time_across_processes(use_cases: UseCases) -> None:
 def _feed_length(use_cases: UseCases) -> int:
     with use_cases.database.read() as tx:
         return len(tx.versions.changes_since(0))
+
+
+def test_the_api_process_runs_the_job_in_the_background(use_cases: UseCases) -> None:
+    """`create_app(jobs=...)` (what `bootstrap.build_api` passes, every `--jobs-interval`
+    seconds) starts the job with the app and stops it with the app."""
+    from starlette.testclient import TestClient
+
+    from servicetokens.api.app import create_app
+
+    account = Account(use_cases)
+    account.organization("disable")
+    stale = account.token("stale")
+    job = InactiveTokens(
+        use_cases.database, clock=HandClock(datetime.now(UTC) + timedelta(days=60)), interval=0.02
+    )
+    with TestClient(create_app(use_cases, jobs=[job])):
+        deadline = time.monotonic() + 10
+        while (stored := account.stored(stale)) is not None and stored.enabled:
+            assert time.monotonic() < deadline, "the job did not run within 10 s"
+            time.sleep(0.02)  # polling with a deadline
+    assert stored is not None
+    assert not stored.enabled

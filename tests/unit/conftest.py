@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,7 @@ from servicetokens.store.migrate import upgrade
 from servicetokens.usecases.admin import IssuedCredential
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
-
-
-class HandClock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from tests.clocks import HandClock
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from servicetokens.store.database import Transaction
 from servicetokens.store.schema import token_changes
 from servicetokens.usecases.changes import record_operator_change, record_token_change
 from servicetokens.usecases.facade import UseCases
-from tests.unit.conftest import HandClock, Tenant
+from tests.clocks import HandClock
+from tests.unit.conftest import Tenant
 
 
 def _state(use_cases: UseCases, tenant: Tenant) -> tuple[int, int, int, int, list[str]]:

@@ -22,8 +22,9 @@ from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import ContainerKind, Permission, Principal
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
-from servicetokens.usecases.service_tokens import PendingScan, TokenPage
-from tests.unit.conftest import HandClock, Tenant, make_tenant
+from servicetokens.usecases.service_tokens import ListAccess, PendingScan, TokenPage
+from tests.clocks import HandClock
+from tests.unit.conftest import Tenant, make_tenant
 
 UNKNOWN_TOKEN = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 
@@ -173,3 +174,19 @@ def test_open_list_refuses_a_revoked_or_expired_credential_it_had_cached(
     admin.revoke_api_token(tenant.reader.id)
     with pytest.raises(InvalidAccessToken):
         tokens.open_list(reader, tenant.account)
+
+
+def test_a_list_access_not_made_for_the_caller_reads_nothing(
+    use_cases: UseCases, tenant: Tenant
+) -> None:
+    other = make_tenant(use_cases)
+    other_writer = other.principal(other.writer)
+    use_cases.tokens.create(other_writer, other.account, TokenFields(name="b-only"))
+    mine = use_cases.tokens.open_list(ApiTokenCredential(tenant.reader.secret), tenant.account)
+    theirs = use_cases.tokens.open_list(ApiTokenCredential(other.writer.secret), other.account)
+    forged = ListAccess(mine.principal, theirs.container, theirs.version, theirs.token_count)
+    with pytest.raises(PermissionDenied):
+        use_cases.tokens.list_page(forged, ListQuery())
+    page = use_cases.tokens.list_page(theirs, ListQuery())
+    assert isinstance(page, TokenPage)
+    assert [t.name for t in page.tokens] == ["b-only"]

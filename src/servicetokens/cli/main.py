@@ -254,7 +254,7 @@ def gate(
 
     from servicetokens.bootstrap import build_gate
     from servicetokens.domain.policy import parse_policy
-    from servicetokens.gate import GateSettings
+    from servicetokens.gate.settings import GateSettings
     from servicetokens.signing.kek import KekError
 
     refuse_readable_database(ctx.obj, allow=allow_readable_database)

@@ -27,10 +27,10 @@ class Periodic:
     """Runs `work` every `interval` seconds (the first time after `first_after`) on a daemon
     thread named `name`, until `stop()`.
 
-    An exception from `work` is logged (type only unless `log_detail`: a database error's
-    text can carry a URL) and the loop goes on: work that failed is expected to keep what it
-    could not do for the next run. `stop()` ends the loop, waits for a run in progress, and
-    then runs `final` once (when given) so that nothing recorded is left behind.
+    An exception from `work` is logged by type only (a database error's text can carry a
+    URL) and the loop goes on: work that failed is expected to keep what it could not do for
+    the next run. `stop()` ends the loop, waits for a run in progress, and then runs `final`
+    once (when given) so that nothing recorded is left behind.
     """
 
     def __init__(
@@ -76,10 +76,19 @@ class Periodic:
                 self._log.warning("%s failed: %s", self.name, type(exc).__name__)
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        """End the loop, wait for it, then run `final` once (its error is logged)."""
+        """End the loop, wait for it, then run `final` once (its error is logged).
+
+        A run still going after `timeout` (stuck on an unreachable database) is left to end
+        on its own: `final` is skipped rather than run beside it (it may close what the run
+        uses), and the loop is not started again while that thread lives."""
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                self._log.error(
+                    "%s: still running after %.0f s; final run skipped", self.name, timeout
+                )
+                return
             self._thread = None
         if self._final is not None:
             try:

@@ -132,7 +132,10 @@ class ServiceTokens:
     def list_page(self, access: ListAccess, query: ListQuery) -> TokenPage | PendingScan:
         """The page `query` asks for if it is cheap to read (an unfiltered page near the
         start: an index walk of at most `_CHEAP_OFFSET` + 1000 entries); else the
-        `PendingScan` that reads it."""
+        `PendingScan` that reads it. `access` is checked again (in memory): a `ListAccess`
+        not made by `open_list` for a caller with Read there reads nothing."""
+        if not is_allowed(access.principal, Permission.READ, access.container):
+            raise PermissionDenied()
         if query.name is None and query.search is None and query.offset <= _CHEAP_OFFSET:
             return self._read(access, query)
         return PendingScan(access.container, query, lambda: self._read(access, query))
