@@ -107,6 +107,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     from servicetokens.api.app import create_app
     from servicetokens.domain.network import TrustedProxies
     from servicetokens.usecases.audit_retention import AuditPruner
+    from servicetokens.usecases.inactivity import InactiveTokens
 
     settings = settings or Settings()
     service = build_service(settings)
@@ -114,6 +115,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         service,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
+        jobs=[InactiveTokens(service.database, interval=settings.jobs_interval)],
     )
 
 

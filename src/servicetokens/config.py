@@ -16,10 +16,12 @@ from pathlib import Path
 from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
+from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
 
 __all__ = [
     "DATABASE_ENV",
     "DEFAULT_POOL_SIZE",
+    "JOBS_INTERVAL_ENV",
     "LEGACY_ORGANIZATIONS_ENV",
     "MAX_APPLICATIONS_ENV",
     "POOL_SIZE_ENV",
@@ -33,6 +35,7 @@ POOL_SIZE_ENV = "SERVICETOKENS_POOL_SIZE"
 TRUSTED_PROXIES_ENV = "SERVICETOKENS_TRUSTED_PROXIES"
 LEGACY_ORGANIZATIONS_ENV = "SERVICETOKENS_LEGACY_ORGANIZATIONS"
 MAX_APPLICATIONS_ENV = "SERVICETOKENS_MAX_APPLICATIONS"
+JOBS_INTERVAL_ENV = "SERVICETOKENS_JOBS_INTERVAL"
 DEFAULT_POOL_SIZE = 10
 
 
@@ -71,6 +74,21 @@ def _env_positive(name: str, default: int) -> int:
     return number
 
 
+def _env_jobs_interval() -> float:
+    value = os.environ.get(JOBS_INTERVAL_ENV)
+    if value is None:
+        return DEFAULT_JOBS_INTERVAL
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(
+            f"{JOBS_INTERVAL_ENV} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0.01 <= seconds <= 86_400:
+        raise ValueError(f"{JOBS_INTERVAL_ENV} must be 0.01 to 86400 seconds")
+    return seconds
+
+
 def _env_legacy_organizations() -> bool:
     value = os.environ.get(LEGACY_ORGANIZATIONS_ENV, "0").strip().lower()
     if value not in ("0", "1", "true", "false", ""):
@@ -106,6 +124,9 @@ class Settings:
         default_factory=lambda: _env_positive(MAX_APPLICATIONS_ENV, DEFAULT_MAX_APPLICATIONS)
     )
     """Access applications per account (`SERVICETOKENS_MAX_APPLICATIONS`, default 500)."""
+    jobs_interval: float = field(default_factory=_env_jobs_interval)
+    """Seconds between runs of an API server's background jobs (the inactive-token job;
+    `SERVICETOKENS_JOBS_INTERVAL`, `serve --jobs-interval`, default 60)."""
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the SERVICETOKENS_* variables `Settings()` reads back."""
@@ -116,4 +137,5 @@ class Settings:
             TRUSTED_PROXIES_ENV: ",".join(self.trusted_proxies) or "none",
             LEGACY_ORGANIZATIONS_ENV: "1" if self.legacy_organizations else "0",
             MAX_APPLICATIONS_ENV: str(self.max_applications),
+            JOBS_INTERVAL_ENV: repr(self.jobs_interval),
         }

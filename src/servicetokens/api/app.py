@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -38,6 +38,7 @@ from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.errors import DomainError, ServiceUnavailable, ValidationError
 from servicetokens.domain.network import TrustedProxies
 from servicetokens.usecases.audit_retention import AuditPruner
+from servicetokens.usecases.background import BackgroundJob
 from servicetokens.usecases.facade import UseCases
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -143,22 +144,24 @@ def create_app(
     *,
     trusted_proxies: TrustedProxies | None = None,
     audit_pruner: AuditPruner | None = None,
+    jobs: Sequence[BackgroundJob] = (),
 ) -> FastAPI:
     """The management API over the use cases `service`, mounted at `/client/v4`;
     `trusted_proxies` decide which peers' `X-Forwarded-For` names the client (default:
     loopback); `audit_pruner`, when given, prunes the audit log in the background while the
-    app runs."""
+    app runs, and so do the other background `jobs` (e.g. the inactive-token job)."""
 
     scan_lane = ScanLane()
+    background = [*([] if audit_pruner is None else [audit_pruner]), *jobs]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.usage.start()  # API tokens' last_used_at, written behind
-        if audit_pruner is not None:
-            audit_pruner.start()
+        for job in background:
+            job.start()
         yield
-        if audit_pruner is not None:
-            await asyncio.to_thread(audit_pruner.stop)
+        for job in reversed(background):
+            await asyncio.to_thread(job.stop)
         await asyncio.to_thread(service.usage.stop)
         scan_lane.close()
         service.close()

@@ -11,6 +11,7 @@ import typer
 
 from servicetokens.cli.access import apps_app, policies_app
 from servicetokens.cli.at_rest import AllowReadableFlag, refuse_readable_database
+from servicetokens.cli.audit import audit_app
 from servicetokens.cli.common import JsonFlag, admin_for
 from servicetokens.cli.common import refusals as _refusals
 from servicetokens.cli.common import service_for as _service
@@ -22,7 +23,8 @@ from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
 from servicetokens.config import DATABASE_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
-from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
+from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
+from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
 
 __all__ = ["app", "main"]
 
@@ -35,9 +37,6 @@ app = typer.Typer(
 accounts_app = typer.Typer(help="Accounts (containers of service tokens).", no_args_is_help=True)
 zones_app = typer.Typer(help="Zones (belong to an account).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-audit_app = typer.Typer(
-    help="The audit log (mutations and failed gate attempts).", no_args_is_help=True
-)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(zones_app, name="zones")
 app.add_typer(api_tokens_app, name="api-tokens")
@@ -48,7 +47,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(policies_app, name="policies")
 app.add_typer(apps_app, name="apps")
 app.command()(gate)
-
 
 @app.callback()
 def _global(
@@ -78,6 +76,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     audit_retention: AuditRetentionOption = DEFAULT_RETENTION_DAYS,
     trusted_proxy: TrustedProxyOption = None,
+    jobs_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=86_400,
+            help="Seconds between runs of background jobs (inactive service tokens).",
+        ),
+    ] = DEFAULT_JOBS_INTERVAL,
     allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
@@ -97,7 +103,12 @@ def serve(
     service.close()
     # uvicorn's workers import `bootstrap:build_api` afresh: the settings travel to them
     # as the environment `Settings()` reads (one mapping, both ways: config.py).
-    served = replace(settings, audit_retention_days=audit_retention, trusted_proxies=proxies)
+    served = replace(
+        settings,
+        audit_retention_days=audit_retention,
+        trusted_proxies=proxies,
+        jobs_interval=jobs_interval,
+    )
     os.environ.update(served.as_environment())
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its
@@ -152,51 +163,6 @@ def db_upgrade(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from servicetokens.bootstrap import upgrade_database
 
     emit({"revision": upgrade_database(ctx.obj)}, as_json=as_json, title="database")
-
-
-@audit_app.command("list")
-def audit_list(
-    ctx: typer.Context,
-    account: Annotated[str | None, typer.Option(help="Only this account's entries.")] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only entries at or after this RFC 3339 time.")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 100,
-    as_json: JsonFlag = False,
-) -> None:
-    """Show the audit log, oldest first."""
-    from servicetokens.cli.audit import print_audit
-    from servicetokens.domain.fields import parse_timestamp
-
-    with _refusals(exit_code=2):
-        moment = None if since is None else parse_timestamp(since, field="--since")
-    entries = admin_for(ctx).audit_log(account_id=account, since=moment, limit=limit)
-    print_audit(entries, as_json=as_json)
-
-
-@audit_app.command("prune")
-def audit_prune(
-    ctx: typer.Context,
-    older_than: Annotated[
-        int | None,
-        typer.Option(
-            "--older-than",
-            min=1,
-            max=MAX_RETENTION_DAYS,
-            help="Delete entries older than this many days (default: the audit retention).",
-        ),
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Delete old audit entries now (gates and API servers also do it hourly)."""
-    from servicetokens.usecases.audit_retention import prune_audit
-
-    settings: Settings = ctx.obj
-    days = settings.audit_retention_days if older_than is None else older_than
-    service = _service(ctx)
-    deleted = prune_audit(service.database, retention_days=days)
-    service.close()
-    emit({"deleted": deleted, "older_than_days": days}, as_json=as_json, title="audit log")
 
 
 def main() -> None:

@@ -70,12 +70,14 @@ class Grant:
 
 
 class PrincipalKind(enum.StrEnum):
-    """Who is calling: an API token (Bearer), a user (X-Auth-Email + X-Auth-Key), or the
-    operator at the command line (the CLI acts on one account with Write)."""
+    """Who is calling: an API token (Bearer), a user (X-Auth-Email + X-Auth-Key), the
+    operator at the command line (the CLI acts on one account with Write), or the server itself."""
 
     API_TOKEN = "api_token"
     USER = "user"
     OPERATOR = "cli"
+    SYSTEM = "system"
+    """A background job of the server itself (e.g. the inactive-token job)."""
 
 
 @dataclass(frozen=True, slots=True)

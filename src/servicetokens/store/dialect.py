@@ -55,6 +55,14 @@ class Dialect:
         if self.postgres:
             connection.execute(select(func.pg_advisory_xact_lock(key)))
 
+    def try_advisory_lock(self, connection: Connection, key: int) -> bool:
+        """Whether this transaction now holds the lock `key` (PostgreSQL; taken without
+        waiting, released at its end). An SQLite write transaction holds the database lock
+        already: True."""
+        if not self.postgres:
+            return True
+        return bool(connection.execute(select(func.pg_try_advisory_xact_lock(key))).scalar())
+
     def serial_scan(self, connection: Connection) -> None:
         """Keep the scan that follows to one backend: parallel workers would take every
         core for a walk that is one caller's own cost."""

@@ -65,6 +65,13 @@ class OrganizationStore(Session):
         )
         return [_from_row(row) for row in rows]
 
+    def all(self) -> list[Organization]:
+        """Every organization (a handful per account: background jobs read their settings)."""
+        rows = self._conn.execute(
+            select(_ORGS).order_by(_ORGS.c.account_id, _ORGS.c.container_kind, _ORGS.c.container_id)
+        )
+        return [_from_row(row) for row in rows]
+
     def auth_domain_holder(self, auth_domain: str) -> Container | None:
         """The account or zone whose organization uses `auth_domain` (case-insensitive)."""
         row = self._conn.execute(

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.clock import from_micros, to_micros
@@ -16,7 +16,7 @@ from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Dialect, Session
 from servicetokens.store.rows import micros_or_none, moment_or_none
-from servicetokens.store.schema import service_tokens
+from servicetokens.store.schema import access_policy_tokens, service_tokens
 from servicetokens.store.search import (
     TOTAL,
     SearchPlan,
@@ -238,3 +238,30 @@ class TokenStore(Session):
         rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
         if rows:
             self._conn.execute(_TOUCH_LAST_SEEN, rows)
+
+    def inactive(
+        self, scope: Container, before: datetime, *, enabled_only: bool, limit: int
+    ) -> Sequence[ServiceToken]:
+        """At most `limit` tokens of `scope` (an account: its own and its zones' tokens; a
+        zone: its own) last seen, or never seen and created, before `before`, that no
+        Access policy names (those are never touched by inactivity), oldest first.
+        `enabled_only` leaves out tokens already disabled."""
+        seen = func.coalesce(service_tokens.c.last_seen_at, service_tokens.c.created_at)
+        named = exists().where(access_policy_tokens.c.token_id == service_tokens.c.id)
+        conditions: list[Any] = [seen < to_micros(before), ~named]
+        if scope.kind is ContainerKind.ACCOUNT:
+            conditions.append(service_tokens.c.account_id == scope.id)
+        else:
+            conditions += [
+                service_tokens.c.container_kind == scope.kind.value,
+                service_tokens.c.container_id == scope.id,
+            ]
+        if enabled_only:
+            conditions.append(service_tokens.c.enabled.is_(True))
+        statement = (
+            select(service_tokens)
+            .where(*conditions)
+            .order_by(seen, service_tokens.c.id)
+            .limit(limit)
+        )
+        return [_token_from_row(row) for row in self._conn.execute(statement)]

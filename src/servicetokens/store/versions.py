@@ -10,6 +10,7 @@ account id on PostgreSQL). `token_changes` is the feed the gates' caches follow 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,9 @@ __all__ = [
     "versions_on",
     "versions_sql",
 ]
+
+_JOB_LOCK = 0x3B_0000_0000
+"""Advisory lock keys of background jobs: this prefix and a CRC-32 of the job's name."""
 
 CHANGES_CHANNEL = "servicetokens_changes"
 """PostgreSQL NOTIFY channel; the payload is the changed token's client id."""
@@ -156,6 +160,13 @@ class VersionStore(Session):
                 set_={"version": table.c.version + 1},
             )
         )
+
+    def claim_job_run(self, job: str) -> bool:
+        """Whether this transaction is the one runner of background job `job` right now:
+        other processes' runs of the same job (PostgreSQL) find it taken and skip; on
+        SQLite the write transaction already excludes every other writer."""
+        key = _JOB_LOCK | zlib.crc32(job.encode())
+        return self._dialect.try_advisory_lock(self._conn, key)
 
     def lock_control_plane(self, account_id: str) -> None:
         """Serialise, until this transaction ends, with every other write to the account's

@@ -10,8 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["Periodic"]
+__all__ = ["BackgroundJob", "Periodic"]
+
+
+class BackgroundJob(Protocol):
+    """What a process starts with itself and stops before it exits."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Periodic:
