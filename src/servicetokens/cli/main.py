@@ -48,6 +48,7 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(apps_app, name="apps")
 app.command()(gate)
 
+
 @app.callback()
 def _global(
     ctx: typer.Context,
