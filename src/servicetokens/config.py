@@ -48,19 +48,6 @@ def _env_database() -> str:
     return os.environ.get(DATABASE_ENV) or default_database_url()
 
 
-def _env_pool_size() -> int:
-    value = os.environ.get(POOL_SIZE_ENV)
-    if value is None:
-        return DEFAULT_POOL_SIZE
-    try:
-        size = int(value)
-    except ValueError:
-        raise ValueError(f"{POOL_SIZE_ENV} must be a whole number, not {value!r}") from None
-    if size < 1:
-        raise ValueError(f"{POOL_SIZE_ENV} must be at least 1")
-    return size
-
-
 def _env_positive(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None:
@@ -109,7 +96,7 @@ class Settings:
 
     database_url: str = field(default_factory=_env_database)
     """`sqlite:///path` (default `./servicetokens.db`) or `postgresql://user@host:port/db`."""
-    pool_size: int = field(default_factory=_env_pool_size)
+    pool_size: int = field(default_factory=lambda: _env_positive(POOL_SIZE_ENV, DEFAULT_POOL_SIZE))
     """Database connections kept per process (`SERVICETOKENS_POOL_SIZE`, default 10)."""
     audit_retention_days: int = field(default_factory=retention_days_from_env)
     """Days of audit log kept (0: forever); `SERVICETOKENS_AUDIT_RETENTION_DAYS`, default 365."""

@@ -200,7 +200,7 @@ def test_app_scoped_create_requires_a_whole_policy(client: TestClient, world: Wo
 def test_linked_reusable_policies_are_listed_but_managed_elsewhere(
     client: TestClient, world: World
 ) -> None:
-    reusable = make_policy(client, world, name="shared")
+    reusable = make_policy(client, world, name="reused")
     app = make_app(client, world, policies=[{"id": reusable["id"], "precedence": 3}])
     url = policies_of(client, world, app)
     own = ok(client.post(url, json=inline("own", precedence=1), headers=auth(world)), 201)
@@ -210,7 +210,7 @@ def test_linked_reusable_policies_are_listed_but_managed_elsewhere(
         (reusable["id"], 3, True),
     ]
     item = f"{url}/{reusable['id']}"
-    assert ok(client.get(item, headers=auth(world)))["name"] == "shared"
+    assert ok(client.get(item, headers=auth(world)))["name"] == "reused"
     assert (
         error(client.put(item, json={"precedence": 4}, headers=auth(world)), 400, 12130)["message"]
         == MANAGED

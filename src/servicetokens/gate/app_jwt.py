@@ -28,7 +28,7 @@ from servicetokens.domain.enforcement import AppView, OrgView, PolicyView, issue
 from servicetokens.domain.enforcement.views import TokenFacts
 from servicetokens.gate.credentials import set_cookie_value
 from servicetokens.gate.decision import Decision
-from servicetokens.gate.jwt import ALGORITHMS, LEEWAY, standing_times
+from servicetokens.gate.jwt import LEEWAY, read_token_claims
 from servicetokens.usecases.signing_keys import KeyRing
 
 __all__ = ["AppJwts", "AppSession", "IssuedAppJwt"]
@@ -189,32 +189,13 @@ class AppJwts:
                 return None
             stands = int(known.issued_at) - LEEWAY <= now < known.expires_at + LEEWAY
             return known if stands else None
-        try:
-            kid = pyjwt.get_unverified_header(encoded).get("kid")
-            public_key = self._keys.public_key(kid) if isinstance(kid, str) else None
-            if public_key is None:
-                return None
-            claims = pyjwt.decode(
-                encoded,
-                public_key,
-                algorithms=ALGORITHMS,
-                audience=audience,
-                issuer=iss,
-                options={
-                    "require": ["exp", "iat", "aud", "iss"],
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except pyjwt.PyJWTError:
+        read = read_token_claims(encoded, self._keys, audience=audience, issuer=iss, now=now)
+        if read is None:
             return None
-        fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
-        if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
-            return None
-        times = standing_times(claims, now)
+        claims, times = read
+        fields = (claims["common_name"], claims["token_id"], claims["sfp"])
         issued_us = claims.get("issued_us")
-        if times is None or not isinstance(issued_us, int) or isinstance(issued_us, bool):
+        if not isinstance(issued_us, int) or isinstance(issued_us, bool):
             return None
         session = AppSession(
             audience,

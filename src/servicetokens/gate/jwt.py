@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import jwt as pyjwt
 
@@ -23,7 +23,16 @@ from servicetokens.gate.credentials import set_cookie_value
 from servicetokens.gate.decision import Decision
 from servicetokens.usecases.signing_keys import KeyRing
 
-__all__ = ["ALGORITHMS", "LEEWAY", "Issued", "JwtIssuer", "ReusedJwt", "standing_times"]
+__all__ = [
+    "ALGORITHMS",
+    "LEEWAY",
+    "Issued",
+    "JwtIssuer",
+    "PublicKeys",
+    "ReusedJwt",
+    "read_token_claims",
+    "standing_times",
+]
 
 ALGORITHMS = ["RS256"]
 _REMEMBERED = 50_000
@@ -42,6 +51,49 @@ def standing_times(claims: dict[str, Any], now: float) -> tuple[float, float] | 
     if now >= expires_at + LEEWAY or now < not_before - LEEWAY or now < issued_at - LEEWAY:
         return None
     return issued_at, expires_at
+
+
+class PublicKeys(Protocol):
+    """Where a verifier finds the public key a `kid` names."""
+
+    def public_key(self, kid: str) -> Any: ...
+
+
+def read_token_claims(
+    encoded: str, keys: PublicKeys, *, audience: str, issuer: str, now: float
+) -> tuple[dict[str, Any], tuple[float, float]] | None:
+    """The claims of a presented service-token JWT and its (issued, expires) times, if one
+    of `keys` signed it for `audience` and `issuer`, it names a token (`common_name`,
+    `token_id`, `sfp` strings, `type` app) and it stands at epoch seconds `now` (with
+    LEEWAY on each side); else None. The single-upstream gate and the applications' JWTs
+    both read presented JWTs here."""
+    try:
+        kid = pyjwt.get_unverified_header(encoded).get("kid")
+        public_key = keys.public_key(kid) if isinstance(kid, str) else None
+        if public_key is None:
+            return None
+        # The times are judged below against `now` (the gate's clock, injectable), with
+        # LEEWAY on each, instead of by PyJWT against its own.
+        claims: dict[str, Any] = pyjwt.decode(
+            encoded,
+            public_key,
+            algorithms=ALGORITHMS,
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": ["exp", "iat", "aud", "iss"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except pyjwt.PyJWTError:
+        return None
+    fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
+    if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
+        return None
+    times = standing_times(claims, now)
+    return None if times is None else (claims, times)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,34 +202,13 @@ class JwtIssuer:
         known = self._verified.get(encoded)
         if known is not None:
             return known if now < known.expires_at + LEEWAY else None
-        try:
-            kid = pyjwt.get_unverified_header(encoded).get("kid")
-            public_key = self._keys.public_key(kid) if isinstance(kid, str) else None
-            if public_key is None:
-                return None
-            # The times are judged below against `now` (the gate's clock, injectable), with
-            # LEEWAY on each, instead of by PyJWT against its own.
-            claims = pyjwt.decode(
-                encoded,
-                public_key,
-                algorithms=ALGORITHMS,
-                audience=self._audience,
-                issuer=self._issuer,
-                options={
-                    "require": ["exp", "iat", "aud", "iss"],
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except pyjwt.PyJWTError:
+        read = read_token_claims(
+            encoded, self._keys, audience=self._audience, issuer=self._issuer, now=now
+        )
+        if read is None:
             return None
-        fields = (claims.get("common_name"), claims.get("token_id"), claims.get("sfp"))
-        if claims.get("type") != "app" or not all(isinstance(f, str) for f in fields):
-            return None
-        times = standing_times(claims, now)
-        if times is None:
-            return None
+        claims, times = read
+        fields = (claims["common_name"], claims["token_id"], claims["sfp"])
         reused = ReusedJwt(
             str(fields[0]),
             str(fields[1]),

@@ -37,10 +37,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from servicetokens.domain.access.rules import (
+    EVALUABLE_SELECTORS,
+    IDENTITY_SELECTORS,
+    UNAVAILABLE_SELECTORS,
+    RuleClass,
+)
 from servicetokens.domain.enforcement.views import RequestFacts, TokenFacts
 
 __all__ = [
@@ -53,52 +58,11 @@ __all__ = [
     "rule_value",
 ]
 
-EVALUABLE_SELECTORS = frozenset({"service_token", "any_valid_service_token", "everyone", "ip"})
-IDENTITY_SELECTORS = frozenset(
-    {
-        "email",
-        "email_domain",
-        "email_list",
-        "azureAD",
-        "github-organization",
-        "gsuite",
-        "okta",
-        "saml",
-        "oidc",
-        "auth_context",
-        "login_method",
-        "auth_method",
-        "user_risk_score",
-        "cloudflare_account_member",
-        "external_evaluation",
-    }
-)
-UNAVAILABLE_SELECTORS = frozenset(
-    {
-        "geo",
-        "ip_list",
-        "certificate",
-        "common_name",
-        "device_posture",
-        "linked_app_token",
-        "group",
-    }
-)
-"""The known selectors the gate cannot evaluate; unknown selectors are treated the same."""
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = tuple[int, int]
 """(IP version, the address as an integer)."""
 Range = tuple[int, int, int]
 """(IP version, network address as an integer, netmask as an integer)."""
-
-
-class RuleClass(StrEnum):
-    """How the gate treats a rule (see the module's table)."""
-
-    EVALUABLE = "evaluable"
-    IDENTITY = "identity"
-    UNAVAILABLE = "unavailable"
 
 
 def _selector(rule: object) -> tuple[str, Mapping[str, Any]] | None:
