@@ -136,9 +136,11 @@ def build_world(service: Any, name: str, apps: int, per_app: int, upstream: str)
     return world
 
 
-def serve_app_gate(database: str, account: str, routes: list[tuple[str, str]], port: int) -> None:
+def serve_app_gate(
+    database: str, account: str, routes: list[tuple[str, str]], port: int, cookie: bool = True
+) -> None:
     """A gate serving the account's applications, exactly as `servicetokens gate --account
-    ... --route ...` runs it."""
+    ... --route ... [--no-cookie]` runs it."""
     import uvicorn
 
     from servicetokens.bootstrap import build_gate
@@ -146,7 +148,8 @@ def serve_app_gate(database: str, account: str, routes: list[tuple[str, str]], p
     from servicetokens.gate.settings import GateSettings
 
     gate = build_gate(
-        GateSettings(account_id=account, routes=tuple(routes)), Settings(database_url=database)
+        GateSettings(account_id=account, routes=tuple(routes), cookie=cookie),
+        Settings(database_url=database),
     )
     uvicorn.run(
         gate,
