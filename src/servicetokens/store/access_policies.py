@@ -14,7 +14,7 @@ from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.store.dialect import Session
 from servicetokens.store.schema import access_policies, access_policy_tokens
 
-__all__ = ["PolicyStore", "decode_body", "encode_body"]
+__all__ = ["DecodedPolicies", "PolicyStore", "decode_body", "encode_body"]
 
 _ORDER = (access_policies.c.created_at, access_policies.c.id)
 _APP_ORDER = (access_policies.c.precedence, access_policies.c.created_at, access_policies.c.id)
@@ -124,14 +124,20 @@ class PolicyStore(Session):
             found.update((row.id, _policy_from_row(row)) for row in rows)
         return found
 
-    def of_account(self, account_id: str) -> list[AccessPolicy]:
-        """Every policy of the account, reusable and app-scoped (a gate's snapshot)."""
+    def of_account(
+        self, account_id: str, decoded: DecodedPolicies | None = None
+    ) -> list[AccessPolicy]:
+        """Every policy of the account, reusable and app-scoped (a gate's snapshot); rows
+        `decoded` holds from the previous read, unchanged, are not decoded again (and it
+        then holds this read's)."""
         rows = self._conn.execute(
             select(access_policies)
             .where(access_policies.c.account_id == account_id)
             .order_by(*_ORDER)
         )
-        return [_policy_from_row(row) for row in rows]
+        if decoded is None:
+            return [_policy_from_row(row) for row in rows]
+        return decoded.refill(rows)
 
     def insert(self, policy: AccessPolicy) -> None:
         """Store a new policy and the tokens it names."""
@@ -175,6 +181,36 @@ class PolicyStore(Session):
         rows = [{"policy_id": policy_id, "token_id": token_id} for token_id in sorted(token_ids)]
         if rows:
             self._conn.execute(insert(access_policy_tokens), rows)
+
+
+class DecodedPolicies:
+    """The policies one read decoded, by their whole stored row (body text included), so
+    that a row read again exactly as it was is not decoded again: decoding is most of what
+    reading 10,000 policies costs, and a gate re-reads them all on every change. Holds
+    one read's rows only (the last)."""
+
+    __slots__ = ("_by_row",)
+
+    def __init__(self) -> None:
+        self._by_row: dict[tuple[Any, ...], AccessPolicy] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_row)
+
+    def refill(self, rows: Iterable[Row[Any]]) -> list[AccessPolicy]:
+        """`rows` decoded (reusing the previous read's objects for unchanged rows), now
+        the rows held."""
+        earlier, held = self._by_row, {}
+        policies: list[AccessPolicy] = []
+        for row in rows:
+            key = tuple(row)
+            policy = earlier.get(key)
+            if policy is None:
+                policy = _policy_from_row(row)
+            held[key] = policy
+            policies.append(policy)
+        self._by_row = held
+        return policies
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:

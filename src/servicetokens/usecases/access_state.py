@@ -132,9 +132,12 @@ class AccessState:
         return seconds
 
 
-def compile_state(snapshot: ControlPlaneSnapshot) -> AccessState:
+def compile_state(
+    snapshot: ControlPlaneSnapshot, previous: AccessState | None = None
+) -> AccessState:
     """The snapshot compiled: every application's views in one index, the organizations
-    by zone, the revocation cut-offs."""
+    by zone, the revocation cut-offs. Applications unchanged since `previous` (the state
+    in force) keep their compiled policies."""
     views = [app_view(entry) for entry in snapshot.applications]
     account_org: OrgView | None = None
     zones: dict[str, OrgView] = {}
@@ -157,7 +160,12 @@ def compile_state(snapshot: ControlPlaneSnapshot) -> AccessState:
     return AccessState(
         account_id=snapshot.account_id,
         version=snapshot.version,
-        index=compile_apps(views),
+        index=compile_apps(
+            views,
+            None
+            if previous is None or previous.account_id != snapshot.account_id
+            else previous.index,
+        ),
         organization=account_org,
         zone_organizations=zones,
         revoked_at=revoked,

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from servicetokens.domain.access.policies import AccessPolicy
 from servicetokens.domain.access.snapshot import ControlPlaneSnapshot
+from servicetokens.store.access_policies import DecodedPolicies
 from servicetokens.store.database import Database
 from servicetokens.usecases.access_common import assemble
 
@@ -24,6 +25,9 @@ class ControlPlane:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._decoded = DecodedPolicies()
+        """The policies the last snapshot decoded: a gate re-reads them all on every
+        change, and decodes only those that changed."""
 
     def version(self, account_id: str) -> int:
         """The account's control-plane version (0 before its first write): one indexed
@@ -38,7 +42,7 @@ class ControlPlane:
         with self._database.snapshot() as tx:
             version = tx.versions.control_plane_version(account_id)
             apps = tx.access_apps.of_account(account_id)
-            policies = tx.access_policies.of_account(account_id)
+            policies = tx.access_policies.of_account(account_id, self._decoded)
             links = tx.access_apps.links([app.id for app in apps])
             organizations = tx.organizations.of_account(account_id)
         reusable = {policy.id: policy for policy in policies if policy.reusable}

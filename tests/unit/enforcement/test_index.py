@@ -228,3 +228,23 @@ def test_matching_does_not_depend_on_the_order_apps_are_listed(
     first, second = compile_apps(apps), compile_apps(shuffled)
     for host, path in requests:
         assert first.match(host, path) == second.match(host, path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(APPS, APPS, st.lists(st.tuples(REQUEST_HOST, REQUEST_PATH), min_size=1, max_size=8))
+def test_an_index_reusing_an_earlier_one_answers_as_one_compiled_afresh(
+    earlier: list[AppView], apps: list[AppView], requests: list[tuple[str, str]]
+) -> None:
+    """Reuse is keyed by the application's whole view: an application whose id is reused
+    with another domain (or policies) is compiled again, never taken from the old index."""
+    old = compile_apps(earlier)
+    reused, fresh = compile_apps(apps, reuse=old), compile_apps(apps)
+    for host, path in requests:
+        assert reused.match(host, path) == fresh.match(host, path), (host, path)
+    kept = {a.id for a in apps if any(a == b for b in earlier)}
+    assert reused.reused == len(kept)
+    for view in apps:
+        if view.id in kept:
+            assert reused.compiled[view.id] is old.compiled[view.id]
+        else:
+            assert reused.compiled[view.id].view is view

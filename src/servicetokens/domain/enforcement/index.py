@@ -7,6 +7,10 @@
 - under each host, path patterns in a dict by the longest segment prefix every path they
   cover starts with, so a request path is looked up under one key per segment.
 
+An index built with `reuse=` the previous one takes each application's compiled policies
+from it when the application's view is unchanged (equal), so a reload compiles only what
+changed.
+
 Only the few routes found that way are tested, each bucket in specificity order. The most
 specific route wins and nothing is inherited from broader ones: an exact host beats any
 wildcard host; then a longer literal path prefix (before any `*`) wins; then fewer
@@ -92,14 +96,25 @@ def _best(bucket: _Bucket | None, host: str | None, path: str, keys: list[str]) 
 class AppIndex:
     """Every application of an account, filed for lookup by host and path."""
 
-    def __init__(self, apps: Iterable[AppView]) -> None:
-        """Compile and file `apps` (see `compile_apps`)."""
+    compiled: dict[str, CompiledApp]
+    """Application id → its compiled form (what a later index may reuse)."""
+
+    def __init__(self, apps: Iterable[AppView], reuse: AppIndex | None = None) -> None:
+        """Compile and file `apps` (see `compile_apps`), taking from `reuse` the compiled
+        form of every application whose view it holds unchanged."""
         routes: list[tuple[tuple[bool, int, int, int, str, str], CompiledApp, Location]] = []
         ignored: list[tuple[str, str]] = []
-        count = 0
+        earlier: dict[str, CompiledApp] = {} if reuse is None else reuse.compiled
+        compiled_apps: dict[str, CompiledApp] = {}
+        count = reused = 0
         for view in apps:
             count += 1
-            compiled = compile_app(view)
+            before = earlier.get(view.id)
+            if before is not None and before.view == view:
+                compiled, reused = before, reused + 1
+            else:
+                compiled = compile_app(view)
+            compiled_apps[view.id] = compiled
             locations, bad = locations_of(view)
             ignored.extend((view.id, source) for source in bad)
             routes.extend((specificity(view.id, loc), compiled, loc) for loc in locations)
@@ -122,6 +137,9 @@ class AppIndex:
             h: {k: tuple(v) for k, v in t.items()} for h, t in wild.items()
         }
         self.app_count = count
+        self.compiled = compiled_apps
+        self.reused = reused
+        """How many applications were taken unchanged from the index reused."""
         self.route_count = len(routes)
         self.ignored: tuple[tuple[str, str], ...] = tuple(ignored)
         """(application id, stored location) pairs that cannot cover any request."""
@@ -155,6 +173,7 @@ class AppIndex:
         return None if found is None else found.app
 
 
-def compile_apps(apps: Iterable[AppView]) -> AppIndex:
-    """An index of `apps` for `AppIndex.lookup` / `AppIndex.match`."""
-    return AppIndex(apps)
+def compile_apps(apps: Iterable[AppView], reuse: AppIndex | None = None) -> AppIndex:
+    """An index of `apps` for `AppIndex.lookup` / `AppIndex.match`, compiling only the
+    applications `reuse` (an earlier index) does not hold unchanged."""
+    return AppIndex(apps, reuse)
