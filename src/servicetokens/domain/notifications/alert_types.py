@@ -171,4 +171,5 @@ CLOUDFLARE_TYPES = frozenset(
         "zone_aop_custom_certificate_expiration_type",
     ]
 )
-"""Every alert type the official SDKs (5.9.0) know: all but `expiring_service_token_alert` are refused with 17200."""
+"""Every alert type the official SDKs (5.9.0) know; all but the expiring-token alert are
+refused with 17200."""
