@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from servicetokens.domain.clock import from_micros, to_micros
 from servicetokens.domain.notifications.delivery import Attempt, Delivery, DeliveryStatus
@@ -172,6 +172,15 @@ class OutboxStore(Session):
                 alert_deliveries.c.next_attempt_at.is_not(None),
             )
             .values(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None)
+        )
+
+    def prune_closed(self, before: datetime) -> None:
+        """Drop closed deliveries created before `before` (the history's retention)."""
+        self._conn.execute(
+            delete(alert_deliveries).where(
+                alert_deliveries.c.next_attempt_at.is_(None),
+                alert_deliveries.c.created_at < to_micros(before),
+            )
         )
 
     def open_count(self) -> int:

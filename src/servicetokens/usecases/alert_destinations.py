@@ -54,7 +54,7 @@ class WebhookDestinations:
     def __init__(self, scope: NotificationScope) -> None:
         self._scope = scope
 
-    def list(self, principal: Principal, ref: ContainerRef) -> list[WebhookDestination]:
+    def of_account(self, principal: Principal, ref: ContainerRef) -> list[WebhookDestination]:
         """Every destination of the account, oldest first (Read)."""
         account = self._scope.account(principal, ref, Permission.READ)
         with self._scope.database.read() as tx:

@@ -79,7 +79,7 @@ class NotificationPolicies:
     def __init__(self, scope: NotificationScope) -> None:
         self._scope = scope
 
-    def list(self, principal: Principal, ref: ContainerRef) -> list[NotificationPolicy]:
+    def of_account(self, principal: Principal, ref: ContainerRef) -> list[NotificationPolicy]:
         """Every policy of the account, oldest first (Read)."""
         account = self._scope.account(principal, ref, Permission.READ)
         with self._scope.database.read() as tx:
