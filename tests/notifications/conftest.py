@@ -3,8 +3,12 @@ loopback), a hand-moved clock, an API client, a world of credentials, and a rece
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,6 +18,7 @@ from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from servicetokens.usecases.facade import UseCases
+from tests import prerequisites
 from tests.clocks import HandClock
 from tests.conftest import World, make_world
 from tests.notifications.receiver import Receiver
@@ -21,13 +26,31 @@ from tests.notifications.receiver import Receiver
 
 @pytest.fixture
 def clock() -> HandClock:
-    return HandClock()
+    """Starts at the real time: receivers check a signature's timestamp against theirs."""
+    return HandClock(datetime.now(UTC))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own on each engine: the outbox and the worker's lease are
+    global, so tests that deliver must not see each other's."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'notify.db'}"
+        return
+    name = f"st_notify_{secrets.token_hex(6)}"
+    with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield prerequisites.database_url(name)
+    finally:
+        with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def notify_service(database_url: str, clock: HandClock) -> Iterator[UseCases]:
+def notify_service(own_database: str, clock: HandClock) -> Iterator[UseCases]:
     """Use cases telling time by `clock`, webhooks allowed to reach loopback."""
-    engine = make_engine(database_url, pool_size=4)
+    engine = make_engine(own_database, pool_size=4)
     upgrade(engine)
     service = build_use_cases(Database(engine), clock=clock, allow_private_webhooks=True)
     try:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-
 from bench.harness import free_port
 
 __all__ = ["Received", "Receiver"]

@@ -21,7 +21,8 @@ def ok(response: Any, status: int = 200) -> Any:
     """The whole success envelope (its `messages` matter here)."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert body["success"] is True and body["errors"] == [], body
+    assert body["success"] is True, body
+    assert body["errors"] == []
     return body
 
 
@@ -35,7 +36,12 @@ def error(response: Any, status: int, code: int) -> str:
 
 
 def make_webhook(
-    api: TestClient, world: World, url: str, *, secret: str | None = "s3cret", name: str = "ops"
+    api: TestClient,
+    world: World,
+    url: str,
+    *,
+    secret: str | None = "s3cret",  # noqa: S107
+    name: str = "ops",
 ) -> str:
     body: dict[str, Any] = {"name": name, "url": url}
     if secret is not None:
@@ -93,10 +99,8 @@ def test_webhook_lifecycle_sends_a_test_message_and_never_shows_the_secret(
     }
     listed = ok(api.get(f"{base}/destinations/webhooks", headers=auth))["result"]
     assert [w["id"] for w in listed] == [webhook_id]
-    assert (
-        "secret" not in str(listed)
-        and "s3cret" not in api.get(f"{base}/destinations/webhooks", headers=auth).text
-    )
+    assert "secret" not in str(listed)
+    assert "s3cret" not in api.get(f"{base}/destinations/webhooks", headers=auth).text
 
     # A rename needs no test; a new secret is tested (and sent) first.
     ok(api.put(f"{base}/destinations/webhooks/{webhook_id}", json={"name": "renamed",
@@ -155,11 +159,13 @@ def test_policy_lifecycle_and_partial_update(
     assert shown["alert_type"] == "expiring_service_token_alert"
     assert shown["mechanisms"] == {"webhooks": [{"id": webhook_id}]}
     assert shown["filters"] == {"token_id": [token_id]}
-    assert shown["description"] is None and shown["alert_interval"] is None
+    assert shown["description"] is None
+    assert shown["alert_interval"] is None
 
     ok(api.put(f"{base}/policies/{policy_id}", json={"enabled": False}, headers=auth))
     shown = ok(api.get(f"{base}/policies/{policy_id}", headers=auth))["result"]
-    assert shown["enabled"] is False and shown["name"] == "Expiring tokens"
+    assert shown["enabled"] is False
+    assert shown["name"] == "Expiring tokens"
     assert shown["filters"] == {"token_id": [token_id]}
 
     # Email: stored and echoed, not sent; the response says so.
