@@ -20,7 +20,11 @@ from servicetokens.domain.notifications.destinations import (
     new_alerting_id,
     parse_webhook_fields,
 )
-from servicetokens.domain.notifications.errors import WebhookNotFound, WebhookTestFailed
+from servicetokens.domain.notifications.errors import (
+    InvalidWebhookUrl,
+    WebhookNotFound,
+    WebhookTestFailed,
+)
 from servicetokens.domain.notifications.payloads import TEST_MESSAGE
 from servicetokens.domain.notifications.signatures import signed_headers
 from servicetokens.domain.permissions import Permission, Principal
@@ -79,6 +83,8 @@ class WebhookDestinations:
 
     def _test(self, url: str, secret: str | None) -> None:
         result = self.send_test(url, secret)
+        if result.refused is not None:
+            raise InvalidWebhookUrl(result.refused)
         if result.status is not None and 200 <= result.status < 300:
             return
         if result.status is not None:

@@ -44,6 +44,8 @@ class SendResult:
     latency_ms: int
     error: str | None = None
     retry_after: float | None = None
+    refused: str | None = None
+    """Why the target rules refused the destination (nothing was sent)."""
 
 
 class _VettingResolver(AbstractResolver):
@@ -148,13 +150,13 @@ class WebhookSender:
                     _retry_after(response.headers.get("Retry-After")),
                 )
         except InvalidWebhookUrl as exc:
-            return SendResult(None, elapsed(), f"refused: {exc.reason}")
+            return SendResult(None, elapsed(), f"refused: {exc.reason}", refused=exc.reason)
         except TimeoutError:
             return SendResult(None, elapsed(), f"timed out after {self._timeout:g} s")
         except aiohttp.ClientError as exc:
             cause = exc.__cause__ if isinstance(exc.__cause__, InvalidWebhookUrl) else None
             if cause is not None:
-                return SendResult(None, elapsed(), f"refused: {cause.reason}")
+                return SendResult(None, elapsed(), f"refused: {cause.reason}", refused=cause.reason)
             return SendResult(None, elapsed(), f"{type(exc).__name__}: {str(exc)[:200]}")
         except OSError as exc:
             return SendResult(None, elapsed(), f"{type(exc).__name__}: {str(exc)[:200]}")
