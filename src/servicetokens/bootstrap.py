@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from servicetokens.config import Settings
 from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.domain.notifications.targets import TargetRules
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import head_revision, upgrade
@@ -17,10 +18,14 @@ from servicetokens.usecases.access_apps import Applications
 from servicetokens.usecases.access_common import ControlPlaneWrites
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.alert_common import NotificationScope, Poster
+from servicetokens.usecases.alert_destinations import WebhookDestinations
+from servicetokens.usecases.alert_policies import NotificationPolicies
 from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
+from servicetokens.usecases.expiring import ExpiringTokens
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     from servicetokens.gate.app import GateApp
     from servicetokens.gate.settings import GateSettings
     from servicetokens.signing.kek import KeyEncryptionKey
+    from servicetokens.usecases.background import BackgroundJob
 
 __all__ = [
     "build_api",
@@ -37,6 +43,7 @@ __all__ = [
     "build_service",
     "build_use_cases",
     "gate_on",
+    "notification_jobs",
     "upgrade_database",
 ]
 
@@ -48,15 +55,26 @@ def build_use_cases(
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
     legacy_organizations: bool = False,
     max_applications: int = DEFAULT_MAX_APPLICATIONS,
+    allow_private_webhooks: bool = False,
+    poster: Poster | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
-    and `max_applications` are the control plane's settings (`config.Settings`)."""
+    and `max_applications` are the control plane's settings, `allow_private_webhooks` the
+    webhook target rule (`config.Settings`); `poster` sends webhook test messages (default:
+    `webhooks.sender`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
     authorization = Authorization(database)
     writes = ControlPlaneWrites(database, authorization, clock)
+    notifications = NotificationScope(
+        database,
+        authorization,
+        clock,
+        rules=TargetRules(allow_private=allow_private_webhooks),
+        poster=poster,
+    )
     return UseCases(
         database=database,
         clock=clock,
@@ -69,6 +87,9 @@ def build_use_cases(
         app_policies=AppPolicies(writes),
         organizations=Organizations(writes, legacy=legacy_organizations),
         control_plane=ControlPlane(database),
+        webhooks=WebhookDestinations(notifications),
+        notification_policies=NotificationPolicies(notifications),
+        expiring=ExpiringTokens(notifications),
     )
 
 
@@ -89,6 +110,7 @@ def build_service(
         usage_interval=usage_interval,
         legacy_organizations=settings.legacy_organizations,
         max_applications=settings.max_applications,
+        allow_private_webhooks=settings.allow_private_webhooks,
     )
 
 
@@ -115,8 +137,34 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         service,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
-        jobs=[InactiveTokens(service.database, interval=settings.jobs_interval)],
+        jobs=[
+            InactiveTokens(service.database, interval=settings.jobs_interval),
+            *notification_jobs(service.database, settings),
+        ],
     )
+
+
+def notification_jobs(
+    database: Database, settings: Settings, *, clock: Clock = system_clock
+) -> list[BackgroundJob]:
+    """The delivery worker (polling every second, or every jobs interval when shorter) and
+    the scheduled expiry alerts (every jobs interval), which wake the worker when they
+    queue something."""
+    from servicetokens.domain.notifications.delivery import RetrySchedule
+    from servicetokens.usecases.delivery_worker import DeliveryWorker
+    from servicetokens.usecases.expiry_alerts import ExpiryAlerts
+
+    worker = DeliveryWorker(
+        database,
+        rules=TargetRules(allow_private=settings.allow_private_webhooks),
+        schedule=RetrySchedule(settings.notify_retry_schedule),
+        clock=clock,
+        poll=min(1.0, settings.jobs_interval),
+    )
+    alerts = ExpiryAlerts(
+        database, clock=clock, interval=settings.jobs_interval, queued=worker.wake
+    )
+    return [worker, alerts]
 
 
 def build_gate(

@@ -15,15 +15,21 @@ from pathlib import Path
 
 from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.network import DEFAULT_TRUSTED_PROXIES
+from servicetokens.domain.notifications.delivery import (
+    DEFAULT_RETRY_SCHEDULE,
+    parse_retry_schedule,
+)
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
 
 __all__ = [
+    "ALLOW_PRIVATE_WEBHOOKS_ENV",
     "DATABASE_ENV",
     "DEFAULT_POOL_SIZE",
     "JOBS_INTERVAL_ENV",
     "LEGACY_ORGANIZATIONS_ENV",
     "MAX_APPLICATIONS_ENV",
+    "NOTIFY_RETRY_SCHEDULE_ENV",
     "POOL_SIZE_ENV",
     "TRUSTED_PROXIES_ENV",
     "Settings",
@@ -36,6 +42,8 @@ TRUSTED_PROXIES_ENV = "SERVICETOKENS_TRUSTED_PROXIES"
 LEGACY_ORGANIZATIONS_ENV = "SERVICETOKENS_LEGACY_ORGANIZATIONS"
 MAX_APPLICATIONS_ENV = "SERVICETOKENS_MAX_APPLICATIONS"
 JOBS_INTERVAL_ENV = "SERVICETOKENS_JOBS_INTERVAL"
+ALLOW_PRIVATE_WEBHOOKS_ENV = "SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"
+NOTIFY_RETRY_SCHEDULE_ENV = "SERVICETOKENS_NOTIFY_RETRY_SCHEDULE"
 DEFAULT_POOL_SIZE = 10
 
 
@@ -76,11 +84,25 @@ def _env_jobs_interval() -> float:
     return seconds
 
 
-def _env_legacy_organizations() -> bool:
-    value = os.environ.get(LEGACY_ORGANIZATIONS_ENV, "0").strip().lower()
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "0").strip().lower()
     if value not in ("0", "1", "true", "false", ""):
-        raise ValueError(f"{LEGACY_ORGANIZATIONS_ENV} must be 0 or 1, not {value!r}")
+        raise ValueError(f"{name} must be 0 or 1, not {value!r}")
     return value in ("1", "true")
+
+
+def _env_legacy_organizations() -> bool:
+    return _env_flag(LEGACY_ORGANIZATIONS_ENV)
+
+
+def _env_retry_schedule() -> tuple[float, ...]:
+    value = os.environ.get(NOTIFY_RETRY_SCHEDULE_ENV)
+    if value is None:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        return parse_retry_schedule(value)
+    except ValueError as exc:
+        raise ValueError(f"{NOTIFY_RETRY_SCHEDULE_ENV}: {exc}") from None
 
 
 def _env_trusted_proxies() -> tuple[str, ...]:
@@ -114,6 +136,16 @@ class Settings:
     jobs_interval: float = field(default_factory=_env_jobs_interval)
     """Seconds between runs of an API server's background jobs (the inactive-token job;
     `SERVICETOKENS_JOBS_INTERVAL`, `serve --jobs-interval`, default 60)."""
+    allow_private_webhooks: bool = field(
+        default_factory=lambda: _env_flag(ALLOW_PRIVATE_WEBHOOKS_ENV)
+    )
+    """Let webhook destinations reach loopback, private and link-local addresses and any
+    port (`serve --allow-private-webhooks`, `SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS=1`; default
+    off: public addresses on ports 80, 443 and 8088 only)."""
+    notify_retry_schedule: tuple[float, ...] = field(default_factory=_env_retry_schedule)
+    """Seconds between a failed webhook attempt and the next (`SERVICETOKENS_NOTIFY_RETRY_
+    SCHEDULE`, e.g. `5,300,1800`; default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h,
+    each ±20 %)."""
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the SERVICETOKENS_* variables `Settings()` reads back."""
@@ -125,4 +157,6 @@ class Settings:
             LEGACY_ORGANIZATIONS_ENV: "1" if self.legacy_organizations else "0",
             MAX_APPLICATIONS_ENV: str(self.max_applications),
             JOBS_INTERVAL_ENV: repr(self.jobs_interval),
+            ALLOW_PRIVATE_WEBHOOKS_ENV: "1" if self.allow_private_webhooks else "0",
+            NOTIFY_RETRY_SCHEDULE_ENV: ",".join(repr(s) for s in self.notify_retry_schedule),
         }

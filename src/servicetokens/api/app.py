@@ -26,6 +26,7 @@ from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routes import (
     access_apps,
     access_policies,
+    alerting,
     app_policies,
     certs,
     health,
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(access_apps.router, prefix=API_PREFIX)
     app.include_router(app_policies.router, prefix=API_PREFIX)
     app.include_router(organizations.router, prefix=API_PREFIX)
+    app.include_router(alerting.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(certs.router)
     app.add_middleware(BodySizeLimit)

@@ -77,13 +77,15 @@ def register(
     collection: str,
     op_prefix: str,
     routes: Sequence[Route],
+    area: str = "access",
 ) -> None:
-    """Add `routes` under `/{accounts|zones}/{id}/access/<collection>`, most specific first;
-    operation ids are `<op_prefix>-<op>` (zone scope: prefixed `zone-level-`). Ids further
-    down the path are the handlers' own parameters (FastAPI declares them)."""
+    """Add `routes` under `/{accounts|zones}/{id}/<area>/<collection>` (`area` `access`, or
+    `alerting/v3`), most specific first; operation ids are `<op_prefix>-<op>` (zone scope:
+    prefixed `zone-level-`). Ids further down the path are the handlers' own parameters
+    (FastAPI declares them)."""
     segment = "accounts" if kind is ContainerKind.ACCOUNT else "zones"
     param = SCOPE_PARAMS[kind]
-    base = f"/{segment}/{{{param}}}/access/{collection}"
+    base = f"/{segment}/{{{param}}}/{area}/{collection}".rstrip("/")
     prefix = op_prefix if kind is ContainerKind.ACCOUNT else f"zone-level-{op_prefix}"
     container = {
         "name": param,

@@ -21,7 +21,7 @@ from servicetokens.cli.keys import keys_app
 from servicetokens.cli.options import AuditRetentionOption, TrustedProxyOption, trusted_proxies
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, Settings
+from servicetokens.config import DATABASE_ENV, JOBS_INTERVAL_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
@@ -80,12 +80,21 @@ def serve(
     jobs_interval: Annotated[
         float,
         typer.Option(
+            envvar=JOBS_INTERVAL_ENV,
             min=0.01,
             max=86_400,
             help="Seconds between runs of background jobs (inactive service tokens).",
         ),
     ] = DEFAULT_JOBS_INTERVAL,
     allow_readable_database: AllowReadableFlag = False,
+    allow_private_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-webhooks",
+            help="Let webhook destinations reach loopback, private and link-local addresses "
+            "and any port (tests, internal receivers).",
+        ),
+    ] = False,
 ) -> None:
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
@@ -109,6 +118,7 @@ def serve(
         audit_retention_days=audit_retention,
         trusted_proxies=proxies,
         jobs_interval=jobs_interval,
+        allow_private_webhooks=allow_private_webhooks or settings.allow_private_webhooks,
     )
     os.environ.update(served.as_environment())
     sys.stdout.flush()

@@ -19,17 +19,22 @@ from sqlalchemy.engine import Connection
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.store.access_apps import ApplicationStore
 from servicetokens.store.access_policies import PolicyStore
+from servicetokens.store.alert_history import AlertHistoryStore
+from servicetokens.store.alert_policies import AlertPolicyStore
+from servicetokens.store.alert_state import AlertStateStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
+from servicetokens.store.outbox import OutboxStore
 from servicetokens.store.principals import PrincipalStore
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
+from servicetokens.store.webhooks import WebhookStore
 
 __all__ = ["Database", "Transaction"]
 
@@ -42,15 +47,20 @@ class Transaction:
     __slots__ = (
         "access_apps",
         "access_policies",
+        "alert_history",
+        "alert_policies",
+        "alert_state",
         "audit",
         "connection",
         "containers",
         "dialect",
         "organizations",
+        "outbox",
         "principals",
         "signing_keys",
         "tokens",
         "versions",
+        "webhooks",
     )
 
     def __init__(self, connection: Connection, *, token_total: TokenTotal | None = None) -> None:
@@ -68,6 +78,11 @@ class Transaction:
         self.access_policies = PolicyStore(connection, dialect)
         self.access_apps = ApplicationStore(connection, dialect)
         self.organizations = OrganizationStore(connection, dialect)
+        self.webhooks = WebhookStore(connection, dialect)
+        self.alert_policies = AlertPolicyStore(connection, dialect)
+        self.outbox = OutboxStore(connection, dialect)
+        self.alert_history = AlertHistoryStore(connection, dialect)
+        self.alert_state = AlertStateStore(connection, dialect)
 
 
 class Database:

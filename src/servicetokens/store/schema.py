@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
 )
 
+from servicetokens.store.alerting_tables import alerting_tables
+
 __all__ = [
     "access_app_claims",
     "access_app_links",
@@ -28,6 +30,10 @@ __all__ = [
     "access_policies",
     "access_policy_tokens",
     "accounts",
+    "alert_deliveries",
+    "alert_fired",
+    "alert_policies",
+    "alert_webhooks",
     "api_tokens",
     "audit_log",
     "container_versions",
@@ -37,6 +43,7 @@ __all__ = [
     "signing_keys",
     "token_changes",
     "users",
+    "worker_leases",
     "zones",
 ]
 
@@ -120,6 +127,7 @@ service_tokens = Table(
     # The list order and the `name` filter are both served from an index, never a scan.
     Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
     Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
+    Index("ix_service_tokens_account_expiry", "account_id", "expires_at"),  # expiry alerts
     # On PostgreSQL, migration 0005 adds ix_service_tokens_search_trgm: a pg_trgm GIN index
     # on search_key, so `search` does not read every row of the container.
 )
@@ -275,4 +283,10 @@ access_organizations = Table(
     Column("body", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+
+# -- notifications (migration 0010): store/alerting_tables.py -------------------------------
+alert_webhooks, alert_policies, alert_deliveries, alert_fired, worker_leases = alerting_tables(
+    metadata
 )

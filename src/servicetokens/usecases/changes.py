@@ -21,8 +21,14 @@ from servicetokens.domain.audit import AuditEntry, token_audit
 from servicetokens.domain.permissions import Principal
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.database import Transaction
+from servicetokens.usecases.alert_outbox import token_change_alerts
 
-__all__ = ["record_control_plane_change", "record_operator_change", "record_token_change"]
+__all__ = [
+    "record_control_plane_change",
+    "record_notification_change",
+    "record_operator_change",
+    "record_token_change",
+]
 
 
 def record_token_change(
@@ -33,13 +39,17 @@ def record_token_change(
     *,
     now: datetime,
     count_delta: int = 0,
+    previous: ServiceToken | None = None,
     **detail: object,
 ) -> None:
     """Record that `principal` did `action` (`create`, `update`, `rotate`, …) to `token` at
     `now`: the container's version and token count (moved by `count_delta`), the change
-    feed, and the audit entry (`service_token.<action>`, with `detail`)."""
+    feed, the audit entry (`service_token.<action>`, with `detail`), and the alerts it
+    raises in the outbox (`alert_outbox.token_change_alerts`; `previous` is the token before
+    an update, so a disable can be told from other edits)."""
     tx.versions.record_change(token, now=now, count_delta=count_delta)
     tx.audit.add(token_audit(principal, action, token, now=now, **detail))
+    token_change_alerts(tx, action, token, previous=previous, now=now)
 
 
 def record_control_plane_change(
@@ -57,6 +67,33 @@ def record_control_plane_change(
     account or zone) in `account_id` at `now`: the account's control-plane version, and the
     audit entry with `detail`."""
     tx.versions.bump_control_plane(account_id)
+    tx.audit.add(
+        AuditEntry(
+            at=now,
+            actor_kind=principal.kind.value,
+            actor_id=principal.id,
+            action=action,
+            account_id=account_id,
+            target=target,
+            origin=principal.origin,
+            detail=detail,
+        )
+    )
+
+
+def record_notification_change(
+    tx: Transaction,
+    principal: Principal,
+    action: str,
+    *,
+    account_id: str,
+    target: str,
+    now: datetime,
+    **detail: object,
+) -> None:
+    """Record that `principal` did `action` (`alert_webhook.create`, `alert_policy.update`,
+    …) to `target` in `account_id`: the audit entry (nothing caches notification settings,
+    so there is no version to move)."""
     tx.audit.add(
         AuditEntry(
             at=now,

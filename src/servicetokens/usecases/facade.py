@@ -14,10 +14,13 @@ from servicetokens.store.database import Database
 from servicetokens.usecases.access_apps import Applications
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
+from servicetokens.usecases.alert_destinations import WebhookDestinations
+from servicetokens.usecases.alert_policies import NotificationPolicies
 from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
+from servicetokens.usecases.expiring import ExpiringTokens
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import ApiTokenUsage
@@ -30,7 +33,8 @@ class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
     the Access control plane's management (`policies`, `applications`, `app_policies`,
-    `organizations`) and what gates read of it (`control_plane`)."""
+    `organizations`), what gates read of it (`control_plane`), and notifications (`webhooks`,
+    `notification_policies`, `expiring`)."""
 
     database: Database
     clock: Clock
@@ -43,6 +47,9 @@ class UseCases:
     app_policies: AppPolicies
     organizations: Organizations
     control_plane: ControlPlane
+    webhooks: WebhookDestinations
+    notification_policies: NotificationPolicies
+    expiring: ExpiringTokens
 
     @property
     def usage(self) -> ApiTokenUsage:

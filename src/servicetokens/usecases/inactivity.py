@@ -99,19 +99,30 @@ class InactiveTokens:
         tokens = tx.tokens.inactive(
             rule.organization.container, cutoff, enabled_only=not delete, limit=self._batch
         )
-        detail = {"threshold_days": rule.setting.threshold_days}
+        threshold_days = rule.setting.threshold_days
         for token in tokens:
             assert is_inactive(token, cutoff)
             if delete:
                 tx.tokens.delete(token.id)
                 record_token_change(
-                    tx, INACTIVITY, "inactivity_delete", token, now=now, count_delta=-1, **detail
+                    tx,
+                    INACTIVITY,
+                    "inactivity_delete",
+                    token,
+                    now=now,
+                    count_delta=-1,
+                    threshold_days=threshold_days,
                 )
             else:
                 disabled = disabled_for_inactivity(token, now=now)
                 tx.tokens.save(disabled)
                 record_token_change(
-                    tx, INACTIVITY, "inactivity_disable", disabled, now=now, **detail
+                    tx,
+                    INACTIVITY,
+                    "inactivity_disable",
+                    disabled,
+                    now=now,
+                    threshold_days=threshold_days,
                 )
         return len(tokens)
 

@@ -192,7 +192,9 @@ class ServiceTokens:
             updated, secret = update_token(token, fields, now=now)
             tx.tokens.save(updated)
             action = "update_rotate" if secret is not None else "update"
-            record_token_change(tx, principal, action, updated, now=now, fields=changed)
+            record_token_change(
+                tx, principal, action, updated, now=now, previous=token, fields=changed
+            )
             return updated, secret
 
         return self._mutate(principal, ref, token_id, change)

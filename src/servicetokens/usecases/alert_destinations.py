@@ -1,0 +1,197 @@
+"""Webhook destinations (`/accounts/{account_id}/alerting/v3/destinations/webhooks`):
+list, get, create, update, delete, and the test message.
+
+A create, or an update that changes the URL or the secret, first sends the test message
+Cloudflare sends, and is refused (400/17907) unless the destination answers 2xx; the
+target rules are checked before (400/17908) and again, after DNS, by the send itself.
+Deleting a destination removes it from the account's policies and cancels what was still
+to be delivered to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from http import HTTPStatus
+
+from servicetokens.domain.notifications.destinations import (
+    WebhookDestination,
+    alerting_id,
+    new_alerting_id,
+    parse_webhook_fields,
+)
+from servicetokens.domain.notifications.errors import (
+    InvalidWebhookUrl,
+    WebhookNotFound,
+    WebhookTestFailed,
+)
+from servicetokens.domain.notifications.payloads import TEST_MESSAGE
+from servicetokens.domain.notifications.signatures import signed_headers
+from servicetokens.domain.permissions import Permission, Principal
+from servicetokens.store.database import Transaction
+from servicetokens.usecases.alert_common import NotificationScope
+from servicetokens.usecases.authorization import ContainerRef
+from servicetokens.usecases.changes import record_notification_change
+from servicetokens.webhooks.sender import SendResult
+
+__all__ = ["WebhookDestinations"]
+
+
+def _stored(tx: Transaction, account_id: str, webhook_id: str) -> WebhookDestination:
+    found = alerting_id(webhook_id)
+    webhook = None if found is None else tx.webhooks.get(account_id, found)
+    if webhook is None:
+        raise WebhookNotFound()
+    return webhook
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class WebhookDestinations:
+    """The account's webhook destinations."""
+
+    def __init__(self, scope: NotificationScope) -> None:
+        self._scope = scope
+
+    def of_account(self, principal: Principal, ref: ContainerRef) -> list[WebhookDestination]:
+        """Every destination of the account, oldest first (Read)."""
+        account = self._scope.account(principal, ref, Permission.READ)
+        with self._scope.database.read() as tx:
+            return tx.webhooks.of_account(account.account_id)
+
+    def get(self, principal: Principal, ref: ContainerRef, webhook_id: str) -> WebhookDestination:
+        """One destination (Read); 404/17903 when the account has none such."""
+        account = self._scope.account(principal, ref, Permission.READ)
+        with self._scope.database.read() as tx:
+            return _stored(tx, account.account_id, webhook_id)
+
+    def send_test(self, url: str, secret: str | None) -> SendResult:
+        """Send the test message to `url` now, signed as every message is."""
+        now = self._scope.clock()
+        headers = signed_headers(
+            delivery_id=new_alerting_id(),
+            timestamp=int(now.timestamp()),
+            body=TEST_MESSAGE,
+            secret=secret,
+        )
+        return self._scope.poster(url, TEST_MESSAGE, headers)
+
+    def _test(self, url: str, secret: str | None) -> None:
+        result = self.send_test(url, secret)
+        if result.refused is not None:
+            raise InvalidWebhookUrl(result.refused)
+        if result.status is not None and 200 <= result.status < 300:
+            return
+        if result.status is not None:
+            status = result.status
+            raise WebhookTestFailed(f" with status code {status} {status} {_reason(status)}")
+        raise WebhookTestFailed(f": {result.error}")
+
+    def create(self, principal: Principal, ref: ContainerRef, body: object) -> WebhookDestination:
+        """A new destination (Write), once its URL passes the rules and the test."""
+        account = self._scope.account(principal, ref, Permission.WRITE)
+        fields = parse_webhook_fields(body)
+        self._scope.rules.check_port(fields.target)
+        self._test(fields.target.url, fields.secret or None)
+
+        def unit(tx: Transaction, now: datetime) -> WebhookDestination:
+            webhook = WebhookDestination(
+                id=new_alerting_id(),
+                account_id=account.account_id,
+                name=fields.name,
+                url=fields.target.url,
+                secret=fields.secret or None,
+                type=fields.type,
+                created_at=now,
+            )
+            tx.webhooks.insert(webhook)
+            record_notification_change(
+                tx,
+                principal,
+                "alert_webhook.create",
+                account_id=account.account_id,
+                target=webhook.id,
+                now=now,
+                name=webhook.name,
+            )
+            return webhook
+
+        return self._scope.write(unit)
+
+    def update(
+        self, principal: Principal, ref: ContainerRef, webhook_id: str, body: object
+    ) -> WebhookDestination:
+        """Change a destination's name, URL or secret (Write): an omitted secret is kept,
+        `""` clears it; a new URL or secret is tested first, and a failed test changes
+        nothing."""
+        account = self._scope.account(principal, ref, Permission.WRITE)
+        fields = parse_webhook_fields(body)
+        with self._scope.database.read() as tx:
+            stored = _stored(tx, account.account_id, webhook_id)
+        secret = stored.secret if fields.secret is None else (fields.secret or None)
+        if fields.target.url != stored.url or secret != stored.secret:
+            self._scope.rules.check_port(fields.target)
+            self._test(fields.target.url, secret)
+
+        def unit(tx: Transaction, now: datetime) -> WebhookDestination:
+            current = _stored(tx, account.account_id, webhook_id)
+            webhook = replace(
+                current, name=fields.name, url=fields.target.url, secret=secret, type=fields.type
+            )
+            tx.webhooks.save(webhook)
+            record_notification_change(
+                tx,
+                principal,
+                "alert_webhook.update",
+                account_id=account.account_id,
+                target=webhook.id,
+                now=now,
+                name=webhook.name,
+                url_changed=webhook.url != current.url,
+                secret_changed=webhook.secret != current.secret,
+            )
+            return webhook
+
+        return self._scope.write(unit)
+
+    def delete(self, principal: Principal, ref: ContainerRef, webhook_id: str) -> None:
+        """Remove a destination (Write): from every policy of the account too, and its
+        open deliveries are cancelled."""
+        account = self._scope.account(principal, ref, Permission.WRITE)
+
+        def unit(tx: Transaction, now: datetime) -> None:
+            webhook = _stored(tx, account.account_id, webhook_id)
+            for policy in tx.alert_policies.of_account(account.account_id):
+                if webhook.id in policy.fields.webhooks:
+                    kept = tuple(w for w in policy.fields.webhooks if w != webhook.id)
+                    tx.alert_policies.save(
+                        replace(policy, fields=replace(policy.fields, webhooks=kept), modified=now)
+                    )
+            tx.outbox.cancel_for_webhook(webhook.id)
+            tx.webhooks.delete(webhook.id)
+            record_notification_change(
+                tx,
+                principal,
+                "alert_webhook.delete",
+                account_id=account.account_id,
+                target=webhook.id,
+                now=now,
+                name=webhook.name,
+            )
+
+        self._scope.write(unit)
+
+    def test_as_operator(self, webhook_id: str) -> tuple[WebhookDestination, SendResult]:
+        """`servicetokens notifications test`: the test message to a destination of any
+        account (the operator's command, like the other CLI actions)."""
+        found = alerting_id(webhook_id)
+        with self._scope.database.read() as tx:
+            webhook = None if found is None else tx.webhooks.by_ids([found]).get(found)
+        if webhook is None:
+            raise WebhookNotFound()
+        return webhook, self.send_test(webhook.url, webhook.secret)
