@@ -120,7 +120,7 @@ class ApplicationStore(Session):
         """Every application of the account and its zones (a gate's snapshot)."""
         rows = self._conn.execute(
             select(_APPS).where(_APPS.c.account_id == account_id).order_by(*_ORDER)
-        )
+        ).all()
         return [_app_from_row(row) for row in rows]
 
     def insert(self, app: Application) -> None:
