@@ -19,11 +19,14 @@ from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.app_policies import AppPolicies
 from servicetokens.usecases.authentication import Authentication
+from servicetokens.usecases.audit_reading import AuditReading
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
+from servicetokens.usecases.passwords import Passwords
 from servicetokens.usecases.service_tokens import ServiceTokens
+from servicetokens.usecases.sign_in import DashboardAuth
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 
 if TYPE_CHECKING:
@@ -48,10 +51,12 @@ def build_use_cases(
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
     legacy_organizations: bool = False,
     max_applications: int = DEFAULT_MAX_APPLICATIONS,
+    passwords: Passwords | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
-    and `max_applications` are the control plane's settings (`config.Settings`)."""
+    and `max_applications` are the control plane's settings (`config.Settings`);
+    `passwords` the dashboard's argon2id parameters (default: argon2-cffi's)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -69,6 +74,8 @@ def build_use_cases(
         app_policies=AppPolicies(writes),
         organizations=Organizations(writes, legacy=legacy_organizations),
         control_plane=ControlPlane(database),
+        audit=AuditReading(database, authorization),
+        people=DashboardAuth(database, clock=clock, passwords=passwords),
     )
 
 

@@ -21,6 +21,7 @@ from servicetokens.store.access_apps import ApplicationStore
 from servicetokens.store.access_policies import PolicyStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
+from servicetokens.store.dashboard import DashboardStore
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
@@ -45,6 +46,7 @@ class Transaction:
         "audit",
         "connection",
         "containers",
+        "dashboard",
         "dialect",
         "organizations",
         "principals",
@@ -68,6 +70,7 @@ class Transaction:
         self.access_policies = PolicyStore(connection, dialect)
         self.access_apps = ApplicationStore(connection, dialect)
         self.organizations = OrganizationStore(connection, dialect)
+        self.dashboard = DashboardStore(connection, dialect)
 
 
 class Database:

@@ -15,11 +15,13 @@ from servicetokens.usecases.access_apps import Applications
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.app_policies import AppPolicies
+from servicetokens.usecases.audit_reading import AuditReading
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
+from servicetokens.usecases.sign_in import DashboardAuth
 from servicetokens.usecases.usage import ApiTokenUsage
 
 __all__ = ["UseCases"]
@@ -30,7 +32,8 @@ class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
     the Access control plane's management (`policies`, `applications`, `app_policies`,
-    `organizations`) and what gates read of it (`control_plane`)."""
+    `organizations`), what gates read of it (`control_plane`), one account's audit log for
+    its readers (`audit`) and the dashboard's people and sessions (`people`)."""
 
     database: Database
     clock: Clock
@@ -43,6 +46,8 @@ class UseCases:
     app_policies: AppPolicies
     organizations: Organizations
     control_plane: ControlPlane
+    audit: AuditReading
+    people: DashboardAuth
 
     @property
     def usage(self) -> ApiTokenUsage:
