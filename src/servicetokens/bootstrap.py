@@ -18,8 +18,8 @@ from servicetokens.usecases.access_common import ControlPlaneWrites
 from servicetokens.usecases.access_policies import ReusablePolicies
 from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.app_policies import AppPolicies
-from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.audit_reading import AuditReading
+from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.facade import UseCases

@@ -11,7 +11,7 @@ from servicetokens.domain.permissions import ContainerKind, Permission, Principa
 from servicetokens.store.database import Database
 from servicetokens.usecases.authorization import Authorization, ContainerRef
 
-__all__ = ["AuditFilter", "AuditReading", "MAX_AUDIT_ROWS"]
+__all__ = ["MAX_AUDIT_ROWS", "AuditFilter", "AuditReading"]
 
 MAX_AUDIT_ROWS = 500
 
