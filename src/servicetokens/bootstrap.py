@@ -110,20 +110,25 @@ def upgrade_database(settings: Settings) -> str:
 
 
 def build_api(settings: Settings | None = None) -> FastAPI:
-    """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
+    """The management API app with the dashboard's pages beside it (used by `servicetokens
+    serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
+    from servicetokens.dashboard import mount_dashboard
     from servicetokens.domain.network import TrustedProxies
     from servicetokens.usecases.audit_retention import AuditPruner
     from servicetokens.usecases.inactivity import InactiveTokens
 
     settings = settings or Settings()
     service = build_service(settings)
-    return create_app(
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app = create_app(
         service,
-        trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        trusted_proxies=proxies,
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
         jobs=[InactiveTokens(service.database, interval=settings.jobs_interval)],
     )
+    mount_dashboard(app, service, trusted_proxies=proxies)
+    return app
 
 
 def build_gate(
