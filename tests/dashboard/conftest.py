@@ -71,11 +71,19 @@ def people(dash_service: UseCases) -> People:
     return make_people(dash_service)
 
 
-def dashboard_app(service: UseCases) -> TestClient:
+def dashboard_app(service: UseCases, *, address: str | None = None) -> TestClient:
+    """A browser of the app at its own loopback address (a random one unless given): the
+    sign-in throttle counts per address, and the test database outlives one test."""
+    import secrets
+
     app = create_app(service)
     mount_dashboard(app, service, trusted_proxies=TrustedProxies())
+    address = (
+        address
+        or f"127.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+    )
     return TestClient(
-        app, raise_server_exceptions=False, client=("127.0.0.1", 50000), follow_redirects=False
+        app, raise_server_exceptions=False, client=(address, 50000), follow_redirects=False
     )
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
@@ -29,6 +30,8 @@ from servicetokens.domain.errors import (
     PermissionDenied,
 )
 from servicetokens.domain.network import TrustedProxies
+from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
 
 __all__ = ["API_PATHS", "mount_dashboard"]
@@ -71,6 +74,17 @@ def signed_in(page: Page, handler: Handler) -> Callable[[Request], Any]:
                 message="Your session has ended. Sign in again.",
             )
         try:
+            account_id = request.path_params.get("account_id")
+            if account_id is not None:
+                # Before anything the request asks: a stranger's account is a 404 whatever
+                # the form says, as the API checks permission before validation.
+                ref = ContainerRef(ContainerKind.ACCOUNT, account_id, request.url.path)
+                await run_in_threadpool(
+                    page.service.authorization.require,
+                    seen.visitor.principal,
+                    ref,
+                    Permission.READ,
+                )
             return await handler(request, seen)
         except FormRefused as exc:
             return page.render(

@@ -16,7 +16,7 @@ from servicetokens.domain.durations import DEFAULT_DURATION
 from servicetokens.domain.errors import ServiceTokenInUse, ValidationError
 from servicetokens.domain.fields import TokenFields, parse_token_fields
 from servicetokens.domain.paging import parse_list_query
-from servicetokens.domain.permissions import ContainerKind, Permission
+from servicetokens.domain.permissions import ContainerKind
 from servicetokens.usecases.audit_reading import AuditFilter
 from servicetokens.usecases.authorization import ContainerRef
 
@@ -64,13 +64,6 @@ def list_page(page: Page) -> Handler:
 
 def new_page(page: Page) -> Handler:
     async def handler(request: Request, seen: Seen) -> Response:
-        # Authorized before the form is shown, so a stranger's account is a 404 here too.
-        await run_in_threadpool(
-            page.service.authorization.require,
-            seen.visitor.principal,
-            _ref(request),
-            Permission.WRITE,
-        )
         return _create_form(page, request, seen)
 
     return handler
