@@ -78,8 +78,15 @@ def nginx_program() -> str | None:
     return shutil.which("nginx")
 
 
+CHROMIUM_VARIABLE = "SERVICETOKENS_TEST_CHROMIUM"
+
+
 def chromium_program() -> str | None:
-    """Debian's Chromium: /usr/bin/chromium, else `chromium` on PATH."""
+    """Debian's Chromium: `SERVICETOKENS_TEST_CHROMIUM` when set (a path), else
+    /usr/bin/chromium, else `chromium` on PATH."""
+    chosen = os.environ.get(CHROMIUM_VARIABLE)
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
     if os.access("/usr/bin/chromium", os.X_OK):
         return "/usr/bin/chromium"
     return shutil.which("chromium")
@@ -124,7 +131,8 @@ def _node_problem() -> str | None:
 @functools.cache
 def _chromium_problem() -> str | None:
     if chromium_program() is None:
-        return "not at /usr/bin/chromium nor on PATH"
+        chosen = os.environ.get(CHROMIUM_VARIABLE)
+        return f"no program at {chosen}" if chosen else "not at /usr/bin/chromium nor on PATH"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
