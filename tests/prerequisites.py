@@ -10,6 +10,9 @@ needs it:
 - **nginx**: `nginx` on PATH (Debian installs it as /usr/sbin/nginx). Tests marked `nginx`.
 - **node**: `node` and `npm` on PATH (the TypeScript SDK conformance tests). Tests marked
   `node`.
+- **Chromium**: Debian's `chromium` (/usr/bin/chromium, or `chromium` on PATH) and the
+  `playwright` package, for the dashboard's browser tests. Tests marked `chromium` (no
+  browser is ever downloaded: Playwright drives that one through `executable_path`).
 - **PostgreSQL's server programs**: `initdb` and `pg_ctl`, where Debian keeps them
   (/usr/lib/postgresql/*/bin) or on PATH, for tests that run a private cluster. Tests marked
   `postgres_cluster`.
@@ -75,6 +78,20 @@ def nginx_program() -> str | None:
     return shutil.which("nginx")
 
 
+CHROMIUM_VARIABLE = "SERVICETOKENS_TEST_CHROMIUM"
+
+
+def chromium_program() -> str | None:
+    """Debian's Chromium: `SERVICETOKENS_TEST_CHROMIUM` when set (a path), else
+    /usr/bin/chromium, else `chromium` on PATH."""
+    chosen = os.environ.get(CHROMIUM_VARIABLE)
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
 def postgres_program(name: str) -> str | None:
     """A PostgreSQL server program (`initdb`, `pg_ctl`): Debian's newest, else the one on PATH.
 
@@ -109,6 +126,18 @@ def _nginx_problem() -> str | None:
 def _node_problem() -> str | None:
     absent = [name for name in ("node", "npm") if shutil.which(name) is None]
     return f"{' and '.join(absent)} not on PATH" if absent else None
+
+
+@functools.cache
+def _chromium_problem() -> str | None:
+    if chromium_program() is None:
+        chosen = os.environ.get(CHROMIUM_VARIABLE)
+        return f"no program at {chosen}" if chosen else "not at /usr/bin/chromium nor on PATH"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    return None
 
 
 @functools.cache
@@ -159,6 +188,12 @@ PREREQUISITES = (
         "nginx", "nginx", "apt-get install nginx, with /usr/sbin on PATH, to enable", _nginx_problem
     ),
     Prerequisite("node", "node and npm", "apt-get install nodejs npm to enable", _node_problem),
+    Prerequisite(
+        "chromium",
+        "Chromium",
+        "apt-get install chromium (and pip install the test extra) to enable",
+        _chromium_problem,
+    ),
 )
 
 # Registered by tests/conftest.py (`postgres` is in pyproject.toml, with the other markers).
@@ -166,6 +201,7 @@ MARKERS = (
     "postgres_cluster: runs a private PostgreSQL cluster (needs initdb and pg_ctl)",
     "nginx: needs nginx on PATH",
     "node: needs node and npm on PATH",
+    "chromium: drives Debian's Chromium with Playwright (the dashboard's browser tests)",
 )
 
 

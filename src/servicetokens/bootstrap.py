@@ -22,13 +22,16 @@ from servicetokens.usecases.alert_common import NotificationScope, Poster
 from servicetokens.usecases.alert_destinations import WebhookDestinations
 from servicetokens.usecases.alert_policies import NotificationPolicies
 from servicetokens.usecases.app_policies import AppPolicies
+from servicetokens.usecases.audit_reading import AuditReading
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.expiring import ExpiringTokens
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
+from servicetokens.usecases.passwords import Passwords
 from servicetokens.usecases.service_tokens import ServiceTokens
+from servicetokens.usecases.sign_in import DashboardAuth
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 
 if TYPE_CHECKING:
@@ -57,12 +60,14 @@ def build_use_cases(
     max_applications: int = DEFAULT_MAX_APPLICATIONS,
     allow_private_webhooks: bool = False,
     poster: Poster | None = None,
+    passwords: Passwords | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
     and `max_applications` are the control plane's settings, `allow_private_webhooks` the
     webhook target rule (`config.Settings`); `poster` sends webhook test messages (default:
-    `webhooks.sender`)."""
+    `webhooks.sender`); `passwords` the dashboard's argon2id parameters (default:
+    argon2-cffi's)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -90,6 +95,8 @@ def build_use_cases(
         webhooks=WebhookDestinations(notifications),
         notification_policies=NotificationPolicies(notifications),
         expiring=ExpiringTokens(notifications),
+        audit=AuditReading(database, authorization),
+        people=DashboardAuth(database, clock=clock, passwords=passwords),
     )
 
 
@@ -125,23 +132,28 @@ def upgrade_database(settings: Settings) -> str:
 
 
 def build_api(settings: Settings | None = None) -> FastAPI:
-    """The management API app (used by `servicetokens serve` and by uvicorn workers)."""
+    """The management API app with the dashboard's pages beside it (used by `servicetokens
+    serve` and by uvicorn workers)."""
     from servicetokens.api.app import create_app
+    from servicetokens.dashboard import mount_dashboard
     from servicetokens.domain.network import TrustedProxies
     from servicetokens.usecases.audit_retention import AuditPruner
     from servicetokens.usecases.inactivity import InactiveTokens
 
     settings = settings or Settings()
     service = build_service(settings)
-    return create_app(
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app = create_app(
         service,
-        trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        trusted_proxies=proxies,
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
         jobs=[
             InactiveTokens(service.database, interval=settings.jobs_interval),
             *notification_jobs(service.database, settings),
         ],
     )
+    mount_dashboard(app, service, trusted_proxies=proxies)
+    return app
 
 
 def notification_jobs(

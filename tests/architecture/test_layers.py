@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "servicetokens"
 MAX_LINES = 350
 
-ENTRYPOINTS = ("api", "gate", "cli")
+ENTRYPOINTS = ("api", "gate", "cli", "dashboard")
 ROOT = f"{PACKAGE}.bootstrap"
 
 
@@ -109,6 +109,13 @@ def test_entrypoints_never_import_storage() -> None:
 def test_the_api_and_the_gate_do_not_import_each_other() -> None:
     wrong = [(s, t) for s, t in _edges(("api",)) if _in(t, "gate", "cli")]
     wrong += [(s, t) for s, t in _edges(("gate",)) if _in(t, "api", "cli")]
+    assert wrong == []
+
+
+def test_the_dashboard_is_an_entrypoint_of_its_own() -> None:
+    """Beside the API, never through it: it calls the use cases as the API does."""
+    wrong = [(s, t) for s, t in _edges(("dashboard",)) if _in(t, "api", "gate", "cli")]
+    wrong += [(s, t) for s, t in _edges(("api", "gate")) if _in(t, "dashboard")]
     assert wrong == []
 
 

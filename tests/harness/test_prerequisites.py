@@ -2,7 +2,7 @@
 
 Each test runs pytest in a subprocess, on a copy of the database or on a few real test
 files, with the machine narrowed down: an unreachable PostgreSQL, a PATH without nginx, node
-or npm.
+or npm, a Chromium path that holds none.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ NEEDING = {
     ],
     "nginx": ["tests/gate/test_nginx.py"],
     "node and npm": ["tests/conformance/test_typescript_sdk.py"],
+    "Chromium": ["tests/dashboard/test_browser.py"],
 }
 NEEDING_NOTHING = "tests/unit/test_durations.py"
 
@@ -50,6 +51,7 @@ def pytest_run(
     """`pytest ARGS` in `root` with that PATH and PostgreSQL URL, as a user would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICETOKENS_TEST_")}
     env["PATH"] = path
+    env[prerequisites.CHROMIUM_VARIABLE] = str(Path(path.split(os.pathsep)[0]) / "chromium")
     env["PYTHONPATH"] = str(root / "src")
     env[prerequisites.DATABASE_URL_VARIABLE] = database_url
     if require_all:
@@ -108,6 +110,7 @@ def test_missing_prerequisites_are_skipped_with_one_line_each(
     assert prerequisites.DATABASE_URL_VARIABLE in lines[0]
     assert "apt-get install nginx" in lines[1]
     assert "apt-get install nodejs npm" in lines[2]
+    assert "apt-get install chromium" in lines[3]
     stats = re.search(r"(\d+) passed, (\d+) deselected", output)
     assert stats, output[-3000:]
     assert int(stats[1]) > 0
@@ -127,11 +130,11 @@ def test_require_all_turns_each_missing_prerequisite_into_a_failure(
 
     output = run.stdout + run.stderr
     assert run.returncode == 1, output[-3000:]
-    for marker in ("postgres", "nginx", "node"):
+    for marker in ("postgres", "nginx", "node", "chromium"):
         assert f"FAILED tests/prerequisites.py::{marker}" in output, output[-3000:]
     assert f"no server at {url}" in output
     assert not [line for line in output.splitlines() if line.startswith("SKIPPED")]
-    assert re.search(r"3 failed, \d+ passed", output), output[-3000:]
+    assert re.search(r"4 failed, \d+ passed", output), output[-3000:]
 
 
 def test_database_urls_keep_the_server_and_hide_the_password(

@@ -4,6 +4,7 @@ nothing prints one again."""
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from servicetokens.cli.common import JsonFlag, admin_for, refusals
+from servicetokens.cli.common import JsonFlag, admin_for, refusals, service_for
 from servicetokens.cli.output import console, emit, fail
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.credentials import ApiToken
@@ -159,6 +160,19 @@ def users_create(
         as_json=as_json,
         title="user (key shown once)",
     )
+
+
+@users_app.command("set-password")
+def users_set_password(ctx: typer.Context, email: str) -> None:
+    """Set a user's dashboard password, read from stdin (or asked for twice on a terminal);
+    every dashboard session they had ends."""
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with refusals():
+        service_for(ctx).people.set_password(email, password)
+    console.print(f"password set for {escape(email.strip().lower())}")
 
 
 @users_app.command("rotate-key")

@@ -109,7 +109,15 @@ def serve(
             scope_id=account_id,
             permission=Permission.WRITE,
         )
-        print_welcome(host=host, port=port, account_id=account_id, token=credential.secret)
+        admin = service.people.create_admin(account_id)
+        print_welcome(
+            host=host,
+            port=port,
+            account_id=account_id,
+            token=credential.secret,
+            email=admin.id,
+            password=admin.secret,
+        )
     service.close()
     # uvicorn's workers import `bootstrap:build_api` afresh: the settings travel to them
     # as the environment `Settings()` reads (one mapping, both ways: config.py).

@@ -7,15 +7,25 @@ from rich.console import Console
 __all__ = ["print_welcome"]
 
 
-def print_welcome(*, host: str, port: int, account_id: str, token: str) -> None:
-    """Print the first account, its Write token (shown once) and examples to paste."""
+def print_welcome(
+    *, host: str, port: int, account_id: str, token: str, email: str, password: str
+) -> None:
+    """Print the first account, its Write token and the dashboard's administrator login
+    (both shown once) and examples to paste."""
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    base = f"http://{shown_host}:{port}/client/v4"
-    text = f"""[bold]A first account was created. The token is shown only this once.[/bold]
+    site = f"http://{shown_host}:{port}"
+    base = f"{site}/client/v4"
+    text = f"""[bold]A first account was created. The token and the password are shown only
+this once.[/bold]
 
   account id : {account_id}
   API token  : {token}   (Access: Service Tokens Write)
   base URL   : {base}
+
+[bold]Dashboard[/bold]  {site}/
+  email      : {email}
+  password   : {password}
+  (change it: servicetokens users set-password {email})
 
 [bold]curl[/bold]
   curl -s -X POST {base}/accounts/{account_id}/access/service_tokens \\

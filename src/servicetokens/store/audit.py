@@ -43,15 +43,31 @@ class AuditStore(Session):
         )
 
     def entries(
-        self, *, account_id: str | None, since: datetime | None, limit: int
+        self,
+        *,
+        account_id: str | None,
+        since: datetime | None,
+        limit: int,
+        until: datetime | None = None,
+        target: str | None = None,
+        actor_id: str | None = None,
+        action: str | None = None,
     ) -> list[AuditEntry]:
-        """The newest `limit` entries (optionally of one account, at or after `since`),
-        oldest first."""
+        """The newest `limit` entries (optionally of one account, at or after `since`,
+        before `until`, about one `target`, by one actor, of one action), oldest first."""
         statement = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
         if account_id is not None:
             statement = statement.where(audit_log.c.account_id == account_id)
         if since is not None:
             statement = statement.where(audit_log.c.at >= to_micros(since))
+        if until is not None:
+            statement = statement.where(audit_log.c.at < to_micros(until))
+        if target is not None:
+            statement = statement.where(audit_log.c.target == target)
+        if actor_id is not None:
+            statement = statement.where(audit_log.c.actor_id == actor_id)
+        if action is not None:
+            statement = statement.where(audit_log.c.action == action)
         rows = list(self._conn.execute(statement.limit(limit)))
         return [
             AuditEntry(

@@ -24,6 +24,7 @@ from servicetokens.store.alert_policies import AlertPolicyStore
 from servicetokens.store.alert_state import AlertStateStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
+from servicetokens.store.dashboard import DashboardStore
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
@@ -53,6 +54,7 @@ class Transaction:
         "audit",
         "connection",
         "containers",
+        "dashboard",
         "dialect",
         "organizations",
         "outbox",
@@ -83,6 +85,7 @@ class Transaction:
         self.outbox = OutboxStore(connection, dialect)
         self.alert_history = AlertHistoryStore(connection, dialect)
         self.alert_state = AlertStateStore(connection, dialect)
+        self.dashboard = DashboardStore(connection, dialect)
 
 
 class Database:

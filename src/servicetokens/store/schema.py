@@ -37,6 +37,8 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "container_versions",
+    "dashboard_sessions",
+    "login_throttle",
     "memberships",
     "metadata",
     "service_tokens",
@@ -79,6 +81,8 @@ users = Table(
     Column("email", String(254), primary_key=True),
     Column("api_key_digest", LargeBinary(32), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # The dashboard's sign-in (migration 0011): an argon2id hash, NULL until one is set.
+    Column("password_hash", Text, nullable=True),
 )
 
 memberships = Table(
@@ -289,4 +293,38 @@ access_organizations = Table(
 # -- notifications (migration 0010): store/alerting_tables.py -------------------------------
 alert_webhooks, alert_policies, alert_deliveries, alert_fired, worker_leases = alerting_tables(
     metadata
+)
+
+# -- the dashboard (migration 0011) -----------------------------------------------------------
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    # Server-side sessions of people signed in to the dashboard. The cookie carries the
+    # session id; only its SHA-256 digest is stored. A session ends at `expires_at`
+    # (absolute), at `idle_expires_at` (moved on use), or when revoked (sign-out).
+    Column("id_digest", LargeBinary(32), primary_key=True),
+    Column("email", String(254), ForeignKey("users.email"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("idle_expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    # A secret waiting to be shown once (after create or rotate), sealed with AES-GCM under
+    # a key derived from the session id, which only the browser's cookie holds.
+    Column("pending_token_id", String(36), nullable=True),
+    Column("pending_secret", Text, nullable=True),
+    Column("pending_until", BigInteger, nullable=True),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    # Failed sign-ins counted per client address, per email and per known device (a device
+    # row is made on a successful sign-in and names its email): see usecases/sign_in.py.
+    Column("key", String(128), primary_key=True),
+    Column("email", String(254), nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", BigInteger, nullable=False),
+    Column("blocked_until", BigInteger, nullable=True),
 )

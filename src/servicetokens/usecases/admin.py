@@ -32,12 +32,13 @@ from servicetokens.store.database import Database
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.changes import record_operator_change
 
-__all__ = ["Admin", "IssuedCredential"]
+__all__ = ["Admin", "IssuedCredential", "normal_email"]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 
 
-def _normal_email(email: str) -> str:
+def normal_email(email: str) -> str:
+    """`email` trimmed and lower-cased; refused (400) when it is not an email address."""
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise ValidationError(f"not an email address: {email!r}")
@@ -177,7 +178,7 @@ class Admin:
 
     def create_user(self, email: str, *, account_id: str) -> IssuedCredential:
         """A user who is a member of `account_id`; returns their email and global API key."""
-        email = _normal_email(email)
+        email = normal_email(email)
         key = new_api_key()
         with self._database.write() as tx:
             if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
@@ -195,7 +196,7 @@ class Admin:
     def rotate_user_key(self, email: str, *, account_id: str) -> IssuedCredential:
         """A new global API key for a member of `account_id`; the old key stops working in
         every process on its next use. Returns the email and the new key (shown once)."""
-        email = _normal_email(email)
+        email = normal_email(email)
         key = new_api_key()
         with self._database.write() as tx:
             user = tx.principals.user(email)
@@ -215,13 +216,14 @@ class Admin:
     def remove_user(self, email: str, *, account_id: str) -> bool:
         """End a user's membership of `account_id`; the user (and their key) is deleted when
         no membership remains. Returns whether the user was deleted."""
-        email = _normal_email(email)
+        email = normal_email(email)
         with self._database.write() as tx:
             if not tx.principals.remove_membership(email, account_id):
                 raise ValidationError(f"{email} is not a member of account {account_id}")
             user = tx.principals.user(email)
             deleted = user is not None and not user.account_ids
             if deleted:
+                tx.dashboard.delete_user_sessions(email)
                 tx.principals.delete_user(email)
             record_operator_change(
                 tx,

@@ -28,6 +28,7 @@ __all__ = [
     "record_notification_change",
     "record_operator_change",
     "record_token_change",
+    "record_user_event",
 ]
 
 
@@ -131,6 +132,31 @@ def record_operator_change(
             action=action,
             account_id=account_id,
             target=target,
+            detail=detail,
+        )
+    )
+
+
+def record_user_event(
+    tx: Transaction,
+    email: str,
+    action: str,
+    *,
+    now: datetime,
+    origin: str | None,
+    **detail: object,
+) -> None:
+    """Record a person's own action on their sign-in (`dashboard.sign_in`,
+    `dashboard.sign_in_failed`, `dashboard.sign_out`) from `origin` at `now`: the audit
+    entry only (no managed object changed)."""
+    tx.audit.add(
+        AuditEntry(
+            at=now,
+            actor_kind="user",
+            actor_id=email,
+            action=action,
+            account_id=None,
+            origin=origin,
             detail=detail,
         )
     )

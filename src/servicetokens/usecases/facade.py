@@ -17,12 +17,14 @@ from servicetokens.usecases.admin import Admin
 from servicetokens.usecases.alert_destinations import WebhookDestinations
 from servicetokens.usecases.alert_policies import NotificationPolicies
 from servicetokens.usecases.app_policies import AppPolicies
+from servicetokens.usecases.audit_reading import AuditReading
 from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.expiring import ExpiringTokens
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
+from servicetokens.usecases.sign_in import DashboardAuth
 from servicetokens.usecases.usage import ApiTokenUsage
 
 __all__ = ["UseCases"]
@@ -33,8 +35,9 @@ class UseCases:
     """The use cases over one database: who is calling (`authentication`), what they may
     touch (`authorization`), service tokens (`tokens`), the operator's actions (`admin`),
     the Access control plane's management (`policies`, `applications`, `app_policies`,
-    `organizations`), what gates read of it (`control_plane`), and notifications (`webhooks`,
-    `notification_policies`, `expiring`)."""
+    `organizations`), what gates read of it (`control_plane`), notifications (`webhooks`,
+    `notification_policies`, `expiring`), one account's audit log for its readers (`audit`)
+    and the dashboard's people and sessions (`people`)."""
 
     database: Database
     clock: Clock
@@ -50,6 +53,8 @@ class UseCases:
     webhooks: WebhookDestinations
     notification_policies: NotificationPolicies
     expiring: ExpiringTokens
+    audit: AuditReading
+    people: DashboardAuth
 
     @property
     def usage(self) -> ApiTokenUsage:
