@@ -10,6 +10,9 @@ needs it:
 - **nginx**: `nginx` on PATH (Debian installs it as /usr/sbin/nginx). Tests marked `nginx`.
 - **node**: `node` and `npm` on PATH (the TypeScript SDK conformance tests). Tests marked
   `node`.
+- **PgBouncer**: `pgbouncer` on PATH or in /usr/sbin (Debian's package), for tests that put
+  a PgBouncer in transaction mode in front of the PostgreSQL server (`tests/pooler.py`).
+  Tests marked `pgbouncer` or using the `pgbouncer` fixture.
 - **PostgreSQL's server programs**: `initdb` and `pg_ctl`, where Debian keeps them
   (/usr/lib/postgresql/*/bin) or on PATH, for tests that run a private cluster. Tests marked
   `postgres_cluster`.
@@ -106,6 +109,13 @@ def _nginx_problem() -> str | None:
 
 
 @functools.cache
+def _pgbouncer_problem() -> str | None:
+    from tests.pooler import pgbouncer_program
+
+    return None if pgbouncer_program() else "not on PATH or in /usr/sbin"
+
+
+@functools.cache
 def _node_problem() -> str | None:
     absent = [name for name in ("node", "npm") if shutil.which(name) is None]
     return f"{' and '.join(absent)} not on PATH" if absent else None
@@ -159,6 +169,13 @@ PREREQUISITES = (
         "nginx", "nginx", "apt-get install nginx, with /usr/sbin on PATH, to enable", _nginx_problem
     ),
     Prerequisite("node", "node and npm", "apt-get install nodejs npm to enable", _node_problem),
+    Prerequisite(
+        "pgbouncer",
+        "PgBouncer",
+        "apt-get install pgbouncer to enable",
+        _pgbouncer_problem,
+        frozenset({"pgbouncer"}),
+    ),
 )
 
 # Registered by tests/conftest.py (`postgres` is in pyproject.toml, with the other markers).
@@ -166,6 +183,7 @@ MARKERS = (
     "postgres_cluster: runs a private PostgreSQL cluster (needs initdb and pg_ctl)",
     "nginx: needs nginx on PATH",
     "node: needs node and npm on PATH",
+    "pgbouncer: needs pgbouncer (a PgBouncer in front of the PostgreSQL server)",
 )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "build_service",
     "build_use_cases",
     "gate_on",
+    "open_database",
     "upgrade_database",
 ]
 
@@ -72,6 +73,16 @@ def build_use_cases(
     )
 
 
+def open_database(settings: Settings) -> Database:
+    """The configured database (not migrated): its engine, and where it is LISTENed to."""
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.pool_size,
+        transaction_pooler=settings.transaction_pooler,
+    )
+    return Database(engine, listen_url=settings.listen_database_url, listen=settings.listens)
+
+
 def build_service(
     settings: Settings,
     *,
@@ -80,11 +91,11 @@ def build_service(
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
 ) -> UseCases:
     """The use cases on the configured database, migrated to the newest schema first."""
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size)
+    database = open_database(settings)
     if migrate:
-        upgrade(engine)
+        upgrade(database.engine)
     return build_use_cases(
-        Database(engine),
+        database,
         clock=clock,
         usage_interval=usage_interval,
         legacy_organizations=settings.legacy_organizations,
@@ -94,11 +105,11 @@ def build_service(
 
 def upgrade_database(settings: Settings) -> str:
     """Create or migrate the configured database to the newest schema; that revision."""
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size)
+    database = open_database(settings)
     try:
-        upgrade(engine)
+        upgrade(database.engine)
     finally:
-        engine.dispose()
+        database.dispose()
     return head_revision()
 
 
@@ -125,9 +136,9 @@ def build_gate(
     """A gate (`servicetokens gate`) on the configured database, migrated to the newest
     schema first, signing under `kek` (default: found as `signing.kek_source.load_kek`
     says)."""
-    engine = make_engine(database.database_url, pool_size=database.pool_size)
-    upgrade(engine)
-    return gate_on(settings, Database(engine), kek=kek)
+    opened = open_database(database)
+    upgrade(opened.engine)
+    return gate_on(settings, opened, kek=kek)
 
 
 def gate_on(

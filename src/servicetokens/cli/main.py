@@ -21,7 +21,7 @@ from servicetokens.cli.keys import keys_app
 from servicetokens.cli.options import AuditRetentionOption, TrustedProxyOption, trusted_proxies
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, Settings
+from servicetokens.config import DATABASE_ENV, TRANSACTION_POOLER_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
@@ -60,9 +60,21 @@ def _global(
             help="sqlite:///PATH or postgresql://user@host:port/db (default ./servicetokens.db).",
         ),
     ] = None,
+    transaction_pooler: Annotated[
+        bool,
+        typer.Option(
+            "--transaction-pooler",
+            envvar=TRANSACTION_POOLER_ENV,
+            help="PostgreSQL is reached through a pooler in transaction mode (PgBouncer): "
+            "no server-side prepared statements or startup options; gates LISTEN only on "
+            "--listen-database.",
+        ),
+    ] = False,
 ) -> None:
     try:
         settings = Settings(database_url=database) if database else Settings()
+        if transaction_pooler:
+            settings = replace(settings, transaction_pooler=True)
     except ValueError as exc:  # a malformed SERVICETOKENS_* variable
         fail(str(exc))
         raise typer.Exit(2) from None

@@ -22,7 +22,7 @@ from servicetokens.store.access_policies import PolicyStore
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dialect import Dialect
-from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
+from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT, normalise_url
 from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.principals import PrincipalStore
@@ -70,12 +70,31 @@ class Transaction:
         self.organizations = OrganizationStore(connection, dialect)
 
 
-class Database:
-    """Opens transactions on one engine."""
+def _listen_conninfo(engine: Engine, listen_url: str | None) -> str | None:
+    if engine.dialect.name != "postgresql":
+        if listen_url is not None:
+            raise ValueError("a LISTEN database goes with a PostgreSQL database")
+        return None
+    url = engine.url if listen_url is None else normalise_url(listen_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("the LISTEN database must be a postgresql:// URL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def __init__(self, engine: Engine) -> None:
+
+class Database:
+    """Opens transactions on one engine.
+
+    On PostgreSQL, changes are also pushed (LISTEN/NOTIFY, `store/change_feed.py`) to a
+    session that LISTENs on `listen_url` (default: the engine's own database); `listen=False`
+    (a transaction-mode pooler in front and no direct URL) leaves followers to poll."""
+
+    def __init__(
+        self, engine: Engine, *, listen_url: str | None = None, listen: bool = True
+    ) -> None:
         self.engine = engine
         self.dialect = Dialect(engine.dialect.name)
+        self.listen_conninfo = _listen_conninfo(engine, listen_url) if listen else None
+        """libpq connection string of the session that LISTENs (None: nothing listens)."""
         self.inline_reads = not self.dialect.postgres
         """Whether short reads may run on the event loop (an embedded engine: no network)."""
         self._committer = GroupCommitter(engine, Transaction) if self.inline_reads else None
