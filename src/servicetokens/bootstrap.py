@@ -121,12 +121,18 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     from servicetokens.usecases.inactivity import InactiveTokens
 
     settings = settings or Settings()
+    if settings.log_format == "json":
+        from servicetokens.json_logs import use_json_logs
+
+        use_json_logs()
     service = build_service(settings)
     return create_app(
         service,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
         jobs=[InactiveTokens(service.database, interval=settings.jobs_interval)],
+        metrics=settings.metrics,
+        request_log=settings.log_format == "json",
     )
 
 
@@ -159,6 +165,7 @@ def gate_on(
     from servicetokens.gate.app import GateApp
     from servicetokens.usecases.audit_retention import AuditPruner
     from servicetokens.usecases.database_files import find_kek
+    from servicetokens.usecases.health import DatabaseHealth
     from servicetokens.usecases.signing_keys import KeyRing
     from servicetokens.usecases.verification import Verification
 
@@ -202,6 +209,7 @@ def gate_on(
         verification=verification,
         audit_pruner=pruner,
         access=access,
+        health=DatabaseHealth(database),
         close=database.dispose,
         clock=clock,
     )

@@ -167,6 +167,7 @@ def gate(
             cookie=cookie,
             audit_retention_days=audit_retention,
             trusted_proxies=trusted_proxies(trusted_proxy),
+            request_log=database.log_format == "json",
         )
     except ValueError as exc:  # a malformed route or policy
         raise _usage(str(exc)) from None
@@ -199,11 +200,16 @@ def gate(
     else:
         served = str(upstream)
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {served}", err=True)
+    if settings.request_log:
+        from servicetokens.json_logs import use_json_logs
+
+        use_json_logs()
     uvicorn.run(
         gate_app,
         host=host,
         port=port,
         log_level="warning",
+        log_config=None if settings.request_log else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         server_header=False,
         date_header=False,  # the upstream's Date passes through

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from servicetokens.domain.histogram import Histogram
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.store.access_apps import ApplicationStore
 from servicetokens.store.access_policies import PolicyStore
@@ -31,9 +34,21 @@ from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
 
-__all__ = ["Database", "Transaction"]
+__all__ = ["Database", "PoolUse", "Transaction"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUse:
+    """The engine's connection pool right now."""
+
+    size: int
+    """Connections the pool keeps."""
+    checked_out: int
+    """Connections in use."""
+    overflow: int
+    """Connections opened beyond `size` (negative: not yet opened up to `size`)."""
 
 
 class Transaction:
@@ -102,6 +117,27 @@ class Database:
         self._probe_path = database if database and database != ":memory:" else None
         self._probes = threading.local()
         self._token_total = TokenTotal()
+        self.pool_waits = Histogram()
+        """Seconds each transaction waited for a pooled connection (with its pre-ping)."""
+
+    def _connect(self) -> Connection:
+        started = time.perf_counter()
+        connection = self.engine.connect()
+        self.pool_waits.observe(time.perf_counter() - started)
+        return connection
+
+    def pool_use(self) -> PoolUse:
+        """How many pooled connections exist and are in use (for the metrics)."""
+        pool: Any = self.engine.pool
+        if not hasattr(pool, "checkedout"):  # a pool without a size (e.g. in-memory SQLite)
+            return PoolUse(0, 0, 0)
+        return PoolUse(int(pool.size()), int(pool.checkedout()), int(pool.overflow()))
+
+    def ping(self) -> None:
+        """Read from the database once, on a fresh pooled connection; raises the driver's
+        error (wrapped by SQLAlchemy) when it cannot be reached."""
+        with self._connect() as connection:
+            connection.exec_driver_sql("SELECT 1 FROM container_versions LIMIT 1").all()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.
@@ -116,7 +152,7 @@ class Database:
             if self.inline_reads:  # SQLite in memory: the pool's one connection
                 with self.read() as tx:
                     return tx.versions.versions(kind, container_id)
-            with self.engine.connect() as pooled:
+            with self._connect() as pooled:
                 autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
                 return versions_on(autocommit, self.dialect, kind, container_id)
         connection = getattr(self._probes, "connection", None)
@@ -157,7 +193,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
-        with self.engine.connect() as connection, connection.begin():
+        with self._connect() as connection, connection.begin():
             yield Transaction(connection, token_total=self._token_total)
 
     @contextmanager
@@ -165,7 +201,7 @@ class Database:
         """A read-only transaction whose statements all see one snapshot (REPEATABLE READ
         on PostgreSQL, a deferred BEGIN on SQLite), for reads that must agree with each
         other, such as a gate's whole control plane."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             if self.dialect.postgres:
                 connection.execution_options(isolation_level="REPEATABLE READ")
             else:
@@ -176,7 +212,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         """A write transaction, committed when the block ends without an exception."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             connection.info[WRITE_INTENT] = True
             with connection.begin():
                 yield Transaction(connection)
