@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from servicetokens.api.metrics import ApiMetrics
+from servicetokens.api.routing import RouteTemplates
 from servicetokens.domain.network import TrustedProxies
 from servicetokens.domain.request_ids import RequestIds, accepted_request_id
 from servicetokens.json_logs import REQUEST_LOGGER
@@ -41,6 +42,7 @@ class Observe:
         self._request_log = request_log
         self._proxies = proxies
         self._ids = RequestIds()
+        self._templates = RouteTemplates()
 
     def _request_id(self, scope: dict[str, Any]) -> tuple[str, str | None]:
         """(request id, client address) of a request."""
@@ -80,7 +82,7 @@ class Observe:
             await self.app(scope, receive, watched)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or _UNMATCHED
+            route = self._templates.of(scope) or _UNMATCHED
             if self._metrics is not None:
                 self._metrics.observe(route, scope["method"], status, seconds)
             if request_id is not None:
