@@ -75,9 +75,7 @@ class RouteTemplates:
             for context in iter_route_contexts(scope["app"].routes):
                 if context.path is not None:
                     pattern = getattr(context, "path_regex", None)
-                    paths.setdefault(id(context.original_route), []).append(
-                        (pattern, context.path)
-                    )
+                    paths.setdefault(id(context.original_route), []).append((pattern, context.path))
             self._paths = paths
         found = self._paths.get(id(route))
         if not found:
