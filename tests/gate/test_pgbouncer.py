@@ -39,7 +39,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.pgbouncer]
 @pytest.fixture(scope="module")
 def pooled(pg_database: str, pgbouncer: PgBouncer) -> Iterator[Database]:
     """The test database through PgBouncer, as `--transaction-pooler` opens it."""
-    upgrade(open_database(Settings(database_url=pg_database, pool_size=1)).engine)
+    direct = open_database(Settings(database_url=pg_database, pool_size=1))
+    upgrade(direct.engine)
+    direct.dispose()
     database = open_database(
         Settings(database_url=pgbouncer.url(pg_database), pool_size=4, transaction_pooler=True)
     )
