@@ -21,6 +21,7 @@ from servicetokens.signing.kek import KeyEncryptionKey
 from servicetokens.signing.kek_source import KEK_ENV
 from servicetokens.usecases.facade import UseCases
 from tests import prerequisites
+from tests.pooler import PgBouncer, start_pgbouncer
 
 PG_ADMIN_URL = prerequisites.admin_url()
 
@@ -149,3 +150,14 @@ def make_world(service: UseCases) -> World:
 def world(service: UseCases) -> World:
     """A fresh world of accounts, zones and credentials."""
     return make_world(service)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of the PostgreSQL server (`tests/pooler.py`),
+    for the session."""
+    pooler = start_pgbouncer(PG_ADMIN_URL, tmp_path_factory.mktemp("pgbouncer"))
+    try:
+        yield pooler
+    finally:
+        pooler.stop()

@@ -13,6 +13,9 @@ needs it:
 - **Chromium**: Debian's `chromium` (/usr/bin/chromium, or `chromium` on PATH) and the
   `playwright` package, for the dashboard's browser tests. Tests marked `chromium` (no
   browser is ever downloaded: Playwright drives that one through `executable_path`).
+- **PgBouncer**: `pgbouncer` on PATH or in /usr/sbin (Debian's package), for tests that put
+  a PgBouncer in transaction mode in front of the PostgreSQL server (`tests/pooler.py`).
+  Tests marked `pgbouncer` or using the `pgbouncer` fixture.
 - **PostgreSQL's server programs**: `initdb` and `pg_ctl`, where Debian keeps them
   (/usr/lib/postgresql/*/bin) or on PATH, for tests that run a private cluster. Tests marked
   `postgres_cluster`.
@@ -123,6 +126,13 @@ def _nginx_problem() -> str | None:
 
 
 @functools.cache
+def _pgbouncer_problem() -> str | None:
+    from tests.pooler import pgbouncer_program
+
+    return None if pgbouncer_program() else "not on PATH or in /usr/sbin"
+
+
+@functools.cache
 def _node_problem() -> str | None:
     absent = [name for name in ("node", "npm") if shutil.which(name) is None]
     return f"{' and '.join(absent)} not on PATH" if absent else None
@@ -194,6 +204,13 @@ PREREQUISITES = (
         "apt-get install chromium (and pip install the test extra) to enable",
         _chromium_problem,
     ),
+    Prerequisite(
+        "pgbouncer",
+        "PgBouncer",
+        "apt-get install pgbouncer to enable",
+        _pgbouncer_problem,
+        frozenset({"pgbouncer"}),
+    ),
 )
 
 # Registered by tests/conftest.py (`postgres` is in pyproject.toml, with the other markers).
@@ -202,6 +219,7 @@ MARKERS = (
     "nginx: needs nginx on PATH",
     "node: needs node and npm on PATH",
     "chromium: drives Debian's Chromium with Playwright (the dashboard's browser tests)",
+    "pgbouncer: needs pgbouncer (a PgBouncer in front of the PostgreSQL server)",
 )
 
 

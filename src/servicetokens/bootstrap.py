@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from servicetokens.gate.app import GateApp
     from servicetokens.gate.settings import GateSettings
     from servicetokens.signing.kek import KeyEncryptionKey
-    from servicetokens.usecases.background import BackgroundJob
+    from servicetokens.usecases.delivery_worker import DeliveryWorker
+    from servicetokens.usecases.expiry_alerts import ExpiryAlerts
 
 __all__ = [
     "build_api",
@@ -47,6 +48,7 @@ __all__ = [
     "build_use_cases",
     "gate_on",
     "notification_jobs",
+    "open_database",
     "upgrade_database",
 ]
 
@@ -100,6 +102,16 @@ def build_use_cases(
     )
 
 
+def open_database(settings: Settings) -> Database:
+    """The configured database (not migrated): its engine, and where it is LISTENed to."""
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.pool_size,
+        transaction_pooler=settings.transaction_pooler,
+    )
+    return Database(engine, listen_url=settings.listen_database_url, listen=settings.listens)
+
+
 def build_service(
     settings: Settings,
     *,
@@ -108,11 +120,11 @@ def build_service(
     usage_interval: float = DEFAULT_FLUSH_INTERVAL,
 ) -> UseCases:
     """The use cases on the configured database, migrated to the newest schema first."""
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size)
+    database = open_database(settings)
     if migrate:
-        upgrade(engine)
+        upgrade(database.engine)
     return build_use_cases(
-        Database(engine),
+        database,
         clock=clock,
         usage_interval=usage_interval,
         legacy_organizations=settings.legacy_organizations,
@@ -123,11 +135,11 @@ def build_service(
 
 def upgrade_database(settings: Settings) -> str:
     """Create or migrate the configured database to the newest schema; that revision."""
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size)
+    database = open_database(settings)
     try:
-        upgrade(engine)
+        upgrade(database.engine)
     finally:
-        engine.dispose()
+        database.dispose()
     return head_revision()
 
 
@@ -141,24 +153,34 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     from servicetokens.usecases.inactivity import InactiveTokens
 
     settings = settings or Settings()
+    if settings.log_format == "json":
+        from servicetokens.json_logs import use_json_logs
+
+        use_json_logs()
     service = build_service(settings)
     proxies = TrustedProxies(settings.trusted_proxies)
+    worker, alerts = notification_jobs(service.database, settings)
     app = create_app(
         service,
         trusted_proxies=proxies,
         audit_pruner=AuditPruner(service.database, retention_days=settings.audit_retention_days),
-        jobs=[
-            InactiveTokens(service.database, interval=settings.jobs_interval),
-            *notification_jobs(service.database, settings),
-        ],
+        jobs=[InactiveTokens(service.database, interval=settings.jobs_interval), worker, alerts],
+        metrics=settings.metrics,
+        request_log=settings.log_format == "json",
     )
+    if app.state.metrics is not None:
+        app.state.metrics.gauge(
+            "servicetokens_outbox_backlog",
+            "Webhook deliveries not yet sent (due now or waiting for a retry).",
+            worker.backlog,
+        )
     mount_dashboard(app, service, trusted_proxies=proxies)
     return app
 
 
 def notification_jobs(
     database: Database, settings: Settings, *, clock: Clock = system_clock
-) -> list[BackgroundJob]:
+) -> tuple[DeliveryWorker, ExpiryAlerts]:
     """The delivery worker (polling every second, or every jobs interval when shorter) and
     the scheduled expiry alerts (every jobs interval), which wake the worker when they
     queue something."""
@@ -176,7 +198,7 @@ def notification_jobs(
     alerts = ExpiryAlerts(
         database, clock=clock, interval=settings.jobs_interval, queued=worker.wake
     )
-    return [worker, alerts]
+    return worker, alerts
 
 
 def build_gate(
@@ -185,9 +207,9 @@ def build_gate(
     """A gate (`servicetokens gate`) on the configured database, migrated to the newest
     schema first, signing under `kek` (default: found as `signing.kek_source.load_kek`
     says)."""
-    engine = make_engine(database.database_url, pool_size=database.pool_size)
-    upgrade(engine)
-    return gate_on(settings, Database(engine), kek=kek)
+    opened = open_database(database)
+    upgrade(opened.engine)
+    return gate_on(settings, opened, kek=kek)
 
 
 def gate_on(
@@ -208,6 +230,7 @@ def gate_on(
     from servicetokens.gate.app import GateApp
     from servicetokens.usecases.audit_retention import AuditPruner
     from servicetokens.usecases.database_files import find_kek
+    from servicetokens.usecases.health import DatabaseHealth
     from servicetokens.usecases.signing_keys import KeyRing
     from servicetokens.usecases.verification import Verification
 
@@ -251,6 +274,7 @@ def gate_on(
         verification=verification,
         audit_pruner=pruner,
         access=access,
+        health=DatabaseHealth(database),
         close=database.dispose,
         clock=clock,
     )

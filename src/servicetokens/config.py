@@ -28,9 +28,14 @@ __all__ = [
     "DEFAULT_POOL_SIZE",
     "JOBS_INTERVAL_ENV",
     "LEGACY_ORGANIZATIONS_ENV",
+    "LISTEN_DATABASE_ENV",
+    "LOG_FORMATS",
+    "LOG_FORMAT_ENV",
     "MAX_APPLICATIONS_ENV",
+    "METRICS_ENV",
     "NOTIFY_RETRY_SCHEDULE_ENV",
     "POOL_SIZE_ENV",
+    "TRANSACTION_POOLER_ENV",
     "TRUSTED_PROXIES_ENV",
     "Settings",
     "default_database_url",
@@ -44,6 +49,13 @@ MAX_APPLICATIONS_ENV = "SERVICETOKENS_MAX_APPLICATIONS"
 JOBS_INTERVAL_ENV = "SERVICETOKENS_JOBS_INTERVAL"
 ALLOW_PRIVATE_WEBHOOKS_ENV = "SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"
 NOTIFY_RETRY_SCHEDULE_ENV = "SERVICETOKENS_NOTIFY_RETRY_SCHEDULE"
+TRANSACTION_POOLER_ENV = "SERVICETOKENS_TRANSACTION_POOLER"
+LISTEN_DATABASE_ENV = "SERVICETOKENS_LISTEN_DATABASE_URL"
+LOG_FORMAT_ENV = "SERVICETOKENS_LOG_FORMAT"
+METRICS_ENV = "SERVICETOKENS_METRICS"
+LOG_FORMATS = ("text", "json")
+"""`--log-format` values: uvicorn's plain lines, or one JSON object per line (and per
+request)."""
 DEFAULT_POOL_SIZE = 10
 
 
@@ -84,15 +96,15 @@ def _env_jobs_interval() -> float:
     return seconds
 
 
-def _env_flag(name: str) -> bool:
-    value = os.environ.get(name, "0").strip().lower()
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "1" if default else "0").strip().lower()
     if value not in ("0", "1", "true", "false", ""):
         raise ValueError(f"{name} must be 0 or 1, not {value!r}")
     return value in ("1", "true")
 
 
 def _env_legacy_organizations() -> bool:
-    return _env_flag(LEGACY_ORGANIZATIONS_ENV)
+    return _env_flag(LEGACY_ORGANIZATIONS_ENV, False)
 
 
 def _env_retry_schedule() -> tuple[float, ...]:
@@ -103,6 +115,13 @@ def _env_retry_schedule() -> tuple[float, ...]:
         return parse_retry_schedule(value)
     except ValueError as exc:
         raise ValueError(f"{NOTIFY_RETRY_SCHEDULE_ENV}: {exc}") from None
+
+
+def _env_log_format() -> str:
+    value = os.environ.get(LOG_FORMAT_ENV, "text").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{LOG_FORMAT_ENV} must be one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def _env_trusted_proxies() -> tuple[str, ...]:
@@ -125,7 +144,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=_env_trusted_proxies)
     """CIDRs of proxies whose `X-Forwarded-For` is believed (`none`: nobody's). Default:
     loopback. Decides the client address the audit log records."""
-    legacy_organizations: bool = field(default_factory=_env_legacy_organizations)
+    legacy_organizations: bool = field(
+        default_factory=lambda: _env_flag(LEGACY_ORGANIZATIONS_ENV, False)
+    )
     """Organizations created while this is on behave as Cloudflare's created before
     2026-10-05: `strict_service_token_auth` starts off and may be turned off
     (`SERVICETOKENS_LEGACY_ORGANIZATIONS=1`; default off: strict for good)."""
@@ -137,7 +158,7 @@ class Settings:
     """Seconds between runs of an API server's background jobs (the inactive-token job;
     `SERVICETOKENS_JOBS_INTERVAL`, `serve --jobs-interval`, default 60)."""
     allow_private_webhooks: bool = field(
-        default_factory=lambda: _env_flag(ALLOW_PRIVATE_WEBHOOKS_ENV)
+        default_factory=lambda: _env_flag(ALLOW_PRIVATE_WEBHOOKS_ENV, False)
     )
     """Let webhook destinations reach loopback, private and link-local addresses and any
     port (`serve --allow-private-webhooks`, `SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS=1`; default
@@ -146,6 +167,35 @@ class Settings:
     """Seconds between a failed webhook attempt and the next (`SERVICETOKENS_NOTIFY_RETRY_
     SCHEDULE`, e.g. `5,300,1800`; default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h,
     each ±20 %)."""
+    transaction_pooler: bool = field(
+        default_factory=lambda: _env_flag(TRANSACTION_POOLER_ENV, False)
+    )
+    """PostgreSQL is reached through a pooler in transaction mode, such as PgBouncer's
+    `pool_mode = transaction` (`--transaction-pooler`, `SERVICETOKENS_TRANSACTION_POOLER=1`):
+    no server-side prepared statements, no startup options, and LISTEN only on
+    `listen_database_url`."""
+    listen_database_url: str | None = field(
+        default_factory=lambda: os.environ.get(LISTEN_DATABASE_ENV) or None
+    )
+    """A direct PostgreSQL URL (not through a pooler) on which gates LISTEN for changes
+    (`gate --listen-database`, `SERVICETOKENS_LISTEN_DATABASE_URL`). Default: the database
+    itself, or, behind a transaction pooler, nothing (followers poll)."""
+    log_format: str = field(default_factory=_env_log_format)
+    """`text` (default) or `json`: one JSON object per line, one line per request with its
+    request id (`--log-format`, `SERVICETOKENS_LOG_FORMAT`)."""
+    metrics: bool = field(default_factory=lambda: _env_flag(METRICS_ENV, True))
+    """Whether the API counts requests and serves `/metrics` (`serve --metrics/--no-metrics`,
+    `SERVICETOKENS_METRICS`, default on)."""
+
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+
+    @property
+    def listens(self) -> bool:
+        """Whether a PostgreSQL database is LISTENed to: directly, or on the direct URL
+        given when a transaction pooler is in front."""
+        return self.listen_database_url is not None or not self.transaction_pooler
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the SERVICETOKENS_* variables `Settings()` reads back."""
@@ -155,6 +205,10 @@ class Settings:
             AUDIT_RETENTION_ENV: str(self.audit_retention_days),
             TRUSTED_PROXIES_ENV: ",".join(self.trusted_proxies) or "none",
             LEGACY_ORGANIZATIONS_ENV: "1" if self.legacy_organizations else "0",
+            TRANSACTION_POOLER_ENV: "1" if self.transaction_pooler else "0",
+            LISTEN_DATABASE_ENV: self.listen_database_url or "",
+            LOG_FORMAT_ENV: self.log_format,
+            METRICS_ENV: "1" if self.metrics else "0",
             MAX_APPLICATIONS_ENV: str(self.max_applications),
             JOBS_INTERVAL_ENV: repr(self.jobs_interval),
             ALLOW_PRIVATE_WEBHOOKS_ENV: "1" if self.allow_private_webhooks else "0",

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from bench.harness import Server
 
+from servicetokens.config import TRANSACTION_POOLER_ENV
+
 HERE = Path(__file__).resolve().parent
 CLI_TIMEOUT_S = 60
 HEALTH_TIMEOUT_S = 30
@@ -93,18 +95,19 @@ def _cli_command() -> list[str]:
     return [found]
 
 
-def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in SDK_ENV_VARS}
+def _child_env(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k not in SDK_ENV_VARS}, **extra}
 
 
 class _Cli:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, env: dict[str, str]) -> None:
         self.base = [*_cli_command(), "--database", database_url]
+        self.env = env
 
     def json(self, *args: str) -> dict[str, str]:
         cmd = [*self.base, *args, "--json"]
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=_child_env()
+            cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=self.env
         )
         if proc.returncode != 0:
             pytest.fail(
@@ -119,10 +122,11 @@ class _Cli:
         return data
 
 
-def _serve(database_url: str, workdir: Path) -> Iterator[LiveServer]:
+def _serve(database_url: str, workdir: Path, **env: str) -> Iterator[LiveServer]:
     """Accounts, a zone and credentials made through the CLI, then `servicetokens serve` on
-    `database_url` until the generator is closed."""
-    cli = _Cli(database_url)
+    `database_url` until the generator is closed; `env`: SERVICETOKENS_* settings of both."""
+    child_env = _child_env(**env)
+    cli = _Cli(database_url, child_env)
 
     account_a = cli.json("accounts", "create", "conformance-a")["id"]
     zone = cli.json("zones", "create", "conformance.example.com", "--account", account_a)["id"]
@@ -145,7 +149,7 @@ def _serve(database_url: str, workdir: Path) -> Iterator[LiveServer]:
         ["serve", "--host", "127.0.0.1"],
         log=log_path,
         ready_path="/healthz",
-        env=_child_env(),
+        env=child_env,
         timeout=HEALTH_TIMEOUT_S,
         ready=lambda status: status == 200,
     )
@@ -174,18 +178,29 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 @pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    scope="session",
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("pgbouncer", marks=[pytest.mark.postgres, pytest.mark.pgbouncer]),
+    ],
 )
 def engine_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """A server of its own on a fresh SQLite database, then on the machine's PostgreSQL."""
+    """A server of its own on a fresh SQLite database, then on the machine's PostgreSQL,
+    then on it through a PgBouncer in transaction mode (`tests/pooler.py`;
+    `--transaction-pooler` for the server and the CLI alike)."""
     workdir = tmp_path_factory.mktemp(f"conformance-{request.param}")
     if request.param == "sqlite":
-        url = f"sqlite:///{workdir / 'db.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    yield from _serve(url, workdir)
+        yield from _serve(f"sqlite:///{workdir / 'db.sqlite3'}", workdir)
+        return
+    url = request.getfixturevalue("postgres_database")
+    if request.param == "postgresql":
+        yield from _serve(url, workdir)
+        return
+    pooled = request.getfixturevalue("pgbouncer").url(url)
+    yield from _serve(pooled, workdir, **{TRANSACTION_POOLER_ENV: "1"})
 
 
 @pytest.fixture(autouse=True)

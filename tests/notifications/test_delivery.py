@@ -140,12 +140,15 @@ def test_receiver_down_then_back_nothing_lost(
     create_token(api, notify_world, "24h")
     ExpiryAlerts(notify_service.database, clock=clock).run_once()
     sender = worker(notify_service, clock)
+    assert sender.backlog() == 1  # the servicetokens_outbox_backlog gauge
     receiver.status = 503
     assert sender.run_once().succeeded == 0
     assert sender.run_once().sent == 0  # not due until the first retry step (5 s ± 20 %)
+    assert sender.backlog() == 1  # waiting for its retry
     receiver.status = 200
     clock.advance(timedelta(seconds=7))
     assert sender.run_once().succeeded == 1
+    assert sender.backlog() == 0
     attempts = [m.headers for m in receiver.messages()]
     assert len(attempts) == 2
     assert attempts[0]["webhook-id"] == attempts[1]["webhook-id"]  # same id on every attempt

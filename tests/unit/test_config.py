@@ -10,8 +10,12 @@ from hypothesis import strategies as st
 from servicetokens.config import (
     DATABASE_ENV,
     LEGACY_ORGANIZATIONS_ENV,
+    LISTEN_DATABASE_ENV,
+    LOG_FORMAT_ENV,
     MAX_APPLICATIONS_ENV,
+    METRICS_ENV,
     POOL_SIZE_ENV,
+    TRANSACTION_POOLER_ENV,
     TRUSTED_PROXIES_ENV,
     Settings,
 )
@@ -33,6 +37,10 @@ ENV_NAMES = (
     TRUSTED_PROXIES_ENV,
     LEGACY_ORGANIZATIONS_ENV,
     MAX_APPLICATIONS_ENV,
+    TRANSACTION_POOLER_ENV,
+    LISTEN_DATABASE_ENV,
+    LOG_FORMAT_ENV,
+    METRICS_ENV,
 )
 
 
@@ -43,9 +51,22 @@ ENV_NAMES = (
     proxies=st.one_of(st.just(("none",)), st.lists(CIDRS, min_size=1, max_size=4).map(tuple)),
     legacy=st.booleans(),
     max_apps=st.integers(1, 100_000),
+    pooler=st.booleans(),
+    listen=st.sampled_from([None, "postgresql://u@db-direct:5432/st"]),
+    log_format=st.sampled_from(["text", "json"]),
+    metrics=st.booleans(),
 )
 def test_settings_survive_the_trip_through_the_environment(
-    url: str, pool: int, days: int, proxies: tuple[str, ...], legacy: bool, max_apps: int
+    url: str,
+    pool: int,
+    days: int,
+    proxies: tuple[str, ...],
+    legacy: bool,
+    max_apps: int,
+    pooler: bool,
+    listen: str | None,
+    log_format: str,
+    metrics: bool,
 ) -> None:
     sent = Settings(
         database_url=url,
@@ -54,6 +75,10 @@ def test_settings_survive_the_trip_through_the_environment(
         trusted_proxies=proxies,
         legacy_organizations=legacy,
         max_applications=max_apps,
+        transaction_pooler=pooler,
+        listen_database_url=listen,
+        log_format=log_format,
+        metrics=metrics,
     )
     with pytest.MonkeyPatch.context() as env:
         for name in ENV_NAMES:
@@ -76,6 +101,16 @@ def test_without_variables_every_default_comes_from_its_one_place(
     assert settings.trusted_proxies == DEFAULT_TRUSTED_PROXIES
     assert settings.legacy_organizations is False
     assert settings.max_applications == 500
+    assert settings.transaction_pooler is False
+    assert settings.listen_database_url is None
+    assert settings.listens is True
+    assert settings.log_format == "text"
+    assert settings.metrics is True
+
+
+def test_behind_a_transaction_pooler_only_a_direct_url_is_listened_to() -> None:
+    assert Settings(transaction_pooler=True).listens is False
+    assert Settings(transaction_pooler=True, listen_database_url="postgresql://d/st").listens
 
 
 @pytest.mark.parametrize(
@@ -86,6 +121,9 @@ def test_without_variables_every_default_comes_from_its_one_place(
         (AUDIT_RETENTION_ENV, "-1"),
         (LEGACY_ORGANIZATIONS_ENV, "maybe"),
         (MAX_APPLICATIONS_ENV, "0"),
+        (TRANSACTION_POOLER_ENV, "yes please"),
+        (LOG_FORMAT_ENV, "xml"),
+        (METRICS_ENV, "on"),
     ],
 )
 def test_a_malformed_variable_is_refused_with_its_name(

@@ -22,6 +22,8 @@ from starlette.responses import Response
 from servicetokens import __version__
 from servicetokens.api.body import BodySizeLimit
 from servicetokens.api.envelope import failure
+from servicetokens.api.metrics import ApiMetrics, CacheCounts
+from servicetokens.api.observe import Observe
 from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routes import (
     access_apps,
@@ -146,11 +148,15 @@ def create_app(
     trusted_proxies: TrustedProxies | None = None,
     audit_pruner: AuditPruner | None = None,
     jobs: Sequence[BackgroundJob] = (),
+    metrics: bool = True,
+    request_log: bool = False,
 ) -> FastAPI:
     """The management API over the use cases `service`, mounted at `/client/v4`;
     `trusted_proxies` decide which peers' `X-Forwarded-For` names the client (default:
     loopback); `audit_pruner`, when given, prunes the audit log in the background while the
-    app runs, and so do the other background `jobs` (e.g. the inactive-token job)."""
+    app runs, and so do the other background `jobs` (e.g. the inactive-token job).
+    `metrics`: count requests and serve `/metrics`; `request_log`: one JSON line per
+    request with its request id (`api/observe.py`)."""
 
     scan_lane = ScanLane()
     background = [*([] if audit_pruner is None else [audit_pruner]), *jobs]
@@ -177,8 +183,16 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.state.list_pages = ListPages(service.tokens, inline=service.inline_reads)
-    app.state.trusted_proxies = trusted_proxies or TrustedProxies()
+    app.state.list_pages = pages = ListPages(service.tokens, inline=service.inline_reads)
+    app.state.trusted_proxies = proxies = trusted_proxies or TrustedProxies()
+    app.state.metrics = None
+    if metrics:
+        caches: dict[str, CacheCounts] = {
+            "principals": service.authentication.principals,
+            "list_pages": pages.memo,
+        }
+        app.state.metrics = ApiMetrics(service.health, caches)
+        app.include_router(health.metrics_router)
     app.state.scan_lane = scan_lane
     _document_security(app)
     _install_error_handlers(app)
@@ -192,4 +206,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(certs.router)
     app.add_middleware(BodySizeLimit)
+    if metrics or request_log:
+        app.add_middleware(
+            Observe, metrics=app.state.metrics, request_log=request_log, proxies=proxies
+        )
     return app

@@ -33,12 +33,18 @@ class PageMemo:
         self._lru: BoundedLru[Hashable, tuple[int, bytes]] = BoundedLru(
             max_entries=max_entries, max_weight=max_bytes
         )
+        self.hits = 0
+        """Pages answered from memory (for the metrics)."""
+        self.misses = 0
+        """Pages that had to be read."""
 
     def get(self, key: Hashable, *, version: int) -> bytes | None:
         """The page rendered at `version`, if that is what is cached."""
         item = self._lru.get(key)
         if item is None or item[0] != version:
+            self.misses += 1
             return None
+        self.hits += 1
         return item[1]
 
     def put(self, key: Hashable, *, version: int, body: bytes) -> None:
@@ -53,7 +59,7 @@ class ListPages:
         self, tokens: ServiceTokens, *, inline: bool, memo: PageMemo | None = None
     ) -> None:
         self._tokens = tokens
-        self._memo = memo if memo is not None else PageMemo()
+        self.memo = self._memo = memo if memo is not None else PageMemo()
         self.inline = inline
         """Whether `find` may run on the event loop (the database is embedded: SQLite answers
         a memoised or near unfiltered page in microseconds without blocking I/O)."""

@@ -9,13 +9,13 @@ comes before a parameter; `allowed_methods` answers a 405's `Allow` from the app
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
-__all__ = ["allowed_methods", "by_specificity", "specificity"]
+__all__ = ["RouteTemplates", "allowed_methods", "by_specificity", "specificity"]
 
 T = TypeVar("T")
 
@@ -52,3 +52,37 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
         if pattern.match(path):
             methods |= route.methods
     return methods
+
+
+class RouteTemplates:
+    """The path template (`/client/v4/accounts/{account_id}/...`) of the route a request
+    matched, as the metrics and the request log name it: never the path the client sent.
+
+    Starlette leaves the matched route in the scope; a router included under a prefix
+    keeps its routes as written, so the prefixed template is looked up among the app's
+    route contexts (read once, on the first request, when every router is included)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[int, list[tuple[Any, str]]] | None = None
+
+    def of(self, scope: dict[str, Any]) -> str | None:
+        """The template of the route `scope` matched; None when none did."""
+        route = scope.get("route")
+        if route is None:
+            return None
+        if self._paths is None:
+            paths: dict[int, list[tuple[Any, str]]] = {}
+            for context in iter_route_contexts(scope["app"].routes):
+                if context.path is not None:
+                    pattern = getattr(context, "path_regex", None)
+                    paths.setdefault(id(context.original_route), []).append((pattern, context.path))
+            self._paths = paths
+        found = self._paths.get(id(route))
+        if not found:
+            return getattr(route, "path", None)
+        if len(found) == 1:
+            return found[0][1]
+        for pattern, path in found:  # one route under several prefixes
+            if pattern is not None and pattern.match(scope["path"]):
+                return path
+        return found[0][1]

@@ -20,7 +20,13 @@ from servicetokens.cli.at_rest import (
     refuse_readable_database,
     signing_kek,
 )
-from servicetokens.cli.options import AuditRetentionOption, TrustedProxyOption, trusted_proxies
+from servicetokens.cli.options import (
+    AuditRetentionOption,
+    ListenDatabaseOption,
+    LogFormatOption,
+    TrustedProxyOption,
+    trusted_proxies,
+)
 from servicetokens.cli.output import fail
 from servicetokens.gate.settings import gate_default
 from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
@@ -101,10 +107,13 @@ def gate(
     audit_retention: AuditRetentionOption = DEFAULT_RETENTION_DAYS,
     trusted_proxy: TrustedProxyOption = None,
     key_file: KeyFileOption = None,
+    listen_database: ListenDatabaseOption = None,
+    log_format: LogFormatOption = None,
     allow_readable_database: AllowReadableFlag = False,
 ) -> None:
     """Enforce service tokens in front of HTTP services (reverse proxy and forward-auth):
     the account's Access applications (--route), or one upstream (--upstream)."""
+    from dataclasses import replace
     from datetime import timedelta
 
     import uvicorn
@@ -115,7 +124,15 @@ def gate(
     from servicetokens.gate.settings import GateSettings
     from servicetokens.signing.kek import KekError
 
-    refuse_readable_database(ctx.obj, allow=allow_readable_database)
+    try:
+        database = replace(
+            ctx.obj,
+            listen_database_url=listen_database or ctx.obj.listen_database_url,
+            log_format=(log_format or ctx.obj.log_format).strip().lower(),
+        )
+    except ValueError as exc:  # an unknown log format
+        raise _usage(str(exc)) from None
+    refuse_readable_database(database, allow=allow_readable_database)
     if upstream is None:
         single = {
             "--policy": policy,
@@ -150,12 +167,13 @@ def gate(
             cookie=cookie,
             audit_retention_days=audit_retention,
             trusted_proxies=trusted_proxies(trusted_proxy),
+            request_log=database.log_format == "json",
         )
     except ValueError as exc:  # a malformed route or policy
         raise _usage(str(exc)) from None
-    kek = signing_kek(ctx.obj, key_file, create=True)
+    kek = signing_kek(database, key_file, create=True)
     try:
-        gate_app = build_gate(settings, ctx.obj, kek=kek)
+        gate_app = build_gate(settings, database, kek=kek)
     except ValueError as exc:  # e.g. an upstream URL that is not http(s)://host
         raise _usage(str(exc)) from None
     if not gate_app.verification.account_exists():
@@ -182,11 +200,16 @@ def gate(
     else:
         served = str(upstream)
     typer.echo(f"gate for account {account} on http://{host}:{port} -> {served}", err=True)
+    if settings.request_log:
+        from servicetokens.json_logs import use_json_logs
+
+        use_json_logs()
     uvicorn.run(
         gate_app,
         host=host,
         port=port,
         log_level="warning",
+        log_config=None if settings.request_log else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         server_header=False,
         date_header=False,  # the upstream's Date passes through

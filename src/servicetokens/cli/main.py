@@ -18,10 +18,15 @@ from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
 from servicetokens.cli.gate import gate
 from servicetokens.cli.keys import keys_app
-from servicetokens.cli.options import AuditRetentionOption, TrustedProxyOption, trusted_proxies
+from servicetokens.cli.options import (
+    AuditRetentionOption,
+    LogFormatOption,
+    TrustedProxyOption,
+    trusted_proxies,
+)
 from servicetokens.cli.output import emit, fail
 from servicetokens.cli.welcome import print_welcome
-from servicetokens.config import DATABASE_ENV, JOBS_INTERVAL_ENV, Settings
+from servicetokens.config import DATABASE_ENV, JOBS_INTERVAL_ENV, TRANSACTION_POOLER_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind, Permission
 from servicetokens.usecases.audit_retention import DEFAULT_RETENTION_DAYS
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
@@ -60,9 +65,21 @@ def _global(
             help="sqlite:///PATH or postgresql://user@host:port/db (default ./servicetokens.db).",
         ),
     ] = None,
+    transaction_pooler: Annotated[
+        bool,
+        typer.Option(
+            "--transaction-pooler",
+            envvar=TRANSACTION_POOLER_ENV,
+            help="PostgreSQL is reached through a pooler in transaction mode (PgBouncer): "
+            "no server-side prepared statements or startup options; gates LISTEN only on "
+            "--listen-database.",
+        ),
+    ] = False,
 ) -> None:
     try:
         settings = Settings(database_url=database) if database else Settings()
+        if transaction_pooler:
+            settings = replace(settings, transaction_pooler=True)
     except ValueError as exc:  # a malformed SERVICETOKENS_* variable
         fail(str(exc))
         raise typer.Exit(2) from None
@@ -86,6 +103,14 @@ def serve(
             help="Seconds between runs of background jobs (inactive service tokens).",
         ),
     ] = DEFAULT_JOBS_INTERVAL,
+    log_format: LogFormatOption = None,
+    metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Count requests and serve Prometheus metrics at /metrics (default: on).",
+        ),
+    ] = None,
     allow_readable_database: AllowReadableFlag = False,
     allow_private_webhooks: Annotated[
         bool,
@@ -99,6 +124,19 @@ def serve(
     """Run the management API (migrates the database; creates a first account if none)."""
     settings: Settings = ctx.obj
     proxies = trusted_proxies(trusted_proxy)
+    try:
+        served = replace(
+            settings,
+            audit_retention_days=audit_retention,
+            trusted_proxies=proxies,
+            jobs_interval=jobs_interval,
+            log_format=(log_format or settings.log_format).strip().lower(),
+            metrics=settings.metrics if metrics is None else metrics,
+            allow_private_webhooks=allow_private_webhooks or settings.allow_private_webhooks,
+        )
+    except ValueError as exc:  # an unknown log format
+        fail(str(exc))
+        raise typer.Exit(2) from None
     refuse_readable_database(settings, allow=allow_readable_database)
     service = _service(ctx)
     if not service.admin.any_account():
@@ -121,13 +159,6 @@ def serve(
     service.close()
     # uvicorn's workers import `bootstrap:build_api` afresh: the settings travel to them
     # as the environment `Settings()` reads (one mapping, both ways: config.py).
-    served = replace(
-        settings,
-        audit_retention_days=audit_retention,
-        trusted_proxies=proxies,
-        jobs_interval=jobs_interval,
-        allow_private_webhooks=allow_private_webhooks or settings.allow_private_webhooks,
-    )
     os.environ.update(served.as_environment())
     sys.stdout.flush()
     # Replace this process by a plain uvicorn: the server (and, with several workers, its

@@ -7,9 +7,16 @@ from typing import Annotated
 import typer
 
 from servicetokens.cli.output import fail
+from servicetokens.config import LISTEN_DATABASE_ENV, LOG_FORMAT_ENV
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, MAX_RETENTION_DAYS
 
-__all__ = ["AuditRetentionOption", "TrustedProxyOption", "trusted_proxies"]
+__all__ = [
+    "AuditRetentionOption",
+    "ListenDatabaseOption",
+    "LogFormatOption",
+    "TrustedProxyOption",
+    "trusted_proxies",
+]
 
 AuditRetentionOption = Annotated[
     int,
@@ -27,6 +34,26 @@ TrustedProxyOption = Annotated[
         "--trusted-proxy",
         help="CIDR of a proxy whose X-Forwarded-For/-Proto/-Host are believed (repeatable; "
         "default: loopback, 127.0.0.0/8 and ::1; `none` trusts nobody).",
+    ),
+]
+
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        envvar=LOG_FORMAT_ENV,
+        help="`text` (default) or `json`: one JSON object per line, one per request with "
+        "its request id.",
+    ),
+]
+ListenDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--listen-database",
+        envvar=LISTEN_DATABASE_ENV,
+        help="A direct postgresql:// URL to LISTEN for changes on, when --database goes "
+        "through a pooler in transaction mode (default: the database itself; behind "
+        "--transaction-pooler, none: changes are polled).",
     ),
 ]
 

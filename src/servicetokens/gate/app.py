@@ -11,6 +11,8 @@ Reserved paths (never proxied):
   sends).
 - `GET /cdn-cgi/servicetokens/metrics`: Prometheus metrics.
 - `GET /cdn-cgi/servicetokens/health`: 200 while the change feed is current, else 503.
+- `GET /cdn-cgi/servicetokens/readyz`: 200 while the database answers a read now, else 503.
+Each request's id goes upstream as `X-Request-Id` (`gate/forwarding.py`, `gate/observe.py`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from servicetokens.gate.app_jwt import AppJwts
 from servicetokens.gate.credentials import credential_header_names
 from servicetokens.gate.forwarding import Forwarded, Upstream, read_forwarded, resolve_path
 from servicetokens.gate.jwt import JwtIssuer
-from servicetokens.gate.metrics import GateMetrics
+from servicetokens.gate.metrics import GateMetrics, watch_verification
+from servicetokens.gate.observe import REQUEST_ID, watch
 from servicetokens.gate.proxy import ASSERTION_HEADER, UpstreamProxy, refusal
 from servicetokens.gate.rate_limit import FailureLimiter
 from servicetokens.gate.routes import Routes
@@ -39,16 +42,18 @@ from servicetokens.gate.settings import FORWARD_AUTH_PATH, GateSettings
 from servicetokens.gate.verifier import Decision, Verifier
 from servicetokens.usecases.access_follower import AccessFollower
 from servicetokens.usecases.audit_retention import AuditPruner
+from servicetokens.usecases.health import DatabaseHealth
 from servicetokens.usecases.signing_keys import KeyRing
 from servicetokens.usecases.verification import Verification
 
-__all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "GateApp"]
+__all__ = ["CERTS_PATH", "HEALTH_PATH", "METRICS_PATH", "READY_PATH", "GateApp"]
 
 log = logging.getLogger("servicetokens.gate")
 
 CERTS_PATH = "/cdn-cgi/access/certs"
 METRICS_PATH = "/cdn-cgi/servicetokens/metrics"
 HEALTH_PATH = "/cdn-cgi/servicetokens/health"
+READY_PATH = "/cdn-cgi/servicetokens/readyz"
 _RESERVED = "/cdn-cgi/"
 _BAD_TARGET = Decision(400, "bad request target")
 _NO_ROUTE = Decision(502, "no upstream for this host")
@@ -72,6 +77,7 @@ class GateApp:
         verification: Verification,
         audit_pruner: AuditPruner,
         access: AccessFollower | None = None,
+        health: DatabaseHealth | None = None,
         close: Callable[[], None] = lambda: None,
         clock: Clock = system_clock,
     ) -> None:
@@ -119,22 +125,10 @@ class GateApp:
                 clock=clock,
             )
             self.access.register_gauges(self.metrics)
-        cache, feed, last_seen = verification.cache, verification.feed, verification.last_seen
-        for name, doc, read in (
-            ("servicetokens_gate_cache_entries", "Client ids cached.", lambda: len(cache)),
-            ("servicetokens_gate_cache_hits", "Cache hits.", lambda: cache.hits),
-            ("servicetokens_gate_cache_misses", "Cache misses.", lambda: cache.misses),
-            ("servicetokens_gate_evictions", "Change-feed evictions.", lambda: feed.evictions),
-            ("servicetokens_gate_jwt_signed", "JWTs signed.", self._signed),
-            ("servicetokens_gate_upstream_errors", "502/504 answers.", lambda: self.proxy.errors),
-            ("servicetokens_gate_last_seen_written", "Uses written.", lambda: last_seen.written),
-            (
-                "servicetokens_gate_write_behind_dropped",
-                "Uses and audit entries the database refused, dropped (logged).",
-                lambda: last_seen.dropped,
-            ),
-        ):
-            self.metrics.gauge(name, doc, read)
+        watch_verification(self.metrics, verification, signed=self._signed)
+        self.metrics.upstream(self.proxy)
+        self.health = health
+        self._request_log = settings.request_log
 
     def _signed(self) -> float:
         return self.issuer.signed + (0 if self.access is None else self.access.jwts.signed)
@@ -192,6 +186,11 @@ class GateApp:
         if scope["type"] != "http":  # WebSockets are not proxied
             await send({"type": "websocket.close", "code": 1008})
             return
+        await watch(
+            self._request, scope, receive, send, metrics=self.metrics, request_log=self._request_log
+        )
+
+    async def _request(self, scope: Scope, receive: Any, send: Any) -> None:
         raw_path: bytes = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
         path = resolve_path(raw_path)
         upstream = self.proxy.upstream
@@ -204,6 +203,7 @@ class GateApp:
             await self._refuse(send, _BAD_TARGET)
             return
         forwarded = read_forwarded(scope, self.proxies)
+        scope[REQUEST_ID] = forwarded.request_id
         if path.startswith(_RESERVED) or ("%" in path and unquote(path).startswith(_RESERVED)):
             await self._reserved(unquote(path), scope, send, forwarded)
             return
@@ -288,6 +288,10 @@ class GateApp:
             await _reply(send, 200, orjson.dumps(self.keys.certs_document()))
         elif path == METRICS_PATH:
             await _reply(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+        elif path == READY_PATH:
+            ready = self._current() if self.health is None else await self.health.ready()
+            body = b'{"status":"ok"}' if ready else b'{"status":"database unavailable"}'
+            await _reply(send, 200 if ready else 503, body)
         elif path == HEALTH_PATH:
             current = self._current()
             body = b'{"status":"ok"}' if current else b'{"status":"stale"}'

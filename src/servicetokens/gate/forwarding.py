@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from servicetokens.domain.network import ClientAddress, TrustedProxies
+from servicetokens.domain.request_ids import RequestIds, accepted_request_id
 
 __all__ = [
     "DROPPED_HEADERS",
@@ -41,6 +42,8 @@ DROPPED_HEADERS = frozenset(
         b"fastly-client-ip",
         b"client-ip",
         b"x-original-forwarded-for",
+        # The gate sets its own (a trusted proxy's is kept: `Forwarded.request_id`).
+        b"x-request-id",
         # Hop-by-hop (RFC 9110 §7.6.1) and what the gate's client sets for itself.
         b"connection",
         b"keep-alive",
@@ -95,6 +98,8 @@ class Forwarded:
     it is an origin-form target (`/path?query`)."""
     method: str | None = None
     """The method a trusted proxy reported in `X-Forwarded-Method` (forward-auth)."""
+    request_id: str = ""
+    """The request's id, sent upstream as `X-Request-Id`: a trusted proxy's own, else new."""
 
     @property
     def client(self) -> str | None:
@@ -125,8 +130,14 @@ def _valid_host(value: bytes) -> str | None:
     return host
 
 
-def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
-    """The forwarding facts of a request (ASGI scope): one pass over the headers."""
+_IDS = RequestIds()
+
+
+def read_forwarded(
+    scope: dict[str, Any], proxies: TrustedProxies, ids: RequestIds = _IDS
+) -> Forwarded:
+    """The forwarding facts of a request (ASGI scope): one pass over the headers; a new
+    request id from `ids` unless a trusted proxy sent one."""
     client = scope.get("client")
     peer = client[0] if client else None
     proto = "https" if scope.get("scheme") == "https" else "http"
@@ -136,6 +147,7 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
     forwarded_host: bytes | None = None
     forwarded_uri: bytes | None = None
     forwarded_method: bytes | None = None
+    request_id: bytes | None = None
     for name, value in scope["headers"]:
         if name == b"host":
             host_header = value
@@ -149,9 +161,13 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
             forwarded_uri = value
         elif name == b"x-forwarded-method":
             forwarded_method = value
+        elif name == b"x-request-id":
+            request_id = value
     address = proxies.resolve(peer, forwarded_for)
-    host = uri = method = None
+    host = uri = method = kept_id = None
     if address.trusted_peer:
+        if request_id is not None:
+            kept_id = accepted_request_id(request_id)
         if forwarded_uri is not None:
             uri = _origin_form(forwarded_uri)
         if forwarded_method is not None and _METHOD.match(forwarded_method):
@@ -165,7 +181,7 @@ def read_forwarded(scope: dict[str, Any], proxies: TrustedProxies) -> Forwarded:
             host = _valid_host(forwarded_host.split(b",", 1)[0])
     if host is None:
         host = _valid_host(host_header)
-    return Forwarded(address, proto, host, uri, method)
+    return Forwarded(address, proto, host, uri, method, kept_id or ids.new())
 
 
 def _origin_form(value: bytes) -> str | None:

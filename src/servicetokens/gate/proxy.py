@@ -112,6 +112,8 @@ class UpstreamProxy:
         self._session: aiohttp.ClientSession | None = None
         self.errors = 0
         """Requests the upstream did not answer (502/504)."""
+        self.timeouts = 0
+        """Of those, the ones it did not answer in time (504)."""
 
     async def start(self) -> None:
         """Open the connection pool."""
@@ -171,6 +173,7 @@ class UpstreamProxy:
             headers.append(("x-forwarded-host", forwarded.host))
         if assertion is not None:
             headers.append((_ASSERTION_NAME, assertion))
+        headers.append(("x-request-id", forwarded.request_id))
         return headers, has_body
 
     async def forward(
@@ -211,6 +214,7 @@ class UpstreamProxy:
             )
         except TimeoutError:
             self.errors += 1
+            self.timeouts += 1
             await _answer(send, 504, "upstream timed out")
             return
         except (aiohttp.ClientError, ClientDisconnected, ValueError):

@@ -78,6 +78,8 @@ class GateSettings:
     """Seconds between audit log prunes (the first runs a minute after startup, or sooner)."""
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     """CIDRs of proxies whose `X-Forwarded-*` headers are believed (see `domain.network`)."""
+    request_log: bool = False
+    """One JSON log line per request with its request id (`--log-format json`)."""
 
     def __post_init__(self) -> None:
         if self.upstream is None:

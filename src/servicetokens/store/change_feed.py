@@ -16,7 +16,11 @@ Two connections here are held outside the engine's pool, on purpose:
 - PostgreSQL delivers NOTIFY to the session that ran LISTEN, for as long as that session
   lives, and the session spends its life waiting for notifications: it cannot go back to a
   pool, and holding a pooled connection forever would shrink the pool for everyone else.
-  It is a plain psycopg connection in autocommit, opened from the engine's URL.
+  It is a plain psycopg connection in autocommit, opened from the engine's URL, or from
+  the direct URL given for it (`--listen-database`) when the engine goes through a pooler
+  in transaction mode: such a pooler hands the LISTEN to whichever server session runs that
+  one statement, and the notifications never come back. Without a direct URL behind such a
+  pooler nothing listens, and the followers poll.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class ChangeFeedSource:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self.listens = database.dialect.postgres
+        self.listens = database.listen_conninfo is not None
         """Whether changes are also pushed (PostgreSQL LISTEN/NOTIFY)."""
         self._probe_path = sqlite_file(database.engine.url)
         self._probe: sqlite3.Connection | None = None
@@ -100,8 +104,9 @@ class ChangeFeedSource:
         lost."""
         if channel not in (CHANGES_CHANNEL, CONTROL_PLANE_CHANNEL):
             raise ValueError(f"not a channel of ours: {channel!r}")
-        url = self._database.engine.url.set(drivername="postgresql")
-        conninfo = url.render_as_string(hide_password=False)
+        conninfo = self._database.listen_conninfo
+        if conninfo is None:
+            raise RuntimeError("this database has no LISTEN session (it is polled)")
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as connection:
             connection.execute(f"LISTEN {channel}")
             while not stop.is_set():

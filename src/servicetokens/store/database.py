@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from servicetokens.domain.histogram import Histogram
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.store.access_apps import ApplicationStore
 from servicetokens.store.access_policies import PolicyStore
@@ -26,7 +29,7 @@ from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dashboard import DashboardStore
 from servicetokens.store.dialect import Dialect
-from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
+from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT, normalise_url
 from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.outbox import OutboxStore
@@ -37,9 +40,21 @@ from servicetokens.store.signing_keys import SigningKeyStore
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
 from servicetokens.store.webhooks import WebhookStore
 
-__all__ = ["Database", "Transaction"]
+__all__ = ["Database", "PoolUse", "Transaction"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUse:
+    """The engine's connection pool right now."""
+
+    size: int
+    """Connections the pool keeps."""
+    checked_out: int
+    """Connections in use."""
+    overflow: int
+    """Connections opened beyond `size` (negative: not yet opened up to `size`)."""
 
 
 class Transaction:
@@ -88,12 +103,31 @@ class Transaction:
         self.dashboard = DashboardStore(connection, dialect)
 
 
-class Database:
-    """Opens transactions on one engine."""
+def _listen_conninfo(engine: Engine, listen_url: str | None) -> str | None:
+    if engine.dialect.name != "postgresql":
+        if listen_url is not None:
+            raise ValueError("a LISTEN database goes with a PostgreSQL database")
+        return None
+    url = engine.url if listen_url is None else normalise_url(listen_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("the LISTEN database must be a postgresql:// URL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def __init__(self, engine: Engine) -> None:
+
+class Database:
+    """Opens transactions on one engine.
+
+    On PostgreSQL, changes are also pushed (LISTEN/NOTIFY, `store/change_feed.py`) to a
+    session that LISTENs on `listen_url` (default: the engine's own database); `listen=False`
+    (a transaction-mode pooler in front and no direct URL) leaves followers to poll."""
+
+    def __init__(
+        self, engine: Engine, *, listen_url: str | None = None, listen: bool = True
+    ) -> None:
         self.engine = engine
         self.dialect = Dialect(engine.dialect.name)
+        self.listen_conninfo = _listen_conninfo(engine, listen_url) if listen else None
+        """libpq connection string of the session that LISTENs (None: nothing listens)."""
         self.inline_reads = not self.dialect.postgres
         """Whether short reads may run on the event loop (an embedded engine: no network)."""
         self._committer = GroupCommitter(engine, Transaction) if self.inline_reads else None
@@ -101,6 +135,27 @@ class Database:
         self._probe_path = database if database and database != ":memory:" else None
         self._probes = threading.local()
         self._token_total = TokenTotal()
+        self.pool_waits = Histogram()
+        """Seconds each transaction waited for a pooled connection (with its pre-ping)."""
+
+    def _connect(self) -> Connection:
+        started = time.perf_counter()
+        connection = self.engine.connect()
+        self.pool_waits.observe(time.perf_counter() - started)
+        return connection
+
+    def pool_use(self) -> PoolUse:
+        """How many pooled connections exist and are in use (for the metrics)."""
+        pool: Any = self.engine.pool
+        if not hasattr(pool, "checkedout"):  # a pool without a size (e.g. in-memory SQLite)
+            return PoolUse(0, 0, 0)
+        return PoolUse(int(pool.size()), int(pool.checkedout()), int(pool.overflow()))
+
+    def ping(self) -> None:
+        """Read from the database once, on a fresh pooled connection; raises the driver's
+        error (wrapped by SQLAlchemy) when it cannot be reached."""
+        with self._connect() as connection:
+            connection.exec_driver_sql("SELECT 1 FROM container_versions LIMIT 1").all()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.
@@ -115,7 +170,7 @@ class Database:
             if self.inline_reads:  # SQLite in memory: the pool's one connection
                 with self.read() as tx:
                     return tx.versions.versions(kind, container_id)
-            with self.engine.connect() as pooled:
+            with self._connect() as pooled:
                 autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
                 return versions_on(autocommit, self.dialect, kind, container_id)
         connection = getattr(self._probes, "connection", None)
@@ -156,7 +211,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
-        with self.engine.connect() as connection, connection.begin():
+        with self._connect() as connection, connection.begin():
             yield Transaction(connection, token_total=self._token_total)
 
     @contextmanager
@@ -164,7 +219,7 @@ class Database:
         """A read-only transaction whose statements all see one snapshot (REPEATABLE READ
         on PostgreSQL, a deferred BEGIN on SQLite), for reads that must agree with each
         other, such as a gate's whole control plane."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             if self.dialect.postgres:
                 connection.execution_options(isolation_level="REPEATABLE READ")
             else:
@@ -175,7 +230,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         """A write transaction, committed when the block ends without an exception."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             connection.info[WRITE_INTENT] = True
             with connection.begin():
                 yield Transaction(connection)

@@ -56,8 +56,21 @@ def _tune_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for `url` with the settings servicetokens relies on."""
+_STATEMENT_TIMEOUT_MS = 10_000
+"""The longest a statement may run on PostgreSQL before the server cancels it."""
+
+
+def make_engine(url: str, *, pool_size: int = 10, transaction_pooler: bool = False) -> Engine:
+    """An engine for `url` with the settings servicetokens relies on.
+
+    `transaction_pooler`: PostgreSQL is reached through a pooler in transaction mode
+    (PgBouncer's `pool_mode = transaction`), which hands each transaction to any server
+    session. Then psycopg prepares no statements on the server (a prepared statement lives
+    in one session: the next transaction may find it missing, or a twin already there),
+    and no `options` startup parameter is sent (PgBouncer refuses it): the statement
+    timeout must then come from the server side (docs/reliability.md, *PgBouncer*).
+    Without it psycopg prepares a statement on its fifth execution on a connection, which
+    saves the server's parse and plan (tens of microseconds) on every hot query."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = sqlite_file(parsed)
@@ -75,11 +88,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {"connect_timeout": 3}
+    if transaction_pooler:
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
     return create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=10000"},
+        connect_args=connect_args,
     )

@@ -53,7 +53,7 @@ class Authentication:
     ) -> None:
         self._database = database
         self._clock = clock
-        self._principals = PrincipalCache()
+        self.principals = self._principals = PrincipalCache()
         self.usage = usage if usage is not None else ApiTokenUsage(database)
         """API tokens' `last_used_at`, written behind (the API app starts and stops it)."""
 

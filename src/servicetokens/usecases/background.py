@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["BackgroundJob", "Periodic"]
+__all__ = ["BackgroundJob", "Periodic", "job_runs"]
+
+_LOOPS: weakref.WeakSet[Periodic] = weakref.WeakSet()
+"""Every loop of the process, for the metrics (`job_runs`)."""
+
+
+def job_runs() -> dict[str, tuple[int, int]]:
+    """Loop name → (runs, failed runs) so far, over every loop of the process."""
+    totals: dict[str, tuple[int, int]] = {}
+    for loop in list(_LOOPS):
+        runs, failures = totals.get(loop.name, (0, 0))
+        totals[loop.name] = (runs + loop.runs, failures + loop.failures)
+    return totals
 
 
 class BackgroundJob(Protocol):
@@ -53,6 +66,11 @@ class Periodic:
         """Set by `stop()`: long work may check it between batches."""
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.runs = 0
+        """Times `work` ran (failed or not)."""
+        self.failures = 0
+        """Times `work` raised."""
+        _LOOPS.add(self)
 
     @property
     def running(self) -> bool:
@@ -76,9 +94,11 @@ class Periodic:
             if self.stopping.is_set():
                 return
             wait = self._interval
+            self.runs += 1
             try:
                 self._work()
             except Exception as exc:  # the database may be away: the work keeps its batch
+                self.failures += 1
                 self._log.warning("%s failed: %s", self.name, type(exc).__name__)
 
     def wake(self) -> None:

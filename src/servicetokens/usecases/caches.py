@@ -80,15 +80,22 @@ class PrincipalCache:
             max_entries=max_entries, max_weight=max_entries
         )
         self._max_age = max_age
+        self.hits = 0
+        """Credentials answered from memory (for the metrics)."""
+        self.misses = 0
+        """Credentials that had to be read."""
 
     def get(self, key: bytes, *, credentials_version: int, now: datetime) -> Principal | None:
         """The cached principal, if it was read at this version and is still good at `now`."""
         item = self._lru.get(key)
         if item is None:
+            self.misses += 1
             return None
         principal, version, good_until = item
         if version != credentials_version or now >= good_until:
+            self.misses += 1
             return None
+        self.hits += 1
         return principal
 
     def put(

@@ -75,6 +75,11 @@ class ChangeFeed:
         to be trusted."""
         return (time.monotonic() if now is None else now) - self._last_ok < self._stale_after
 
+    def lag(self) -> float:
+        """Seconds since the feed was last read (or found unchanged); inf before the first
+        read."""
+        return time.monotonic() - self._last_ok if self._last_ok else float("inf")
+
     def start(self) -> None:
         """Read once (so the cache is usable at once), then follow on background threads,
         and prune old changes now and every minute."""

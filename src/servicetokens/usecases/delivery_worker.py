@@ -151,6 +151,12 @@ class DeliveryWorker:
         succeeded = sum(1 for o in outcomes if o.status is DeliveryStatus.SUCCEEDED)
         return Cycle(held=True, sent=len(outcomes), succeeded=succeeded)
 
+    def backlog(self) -> int:
+        """How many deliveries are still to be sent (the `servicetokens_outbox_backlog`
+        gauge, read at scrape time)."""
+        with self._database.read() as tx:
+            return tx.outbox.open_count()
+
     def run_once(self) -> Cycle:
         """One cycle from synchronous code (tests, the CLI): its own loop and client."""
 

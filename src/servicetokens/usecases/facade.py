@@ -22,6 +22,7 @@ from servicetokens.usecases.authentication import Authentication
 from servicetokens.usecases.authorization import Authorization
 from servicetokens.usecases.control_plane import ControlPlane
 from servicetokens.usecases.expiring import ExpiringTokens
+from servicetokens.usecases.health import DatabaseHealth
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.sign_in import DashboardAuth
@@ -60,6 +61,11 @@ class UseCases:
     def usage(self) -> ApiTokenUsage:
         """API tokens' `last_used_at`, written behind (an API process starts and stops it)."""
         return self.authentication.usage
+
+    @property
+    def health(self) -> DatabaseHealth:
+        """The database as probes and metrics see it."""
+        return DatabaseHealth(self.database)
 
     @property
     def inline_reads(self) -> bool:
