@@ -87,3 +87,23 @@ def test_an_unknown_user_costs_the_same_verification() -> None:
     assert passwords.check("a long enough password", stored)
     assert len(hasher.verified) == 2
     assert hasher.verified[0] == hasher.verified[1]  # same algorithm and parameters
+
+
+def test_an_ipv6_address_is_counted_by_its_slash_64() -> None:
+    from servicetokens.domain.sign_in import address_key
+
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9")
+    assert address_key("2001:db8:1:2::1") != address_key("2001:db8:1:3::1")
+    assert address_key("192.0.2.1") == "address:192.0.2.1"
+    assert address_key(None) == "address:unknown"
+
+
+def test_a_right_password_takes_back_only_its_own_count() -> None:
+    from servicetokens.domain.sign_in import ADDRESS_RULE, taken_back
+
+    counted = Attempts(ADDRESS_RULE.limit, NOW, blocked_until=NOW + timedelta(minutes=1))
+    assert taken_back(counted, ADDRESS_RULE) == Attempts(ADDRESS_RULE.limit - 1, NOW)
+    crowded = Attempts(ADDRESS_RULE.limit + 3, NOW, blocked_until=NOW + timedelta(minutes=8))
+    assert taken_back(crowded, ADDRESS_RULE) == Attempts(
+        ADDRESS_RULE.limit + 2, NOW, blocked_until=NOW + timedelta(minutes=8)
+    )

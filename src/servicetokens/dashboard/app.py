@@ -74,6 +74,8 @@ def signed_in(page: Page, handler: Handler) -> Callable[[Request], Any]:
                 message="Your session has ended. Sign in again.",
             )
         try:
+            if any("\0" in k or "\0" in v for k, v in request.query_params.multi_items()):
+                raise FormRefused(400, "The address holds a character no field may contain.")
             account_id = request.path_params.get("account_id")
             if account_id is not None:
                 # Before anything the request asks: a stranger's account is a 404 whatever

@@ -47,6 +47,8 @@ def audit_page(page: Page) -> Handler:
             until = None if day is None else day + timedelta(days=1)
         except ValidationError as exc:
             errors["until"] = exc.detail
+        except OverflowError:  # 9999-12-31: the day after it is past the calendar
+            errors["until"] = "To must be a date before 9999-12-31"
         where = AuditFilter(
             target=_text(params.get("token")),
             actor_id=_text(params.get("actor")),

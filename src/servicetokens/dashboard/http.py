@@ -152,6 +152,9 @@ async def read_form(request: Request, *, csrf_token: str) -> Form:
         )
     except (UnicodeDecodeError, ValueError):
         raise FormRefused(400, "The form could not be read.") from None
+    if any("\0" in text for name, values in fields.items() for text in (name, *values)):
+        # No field holds a NUL (PostgreSQL refuses one in text): refused here, as a page.
+        raise FormRefused(400, "The form holds a character no field may contain.")
     form = Form(fields)
     sent = form.get("csrf_token")
     if not csrf_token or not hmac.compare_digest(sent.encode(), csrf_token.encode()):

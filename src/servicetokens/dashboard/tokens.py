@@ -109,7 +109,11 @@ def secret_page(page: Page) -> Handler:
         token = await run_in_threadpool(
             page.service.tokens.get, seen.visitor.principal, _ref(request), token_id
         )
-        secret = await run_in_threadpool(page.service.people.take_secret, seen.session_id, token.id)
+        secret = None
+        if request.method == "GET":  # a HEAD (a link checker, a proxy) must not use it up
+            secret = await run_in_threadpool(
+                page.service.people.take_secret, seen.session_id, token.id
+            )
         return page.render(request, "secret.html", seen=seen, token=token, secret=secret)
 
     return handler

@@ -13,6 +13,8 @@ the stranger (see docs/security.md).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,10 +22,13 @@ __all__ = [
     "ADDRESS_RULE",
     "DEVICE_RULE",
     "EMAIL_RULE",
+    "STALE_AFTER",
     "Attempts",
     "DashboardSession",
     "ThrottleRule",
+    "address_key",
     "after_failure",
+    "taken_back",
     "wait_before_next",
 ]
 
@@ -65,6 +70,20 @@ EMAIL_RULE = ThrottleRule(5, timedelta(minutes=15), timedelta(seconds=30), timed
 DEVICE_RULE = ThrottleRule(5, timedelta(minutes=15), timedelta(seconds=30), timedelta(minutes=15))
 """One email, tried from a browser that signed in as it before (its device cookie)."""
 
+STALE_AFTER = max(r.window + r.max_block for r in (ADDRESS_RULE, EMAIL_RULE, DEVICE_RULE))
+"""A count this old has neither a window nor a block running: it is as good as none."""
+
+
+def address_key(origin: str | None) -> str:
+    """The throttle key of a client address: itself for IPv4, its /64 for IPv6 (one
+    host's share, as the gate counts it), so a guesser cannot step through its prefix."""
+    if origin is None:
+        return "address:unknown"
+    if ":" in origin:
+        with contextlib.suppress(ValueError):  # an origin is a checked address already
+            origin = str(ipaddress.IPv6Network(f"{origin}/64", strict=False))
+    return f"address:{origin}"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempts:
@@ -97,3 +116,12 @@ def after_failure(attempts: Attempts | None, rule: ThrottleRule, *, now: datetim
         doublings = min(failures - rule.limit, 20)
         blocked_until = now + min(rule.first_block * 2**doublings, rule.max_block)
     return Attempts(failures, started, blocked_until)
+
+
+def taken_back(attempts: Attempts, rule: ThrottleRule) -> Attempts:
+    """The count without one attempt that turned out right (attempts are counted before the
+    password is checked). Only that one is taken back: failures counted meanwhile stay,
+    and a block they earned keeps running."""
+    failures = max(0, attempts.failures - 1)
+    blocked_until = attempts.blocked_until if failures >= rule.limit else None
+    return Attempts(failures, attempts.window_started_at, blocked_until)

@@ -146,11 +146,15 @@ class DashboardStore(Session):
         ).first()
         if row is None or row.pending_secret is None:
             return None
-        self._conn.execute(
+        # Erased only if still there: of two requests racing (two tabs, PostgreSQL's READ
+        # COMMITTED), the one whose erasure finds it gone gets nothing.
+        erased = self._conn.execute(
             update(table)
-            .where(table.c.id_digest == id_digest)
+            .where(table.c.id_digest == id_digest, table.c.pending_secret == row.pending_secret)
             .values(pending_token_id=None, pending_secret=None, pending_until=None)
         )
+        if erased.rowcount != 1:
+            return None
         return row.pending_token_id, row.pending_secret, from_micros(row.pending_until)
 
     # -- throttling -------------------------------------------------------------------------
@@ -178,6 +182,22 @@ class DashboardStore(Session):
         }
         statement = self._dialect.upsert(login_throttle).values(key=key, **values)
         self._conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))
+
+    def prune_attempts(self, *, stale_before: datetime, now: datetime, batch: int) -> None:
+        """Forget up to `batch` counts of addresses and emails whose window began before
+        `stale_before` and whose block (if any) has ended: they are as good as none. Known
+        browsers' rows (with an email) are kept."""
+        table = login_throttle
+        stale = (
+            select(table.c.key)
+            .where(
+                table.c.email.is_(None),
+                table.c.window_started_at < to_micros(stale_before),
+                table.c.blocked_until.is_(None) | (table.c.blocked_until <= to_micros(now)),
+            )
+            .limit(batch)
+        )
+        self._conn.execute(delete(table).where(table.c.key.in_(stale)))
 
     def clear_attempts(self, key: str) -> None:
         """Forget the failures counted against `key`."""

@@ -38,9 +38,12 @@ from servicetokens.domain.sign_in import (
     ADDRESS_RULE,
     DEVICE_RULE,
     EMAIL_RULE,
+    STALE_AFTER,
     Attempts,
     DashboardSession,
+    address_key,
     after_failure,
+    taken_back,
     wait_before_next,
 )
 from servicetokens.store.database import Database, Transaction
@@ -70,6 +73,8 @@ ADMIN_EMAIL = "admin@localhost"
 _TOUCH_EVERY = timedelta(minutes=1)
 """A session's use is written at most this often (its idle end is that much coarse)."""
 _MAX_COOKIE = 128
+_PRUNE_BATCH = 1000
+"""Stale throttle rows forgotten per counted attempt: a flood cannot outgrow the pruning."""
 
 
 class SignInRefused(Exception):
@@ -188,27 +193,33 @@ class DashboardAuth:
         throttled: then the password is not even checked)."""
         email = email.strip().lower()[:254]
         device = _usable(device)
-        address_key = f"address:{origin or 'unknown'}"
+        address = address_key(origin)
         now = self._clock()
-        with self._database.read() as tx:
+        # The attempt is counted before its password is checked, in the transaction that
+        # read the counts: guesses sent in parallel cannot all pass while the first is
+        # being verified. A right password takes its own count back.
+        with self._database.write() as tx:
             known_device = device is not None and self._device_of(tx, device) == email
             key = _device_key(device) if known_device and device else _email_key(email)
-            waits = [wait_before_next(self._attempts(tx, k), now) for k in (address_key, key)]
-            stored = tx.dashboard.password_hash(email)
-        wait = max((w for w in waits if w is not None), default=None)
+            rules = ((address, ADDRESS_RULE), (key, DEVICE_RULE if known_device else EMAIL_RULE))
+            found = [(k, r, tx.dashboard.attempts(k, for_update=True)) for k, r in rules]
+            waits = [wait_before_next(None if f is None else f[0], now) for _, _, f in found]
+            wait = max((w for w in waits if w is not None), default=None)
+            if wait is None:
+                for k, r, f in found:
+                    counted = after_failure(None if f is None else f[0], r, now=now)
+                    tx.dashboard.put_attempts(k, counted, email=None if f is None else f[1])
+                tx.dashboard.prune_attempts(
+                    stale_before=now - STALE_AFTER, now=now, batch=_PRUNE_BATCH
+                )
+            stored = tx.dashboard.password_hash(email) if wait is None else None
         if wait is not None:
             seconds = max(1, int(wait.total_seconds() + 0.999))
             raise SignInRefused(
                 f"Too many failed sign-ins. Try again in {seconds} seconds.", retry_after=seconds
             )
         if not self._passwords.check(password, stored):
-            rule = DEVICE_RULE if known_device else EMAIL_RULE
             with self._database.write() as tx:
-                for k, r in ((address_key, ADDRESS_RULE), (key, rule)):
-                    found = tx.dashboard.attempts(k, for_update=True)
-                    owner = None if found is None else found[1]
-                    counted = after_failure(None if found is None else found[0], r, now=now)
-                    tx.dashboard.put_attempts(k, counted, email=owner)
                 record_user_event(tx, email, "dashboard.sign_in_failed", now=now, origin=origin)
             raise SignInRefused("Wrong email or password.")
         session_id = secrets.token_urlsafe(32)
@@ -225,7 +236,11 @@ class DashboardAuth:
         with self._database.write() as tx:
             tx.dashboard.delete_dead_sessions(email, now=now)
             tx.dashboard.add_session(session)
-            tx.dashboard.clear_attempts(address_key)
+            # The address keeps its other failures: signing in as oneself must not reset
+            # the count of the guesses one made at other people's emails.
+            held = tx.dashboard.attempts(address, for_update=True)
+            if held is not None:
+                tx.dashboard.put_attempts(address, taken_back(held[0], ADDRESS_RULE))
             tx.dashboard.clear_attempts(_email_key(email))
             tx.dashboard.put_attempts(_device_key(device), Attempts(0, now), email=email)
             record_user_event(tx, email, "dashboard.sign_in", now=now, origin=origin)
