@@ -186,12 +186,12 @@ class WebhookDestinations:
 
         self._scope.write(unit)
 
-    def test_as_operator(self, webhook_id: str) -> tuple[WebhookDestination, SendResult]:
-        """`servicetokens notifications test`: the test message to a destination of any
-        account (the operator's command, like the other CLI actions)."""
-        found = alerting_id(webhook_id)
+    def test_as_operator(
+        self, webhook_id: str, *, account_id: str
+    ) -> tuple[WebhookDestination, SendResult]:
+        """`servicetokens notifications test`: the test message to a destination of
+        `account_id` (the operator's command, like the other CLI actions; no API
+        credential); 404/17903 when that account has none such."""
         with self._scope.database.read() as tx:
-            webhook = None if found is None else tx.webhooks.by_ids([found]).get(found)
-        if webhook is None:
-            raise WebhookNotFound()
+            webhook = _stored(tx, account_id, webhook_id)
         return webhook, self.send_test(webhook.url, webhook.secret)
