@@ -30,6 +30,7 @@ from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
+from servicetokens.usecases.webhook_secrets import WebhookSecrets
 
 if TYPE_CHECKING:
     from servicetokens.gate.app import GateApp
@@ -57,12 +58,14 @@ def build_use_cases(
     max_applications: int = DEFAULT_MAX_APPLICATIONS,
     allow_private_webhooks: bool = False,
     poster: Poster | None = None,
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
     and `max_applications` are the control plane's settings, `allow_private_webhooks` the
     webhook target rule (`config.Settings`); `poster` sends webhook test messages (default:
-    `webhooks.sender`)."""
+    `webhooks.sender`); `webhook_secrets` seals destinations' secrets (default: under the
+    KEK `usecases.database_files.find_kek` finds for `database`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -74,6 +77,7 @@ def build_use_cases(
         clock,
         rules=TargetRules(allow_private=allow_private_webhooks),
         poster=poster,
+        secrets=webhook_secrets,
     )
     return UseCases(
         database=database,
@@ -133,6 +137,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
 
     settings = settings or Settings()
     service = build_service(settings)
+    _seal_stored_secrets(service)
     return create_app(
         service,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
@@ -142,6 +147,17 @@ def build_api(settings: Settings | None = None) -> FastAPI:
             *notification_jobs(service.database, settings),
         ],
     )
+
+
+def _seal_stored_secrets(service: UseCases) -> None:
+    """Seal webhook secrets written before they were sealed; without a KEK they stay as
+    they are (logged) and the API refuses to store new ones until it has one."""
+    import contextlib
+
+    from servicetokens.domain.notifications.errors import SecretsUnavailable
+
+    with contextlib.suppress(SecretsUnavailable):
+        service.webhooks.seal_stored()
 
 
 def notification_jobs(
