@@ -157,6 +157,9 @@ def list_latencies(url: str, headers: dict[str, str], stop: threading.Event) -> 
 
 
 def p99(samples: list[float]) -> float:
+    """The 99th percentile (the slowest, for fewer than two samples: a tiny run)."""
+    if len(samples) < 2:
+        return max(samples, default=0.0)
     return statistics.quantiles(samples, n=100)[98]
 
 
@@ -220,10 +223,10 @@ def run(database: str, count: int, seconds: float, workdir: Path) -> dict[str, o
         "list_requests_before": len(before),
         "list_requests_during": len(during),
         "list_p50_ms_before": round(statistics.median(before), 1),
-        "list_p50_ms_during": round(statistics.median(during), 1),
+        "list_p50_ms_during": round(statistics.median(during or [0.0]), 1),
         "list_p99_ms_before": round(p99(before), 1),
         "list_p99_ms_during": round(p99(during), 1),
-        "list_p99_ratio": round(p99(during) / p99(before), 2),
+        "list_p99_ratio": round(p99(during) / p99(before), 2) if before else None,
     }
 
 
