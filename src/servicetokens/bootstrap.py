@@ -33,6 +33,7 @@ from servicetokens.usecases.passwords import Passwords
 from servicetokens.usecases.service_tokens import ServiceTokens
 from servicetokens.usecases.sign_in import DashboardAuth
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
+from servicetokens.usecases.webhook_secrets import WebhookSecrets
 
 if TYPE_CHECKING:
     from servicetokens.gate.app import GateApp
@@ -63,13 +64,15 @@ def build_use_cases(
     allow_private_webhooks: bool = False,
     poster: Poster | None = None,
     passwords: Passwords | None = None,
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
     and `max_applications` are the control plane's settings, `allow_private_webhooks` the
     webhook target rule (`config.Settings`); `poster` sends webhook test messages (default:
     `webhooks.sender`); `passwords` the dashboard's argon2id parameters (default:
-    argon2-cffi's)."""
+    argon2-cffi's); `webhook_secrets` seals destinations' secrets (default: under the KEK
+    `usecases.database_files.find_kek` finds for `database`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -81,6 +84,7 @@ def build_use_cases(
         clock,
         rules=TargetRules(allow_private=allow_private_webhooks),
         poster=poster,
+        secrets=webhook_secrets,
     )
     return UseCases(
         database=database,
@@ -160,6 +164,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     service = build_service(settings)
     proxies = TrustedProxies(settings.trusted_proxies)
     worker, alerts = notification_jobs(service.database, settings)
+    _seal_stored_secrets(service)
     app = create_app(
         service,
         trusted_proxies=proxies,
@@ -176,6 +181,17 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         )
     mount_dashboard(app, service, trusted_proxies=proxies)
     return app
+
+
+def _seal_stored_secrets(service: UseCases) -> None:
+    """Seal webhook secrets written before they were sealed; without a KEK they stay as
+    they are (logged) and the API refuses to store new ones until it has one."""
+    import contextlib
+
+    from servicetokens.domain.notifications.errors import SecretsUnavailable
+
+    with contextlib.suppress(SecretsUnavailable):
+        service.webhooks.seal_stored()
 
 
 def notification_jobs(

@@ -214,3 +214,29 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """A name prefix no other test (or earlier run on the same server) uses."""
     test = request.node.name.removeprefix("test_")[:40]
     return f"cf-{test}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def notify_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server allowing loopback webhooks, running its jobs every 0.2 s."""
+    workdir = tmp_path_factory.mktemp(f"notify-{request.param}")
+    url = (
+        f"sqlite:///{workdir / 'db.sqlite3'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
+    saved = dict(os.environ)
+    os.environ["SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"] = "1"
+    os.environ["SERVICETOKENS_JOBS_INTERVAL"] = "0.2"
+    try:
+        servers = _serve(url, workdir)
+        server = next(servers)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield server
+    servers.close()

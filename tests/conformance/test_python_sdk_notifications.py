@@ -5,44 +5,16 @@ alerts, eligibility; and the history, auto-paged, holding the alert a 72h token 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from cloudflare import Cloudflare, NotFoundError
 
-from tests.conformance.conftest import _serve
 from tests.notifications.receiver import Receiver
 
 if TYPE_CHECKING:
     from tests.conformance.conftest import LiveServer
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def notify_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """A server allowing loopback webhooks, running its jobs every 0.2 s."""
-    workdir = tmp_path_factory.mktemp(f"notify-{request.param}")
-    url = (
-        f"sqlite:///{workdir / 'db.sqlite3'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_database")
-    )
-    saved = dict(os.environ)
-    os.environ["SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"] = "1"
-    os.environ["SERVICETOKENS_JOBS_INTERVAL"] = "0.2"
-    try:
-        servers = _serve(url, workdir)
-        server = next(servers)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    yield server
-    servers.close()
 
 
 @pytest.fixture

@@ -185,3 +185,36 @@ def test_a_policy_and_an_application_created_and_listed(
     )
     assert fetched is not None
     assert fetched.to_dict()["aud"] == app["aud"]
+
+
+def test_typescript_sdk_creates_and_lists_webhooks_and_policies(
+    node: str, notify_server: LiveServer, unique_name: str
+) -> None:
+    from tests.notifications.receiver import Receiver
+
+    with Receiver() as receiver:
+        rows = run_script(
+            node, "notifications.mjs", notify_server, NAME=unique_name, RECEIVER_URL=receiver.url
+        )
+        assert len(receiver.received) == 1  # the create's test message
+        assert receiver.received[0].headers["cf-webhook-auth"] == "s3cret"
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(row.pop("kind"), []).append(row)
+    [webhook] = by_kind["created-webhook"]
+    [policy] = by_kind["created-policy"]
+    listed_webhooks = {row["id"]: row for row in by_kind["webhook"]}
+    assert listed_webhooks[webhook["id"]] == {
+        "id": webhook["id"],
+        "name": unique_name,
+        "type": "generic",
+        "url": receiver.url,
+        "secret": None,  # write-only
+    }
+    listed_policies = {row["id"]: row for row in by_kind["policy"]}
+    assert listed_policies[policy["id"]]["alert_type"] == "expiring_service_token_alert"
+    assert listed_policies[policy["id"]]["enabled"] is True
+    assert listed_policies[policy["id"]]["mechanisms"] == {"webhooks": [{"id": webhook["id"]}]}
+    assert by_kind["fetched-policy"] == [
+        {"id": policy["id"], "alert_type": "expiring_service_token_alert"}
+    ]

@@ -18,6 +18,7 @@ from servicetokens.cli.common import service_for as _service
 from servicetokens.cli.credentials import api_tokens_app, users_app
 from servicetokens.cli.gate import gate
 from servicetokens.cli.keys import keys_app
+from servicetokens.cli.notifications import notifications_app, tokens_app
 from servicetokens.cli.options import (
     AuditRetentionOption,
     LogFormatOption,
@@ -51,6 +52,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policies_app, name="policies")
 app.add_typer(apps_app, name="apps")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(notifications_app, name="notifications")
 app.command()(gate)
 
 

@@ -8,6 +8,8 @@ is given it. Independent subkeys are derived from it with HKDF-SHA256, one per p
   data (a wrapped key moved to another row does not decrypt);
 - the `sfp` claim: HMAC-SHA256 over a secret's stored digest, so a database reader, who
   has the digest, still cannot compute the claim;
+- webhook secrets: AES-256-GCM under a subkey of their own, the destination's id as
+  associated data (a sealed secret copied to another destination's row does not open);
 - the KEK's id: a public name stored beside each wrapped key, so a wrong KEK is reported
   as such instead of as a decryption failure.
 """
@@ -64,7 +66,7 @@ def _derive(raw: bytes, purpose: bytes, length: int) -> bytes:
 class KeyEncryptionKey:
     """A 32-byte key-encryption key and the subkeys derived from it."""
 
-    __slots__ = ("_fingerprint_key", "_raw", "_wrap", "key_id")
+    __slots__ = ("_fingerprint_key", "_raw", "_seal", "_wrap", "key_id")
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != KEK_BYTES:
@@ -72,6 +74,7 @@ class KeyEncryptionKey:
         self._raw = raw
         self._wrap = AESGCM(_derive(raw, b"signing key wrap", 32))
         self._fingerprint_key = _derive(raw, b"sfp", 32)
+        self._seal = AESGCM(_derive(raw, b"webhook secret seal", 32))
         self.key_id = _derive(raw, b"kek id", 8).hex()
         """A public name for this KEK (16 hex digits), stored beside what it wrapped."""
 
@@ -145,6 +148,36 @@ class KeyEncryptionKey:
             raise KekError(f"signing key {kid[:16]}… decrypts to a key that is not {kid[:16]}…")
         return private_key
 
+    # -- webhook secrets ----------------------------------------------------------------
+
+    def seal_webhook_secret(self, webhook_id: str, secret: str) -> str:
+        """A webhook destination's shared secret encrypted for its row (ASCII text)."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._seal.encrypt(nonce, secret.encode("utf-8"), _webhook(webhook_id))
+        return f"{_WRAP_FORMAT}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    def open_webhook_secret(self, webhook_id: str, kek_id: str, sealed: str) -> str:
+        """The secret `seal_webhook_secret` sealed for `webhook_id` under the KEK named
+        `kek_id`; `WrongKeyEncryptionKey` or `KekError` as `unwrap` raises them."""
+        if kek_id != self.key_id:
+            raise WrongKeyEncryptionKey(
+                f"the secret of webhook {webhook_id} is encrypted under key-encryption key "
+                f"{kek_id}, but this process was given key {self.key_id}"
+            )
+        form, _, body = sealed.partition(":")
+        try:
+            if form != _WRAP_FORMAT:
+                raise ValueError(form)
+            blob = base64.urlsafe_b64decode(body)
+            plain = self._seal.decrypt(
+                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _webhook(webhook_id)
+            )
+            return plain.decode("utf-8")
+        except (ValueError, InvalidTag, binascii.Error) as exc:
+            raise KekError(
+                f"the secret of webhook {webhook_id} does not decrypt: its row is damaged"
+            ) from exc
+
     # -- the sfp claim ------------------------------------------------------------------
 
     def fingerprint(self, secret_digest: bytes) -> str:
@@ -160,6 +193,10 @@ def key_id_of(private_key: rsa.RSAPrivateKey) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(public_der).hexdigest()
+
+
+def _webhook(webhook_id: str) -> bytes:
+    return b"servicetokens webhook secret\0" + webhook_id.encode("ascii", "replace")
 
 
 def _associated(kid: str) -> bytes:

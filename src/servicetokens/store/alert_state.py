@@ -73,6 +73,25 @@ class AlertStateStore(Session):
                 ],
             )
 
+    def fired_since(self, marker: str, token_id: str, since: datetime) -> bool:
+        """Whether alert `marker` (a name, in the policy id's place) fired for the token
+        at or after `since` (the once-per-window alerts)."""
+        c = alert_fired.c
+        found = self._conn.execute(
+            select(c.token_id)
+            .where(c.policy_id == marker, c.token_id == token_id, c.expires_at >= to_micros(since))
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def mark_token(self, marker: str, token_id: str, *, now: datetime) -> None:
+        """Remember that alert `marker` fired for the token at `now`."""
+        micros = to_micros(now)
+        self._conn.execute(
+            insert(alert_fired),
+            {"policy_id": marker, "token_id": token_id, "expires_at": micros, "fired_at": micros},
+        )
+
     def forget_policy(self, policy_id: str) -> None:
         """Drop a policy's markers (deleted, or its alert type changed)."""
         self._conn.execute(delete(alert_fired).where(alert_fired.c.policy_id == policy_id))

@@ -38,6 +38,7 @@ def alerting_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table, Tab
         Column("name", Text, nullable=False),
         Column("url", Text, nullable=False),
         Column("secret", Text, nullable=True),
+        Column("secret_kek_id", String(16), nullable=True),
         Column("type", String(16), nullable=False),
         Column("created_at", BigInteger, nullable=False),
         Column("last_success", BigInteger, nullable=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from servicetokens.domain.audit import AuditEntry, detail_json, storable
 from servicetokens.domain.clock import from_micros, to_micros
@@ -82,6 +82,23 @@ class AuditStore(Session):
             )
             for row in reversed(rows)
         ]
+
+    def count_since(self, account_id: str, action: str, target: str, since: datetime) -> int:
+        """How many entries of `action` on `target` the account has at or after `since`
+        (read through the account's time index: a few minutes of one account's entries)."""
+        c = audit_log.c
+        return int(
+            self._conn.execute(
+                select(func.count())
+                .select_from(audit_log)
+                .where(
+                    c.account_id == account_id,
+                    c.at >= to_micros(since),
+                    c.action == action,
+                    c.target == target,
+                )
+            ).scalar_one()
+        )
 
     def prune(self, before: datetime, *, limit: int) -> int:
         """Delete at most `limit` entries older than `before`; how many were deleted.

@@ -23,7 +23,8 @@ def _from_row(row: Row[Any]) -> WebhookDestination:
         account_id=row.account_id,
         name=row.name,
         url=row.url,
-        secret=row.secret,
+        sealed_secret=row.secret,
+        secret_kek_id=row.secret_kek_id,
         type=row.type,
         created_at=from_micros(row.created_at),
         last_success=moment_or_none(row.last_success),
@@ -84,7 +85,8 @@ class WebhookStore(Session):
                 "account_id": webhook.account_id,
                 "name": webhook.name,
                 "url": webhook.url,
-                "secret": webhook.secret,
+                "secret": webhook.sealed_secret,
+                "secret_kek_id": webhook.secret_kek_id,
                 "type": webhook.type,
                 "created_at": to_micros(webhook.created_at),
                 "last_success": micros_or_none(webhook.last_success),
@@ -97,8 +99,24 @@ class WebhookStore(Session):
         self._conn.execute(
             update(alert_webhooks)
             .where(alert_webhooks.c.id == webhook.id)
-            .values(name=webhook.name, url=webhook.url, secret=webhook.secret, type=webhook.type)
+            .values(
+                name=webhook.name,
+                url=webhook.url,
+                secret=webhook.sealed_secret,
+                secret_kek_id=webhook.secret_kek_id,
+                type=webhook.type,
+            )
         )
+
+    def unsealed(self) -> list[WebhookDestination]:
+        """Destinations whose secret is still stored as it came (written before secrets
+        were sealed)."""
+        rows = self._conn.execute(
+            select(alert_webhooks).where(
+                alert_webhooks.c.secret.is_not(None), alert_webhooks.c.secret_kek_id.is_(None)
+            )
+        )
+        return [_from_row(row) for row in rows]
 
     def delete(self, webhook_id: str) -> None:
         """Remove a destination."""

@@ -12,6 +12,7 @@ from servicetokens.domain.notifications.targets import TargetRules
 from servicetokens.domain.permissions import Container, Permission, Principal
 from servicetokens.store.database import Database, Transaction
 from servicetokens.usecases.authorization import Authorization, ContainerRef
+from servicetokens.usecases.webhook_secrets import WebhookSecrets
 from servicetokens.webhooks.sender import SendResult, post_once
 
 __all__ = ["NotificationScope", "Poster", "default_poster"]
@@ -45,12 +46,15 @@ class NotificationScope:
         *,
         rules: TargetRules,
         poster: Poster | None = None,
+        secrets: WebhookSecrets | None = None,
     ) -> None:
         self.database = database
         self.authorization = authorization
         self.clock = clock
         self.rules = rules
         self.poster = poster or default_poster(rules)
+        self.secrets = secrets or WebhookSecrets.of(database)
+        """Seals and opens destinations' secrets (under the deployment's KEK)."""
 
     def account(self, principal: Principal, ref: ContainerRef, need: Permission) -> Container:
         """The account the request names, once `principal` holds `need` on it."""

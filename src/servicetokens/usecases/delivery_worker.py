@@ -32,10 +32,13 @@ from servicetokens.domain.notifications.delivery import (
     RetrySchedule,
 )
 from servicetokens.domain.notifications.destinations import WebhookDestination
+from servicetokens.domain.notifications.errors import SecretsUnavailable
 from servicetokens.domain.notifications.signatures import signed_headers
 from servicetokens.domain.notifications.targets import TargetRules
+from servicetokens.signing.kek import KekError
 from servicetokens.store.database import Database, Transaction
 from servicetokens.store.outbox import RecordedAttempt
+from servicetokens.usecases.webhook_secrets import WebhookSecrets
 from servicetokens.webhooks.sender import DEFAULT_TIMEOUT, SendResult, WebhookSender
 
 __all__ = ["LEASE", "Cycle", "DeliveryWorker"]
@@ -70,8 +73,10 @@ class DeliveryWorker:
         batch: int = 200,
         timeout: float = DEFAULT_TIMEOUT,
         holder: str | None = None,
+        secrets: WebhookSecrets | None = None,
     ) -> None:
         self._database = database
+        self._secrets = secrets or WebhookSecrets.of(database)
         self._rules = rules
         self._schedule = schedule or RetrySchedule()
         self._clock = clock
@@ -104,13 +109,20 @@ class DeliveryWorker:
         if webhook is None:  # deleted meanwhile: its deliveries are cancelled
             result = SendResult(None, 0, "the destination was deleted")
             return RecordedAttempt(delivery, _attempt(now, result), DeliveryStatus.CANCELLED, None)
-        headers = signed_headers(
-            delivery_id=delivery.id,
-            timestamp=int(now.timestamp()),
-            body=delivery.body,
-            secret=webhook.secret,
-        )
-        result = await sender.post(webhook.url, delivery.body, headers)
+        try:
+            secret = self._secrets.open(webhook)
+        except (KekError, SecretsUnavailable) as exc:
+            # Nothing is sent unsigned: it fails, and is retried, until the KEK is right.
+            log.error("webhook %s: %s", webhook.id, exc)
+            result = SendResult(None, 0, "the destination's secret could not be opened")
+        else:
+            headers = signed_headers(
+                delivery_id=delivery.id,
+                timestamp=int(now.timestamp()),
+                body=delivery.body,
+                secret=secret,
+            )
+            result = await sender.post(webhook.url, delivery.body, headers)
         attempt = _attempt(now, result)
         if attempt.succeeded:
             return RecordedAttempt(delivery, attempt, DeliveryStatus.SUCCEEDED, None)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from servicetokens.domain.audit import AuditEntry
 from servicetokens.store.database import Database
 from servicetokens.store.errors import is_outage
+from servicetokens.usecases.alert_failures import auth_failure_alerts
 from servicetokens.usecases.background import Periodic
 
 __all__ = ["LastSeenWriter"]
@@ -113,9 +114,11 @@ class LastSeenWriter:
                 for item in chunk
                 if isinstance(item, tuple)
             )
-            for item in chunk:
-                if isinstance(item, AuditEntry):
-                    tx.audit.add(item)
+            failures = [item for item in chunk if isinstance(item, AuditEntry)]
+            for item in failures:
+                tx.audit.add(item)
+            # Repeated failures raise their alert with the entries that record them.
+            auth_failure_alerts(tx, failures)
 
     def _requeue(self, chunk: list[_Item]) -> None:
         for item in chunk:

@@ -10,10 +10,13 @@ knows with 17004.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import MappingProxyType
 
 __all__ = [
     "AUTH_FAILURES",
+    "AUTH_FAILURE_THRESHOLD",
+    "AUTH_FAILURE_WINDOW",
     "CATALOGUE",
     "CLOUDFLARE_TYPES",
     "ELIGIBILITY",
@@ -34,6 +37,11 @@ TOKEN_DISABLED = "servicetokens_service_token_disabled"
 TOKEN_DELETED = "servicetokens_service_token_deleted"
 AUTH_FAILURES = "servicetokens_auth_failures"
 INACTIVE_ACTION = "servicetokens_inactive_token_action"
+
+AUTH_FAILURE_THRESHOLD = 10
+"""Failed attempts on one known client id, within `AUTH_FAILURE_WINDOW`, that raise
+`servicetokens_auth_failures` (at most once per token per window)."""
+AUTH_FAILURE_WINDOW = timedelta(minutes=5)
 
 _TOKEN_FILTER = {
     "AvailableValues": None,

@@ -77,7 +77,12 @@ class WebhookDestination:
     account_id: str
     name: str
     url: str
-    secret: str | None
+    sealed_secret: str | None
+    """The shared secret as stored: sealed under the key-encryption key `secret_kek_id`
+    names (`usecases/webhook_secrets.py` seals and opens it); None when there is none."""
+    secret_kek_id: str | None
+    """The KEK the secret is sealed under; None with a secret: a row written before
+    secrets were sealed, holding it as it came."""
     type: str
     created_at: datetime
     last_success: datetime | None = None

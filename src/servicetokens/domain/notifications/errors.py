@@ -2,7 +2,8 @@
 
 Cloudflare publishes few of these: 17004, 17102, 17103, 17200 and the message texts are
 reported from live responses; the 179xx codes are servicetokens' own (see
-docs/compatibility.md). Every one is a 4xx the SDKs do not retry.
+docs/compatibility.md). Every one but `SecretsUnavailable` (a server without its
+key-encryption key, 503) is a 4xx the SDKs do not retry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "NoMechanism",
     "NotEntitled",
     "PolicyNotFound",
+    "SecretsUnavailable",
     "UnknownAlertType",
     "UnsupportedWebhookType",
     "WebhookNotFound",
@@ -117,3 +119,12 @@ class InvalidWebhookUrl(DomainError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"invalid webhook URL: {reason}")
+
+
+class SecretsUnavailable(DomainError):
+    """A webhook secret must be sealed or opened, and this server has no key-encryption
+    key (503, 17909): the operator's to fix (`SERVICETOKENS_KEY_ENCRYPTION_KEY`)."""
+
+    status = 503
+    code = 17909
+    message = "Webhook secrets are unavailable: the server has no key-encryption key"

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.notifications.alert_types import (
+    AUTH_FAILURES,
     EXPIRED,
     EXPIRING,
     INACTIVE_ACTION,
@@ -31,6 +32,7 @@ __all__ = [
     "START",
     "TEST_MESSAGE",
     "AlertEvent",
+    "auth_failures_event",
     "expired_event",
     "expiring_event",
     "lifecycle_event",
@@ -131,6 +133,30 @@ def lifecycle_event(
         correlation(alert_type, token.id, at),
         f"{_quoted(token)} {what} at {at}.",
         {**_token_data(token), "at": at, **extra},
+    )
+
+
+def auth_failures_event(
+    token: ServiceToken, *, failures: int, window: timedelta, reason: str, now: datetime
+) -> AlertEvent:
+    """`servicetokens_auth_failures`: a known client id failed authentication `failures`
+    times within `window` up to `now` (`reason`: the latest failure's)."""
+    at = format_timestamp(now)
+    minutes = int(window.total_seconds() // 60)
+    return AlertEvent(
+        AUTH_FAILURES,
+        token.container.account_id,
+        token.id,
+        correlation(AUTH_FAILURES, token.id, at),
+        f"{_quoted(token)} failed authentication {failures} times in {minutes} minutes "
+        f"(latest: {reason}).",
+        {
+            **_token_data(token),
+            "failures": failures,
+            "window_seconds": int(window.total_seconds()),
+            "last_reason": reason,
+            "at": at,
+        },
     )
 
 
