@@ -68,18 +68,7 @@ def record_control_plane_change(
     account or zone) in `account_id` at `now`: the account's control-plane version, and the
     audit entry with `detail`."""
     tx.versions.bump_control_plane(account_id)
-    tx.audit.add(
-        AuditEntry(
-            at=now,
-            actor_kind=principal.kind.value,
-            actor_id=principal.id,
-            action=action,
-            account_id=account_id,
-            target=target,
-            origin=principal.origin,
-            detail=detail,
-        )
-    )
+    tx.audit.add(_entry(principal, action, account_id, target, now, detail))
 
 
 def record_notification_change(
@@ -95,17 +84,27 @@ def record_notification_change(
     """Record that `principal` did `action` (`alert_webhook.create`, `alert_policy.update`,
     …) to `target` in `account_id`: the audit entry (nothing caches notification settings,
     so there is no version to move)."""
-    tx.audit.add(
-        AuditEntry(
-            at=now,
-            actor_kind=principal.kind.value,
-            actor_id=principal.id,
-            action=action,
-            account_id=account_id,
-            target=target,
-            origin=principal.origin,
-            detail=detail,
-        )
+    tx.audit.add(_entry(principal, action, account_id, target, now, detail))
+
+
+def _entry(
+    principal: Principal,
+    action: str,
+    account_id: str,
+    target: str,
+    now: datetime,
+    detail: dict[str, object],
+) -> AuditEntry:
+    """The audit entry of a principal's change to an object of an account."""
+    return AuditEntry(
+        at=now,
+        actor_kind=principal.kind.value,
+        actor_id=principal.id,
+        action=action,
+        account_id=account_id,
+        target=target,
+        origin=principal.origin,
+        detail=detail,
     )
 
 
