@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 from servicetokens.domain.notifications.destinations import WebhookDestination, new_alerting_id
 from servicetokens.domain.notifications.errors import InvalidWebhookUrl
 from servicetokens.domain.notifications.targets import TargetRules, address_refusal
-from servicetokens.webhooks.sender import WebhookSender, post_once
 from servicetokens.usecases.expiry_alerts import ExpiryAlerts
 from servicetokens.usecases.facade import UseCases
+from servicetokens.webhooks.sender import WebhookSender, post_once
 from tests.clocks import HandClock
 from tests.conftest import World
 from tests.notifications.receiver import Receiver
