@@ -176,3 +176,29 @@ def test_one_delivery_that_cannot_be_sent_does_not_stall_its_batch(
     assert len(receiver.messages()) == 1
     with notify_service.database.read() as tx:
         assert tx.outbox.open_count() == 1  # only the broken one, retrying
+
+
+def test_moving_a_destination_to_another_host_does_not_carry_its_secret_there(
+    api: TestClient, notify_world: World, receiver: Receiver
+) -> None:
+    # The secret is write-only; if a URL change kept it, whoever may edit the destination
+    # could point it at their own server and read `cf-webhook-auth` off the test message.
+    world = notify_world
+    base, auth = alerting(world.account_a), world.bearer(world.write_a)
+    webhook_id = make_webhook(api, world, receiver.url, secret="s3cret")
+    item = f"{base}/destinations/webhooks/{webhook_id}"
+    with Receiver() as elsewhere:
+        error(api.put(item, json={"name": "ops", "url": elsewhere.url}, headers=auth), 400, 17906)
+        assert elsewhere.received == []
+        shown = api.get(item, headers=auth).json()["result"]
+        assert shown["url"] == receiver.url
+        # Saying the secret again (or "" for none) moves it.
+        moved = {"name": "ops", "url": elsewhere.url, "secret": "other"}
+        assert api.put(item, json=moved, headers=auth).status_code == 200
+        assert elsewhere.received[-1].headers["cf-webhook-auth"] == "other"
+    # Another path on the same origin keeps the secret, as before.
+    same_origin = {"name": "ops", "url": receiver.url + "/v2"}
+    assert api.put(item, json={"name": "ops", "url": receiver.url, "secret": "s3cret"},
+                   headers=auth).status_code == 200  # fmt: skip
+    assert api.put(item, json=same_origin, headers=auth).status_code == 200
+    assert receiver.received[-1].headers["cf-webhook-auth"] == "s3cret"
