@@ -21,12 +21,14 @@ from servicetokens.domain.notifications.destinations import (
     parse_webhook_fields,
 )
 from servicetokens.domain.notifications.errors import (
+    InvalidAlertRequest,
     InvalidWebhookUrl,
     WebhookNotFound,
     WebhookTestFailed,
 )
 from servicetokens.domain.notifications.payloads import TEST_MESSAGE
 from servicetokens.domain.notifications.signatures import signed_headers
+from servicetokens.domain.notifications.targets import parse_target
 from servicetokens.domain.permissions import Permission, Principal
 from servicetokens.store.database import Transaction
 from servicetokens.usecases.alert_common import NotificationScope
@@ -44,6 +46,11 @@ def _stored(tx: Transaction, account_id: str, webhook_id: str) -> WebhookDestina
     if webhook is None:
         raise WebhookNotFound()
     return webhook
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    target = parse_target(url)
+    return target.scheme, target.host, target.port
 
 
 def _reason(status: int) -> str:
@@ -135,14 +142,24 @@ class WebhookDestinations:
         self, principal: Principal, ref: ContainerRef, webhook_id: str, body: object
     ) -> WebhookDestination:
         """Change a destination's name, URL or secret (Write): an omitted secret is kept,
-        `""` clears it; a new URL or secret is tested first, and a failed test changes
-        nothing."""
+        `""` clears it; a URL on another origin (scheme, host, port) must say its secret
+        again, so the stored one never travels to a server it was not given for; a new
+        URL or secret is tested first, and a failed test changes nothing."""
         account = self._scope.account(principal, ref, Permission.WRITE)
         fields = parse_webhook_fields(body)
         secrets = self._scope.secrets
         with self._scope.database.read() as tx:
             stored = _stored(tx, account.account_id, webhook_id)
         kept = secrets.open(stored)
+        if (
+            fields.secret is None
+            and kept is not None
+            and _origin(fields.target.url) != _origin(stored.url)
+        ):
+            raise InvalidAlertRequest(
+                'a url on another origin needs "secret" again ("" for none): the stored '
+                "secret is only sent where it was given"
+            )
         secret = kept if fields.secret is None else (fields.secret or None)
         if fields.target.url != stored.url or secret != kept:
             self._scope.rules.check_port(fields.target)

@@ -105,6 +105,27 @@ class DeliveryWorker:
     async def _attempt(
         self, sender: WebhookSender, delivery: Delivery, webhook: WebhookDestination | None
     ) -> RecordedAttempt:
+        try:
+            return await self._try(sender, delivery, webhook)
+        except Exception as exc:
+            # One delivery's surprise must not stop its batch from being recorded (the
+            # others would be sent again every claim, forever): it is a failed attempt.
+            log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+            result = SendResult(None, 0, f"internal error ({type(exc).__name__})")
+            return self._failed(delivery, _attempt(self._clock(), result), result)
+
+    def _failed(self, delivery: Delivery, attempt: Attempt, result: SendResult) -> RecordedAttempt:
+        later = None
+        if not attempt.final:
+            later = self._schedule.next_attempt(
+                len(delivery.attempts) + 1, now=self._clock(), retry_after=result.retry_after
+            )
+        status = DeliveryStatus.FAILED if later is None else DeliveryStatus.RETRYING
+        return RecordedAttempt(delivery, attempt, status, later)
+
+    async def _try(
+        self, sender: WebhookSender, delivery: Delivery, webhook: WebhookDestination | None
+    ) -> RecordedAttempt:
         now = self._clock()
         if webhook is None:  # deleted meanwhile: its deliveries are cancelled
             result = SendResult(None, 0, "the destination was deleted")
@@ -126,13 +147,7 @@ class DeliveryWorker:
         attempt = _attempt(now, result)
         if attempt.succeeded:
             return RecordedAttempt(delivery, attempt, DeliveryStatus.SUCCEEDED, None)
-        later = None
-        if not attempt.final:
-            later = self._schedule.next_attempt(
-                len(delivery.attempts) + 1, now=self._clock(), retry_after=result.retry_after
-            )
-        status = DeliveryStatus.FAILED if later is None else DeliveryStatus.RETRYING
-        return RecordedAttempt(delivery, attempt, status, later)
+        return self._failed(delivery, attempt, result)
 
     def _record(self, tx: Transaction, outcomes: list[RecordedAttempt]) -> None:
         tx.outbox.record(outcomes)

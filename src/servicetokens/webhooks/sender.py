@@ -5,7 +5,10 @@ most 64 KiB of the answer read.
 aiohttp resolves names through `_VettingResolver`, which refuses the whole name when any
 address it resolves to is not allowed; the connection then uses those very addresses, so a
 name that resolves differently a moment later (DNS rebinding) gains nothing. Address
-literals never reach a resolver, so they are checked before the request.
+literals never reach a resolver, so they are checked before the request, as aiohttp will
+read them (yarl's IDNA turns `①②⑦.0.0.1` into `127.0.0.1`). And whatever path an address
+took, the socket factory checks it once more right before `connect`: the last word is
+the address the socket is about to reach, not how the URL spelled it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import asyncio
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+from aiohappyeyeballs import AddrInfoType as AddrInfo
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from servicetokens import __version__
 from servicetokens.domain.notifications.errors import InvalidWebhookUrl
@@ -57,11 +63,41 @@ class _VettingResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        self._rules.check_addresses([result["host"] for result in results])
+        self._rules.check_addresses([result["host"] for result in results], name=host)
         return results
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class _RefusedAddress(OSError):
+    """The socket factory's refusal (an OSError, so aiohttp reports it as a failed
+    connection with this as its cause)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _guarded_socket(rules: TargetRules) -> Callable[[AddrInfo], socket.socket]:
+    def factory(addr_info: AddrInfo) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        try:
+            rules.check_addresses([str(sockaddr[0])])
+        except InvalidWebhookUrl as exc:
+            raise _RefusedAddress(exc.reason) from None
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return factory
+
+
+def _refusal(exc: BaseException) -> str | None:
+    cause = exc.__cause__
+    if isinstance(cause, InvalidWebhookUrl):
+        return cause.reason
+    if isinstance(cause, _RefusedAddress):
+        return cause.reason
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -94,6 +130,7 @@ class WebhookSender:
             limit=64,
             limit_per_host=self._per_destination,
             use_dns_cache=False,  # every send resolves (and checks) afresh
+            socket_factory=_guarded_socket(self._rules),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -114,14 +151,20 @@ class WebhookSender:
             self._session = None
 
     def check(self, url: str) -> None:
-        """The rules that need no DNS: URL shape, port, and an address literal's class."""
+        """The rules that need no DNS: URL shape, port, and an address literal's class
+        (the host as aiohttp will connect to it, after yarl's normalisation)."""
         target = parse_target(url)
         self._rules.check_port(target)
         try:
-            ipaddress.ip_address(target.host)
-        except ValueError:
-            return
-        self._rules.check_addresses([target.host])
+            host = URL(url).raw_host or ""
+        except (ValueError, UnicodeError) as exc:
+            raise InvalidWebhookUrl(f"malformed host ({str(exc)[:100]})") from None
+        for candidate in {target.host, host.strip("[]")}:
+            try:
+                ipaddress.ip_address(candidate.split("%", 1)[0])
+            except ValueError:
+                continue
+            self._rules.check_addresses([candidate])
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         """POST `body` to `url` with `headers` (plus JSON content type and user agent)."""
@@ -154,11 +197,11 @@ class WebhookSender:
         except TimeoutError:
             return SendResult(None, elapsed(), f"timed out after {self._timeout:g} s")
         except aiohttp.ClientError as exc:
-            cause = exc.__cause__ if isinstance(exc.__cause__, InvalidWebhookUrl) else None
-            if cause is not None:
-                return SendResult(None, elapsed(), f"refused: {cause.reason}", refused=cause.reason)
+            refused = _refusal(exc)
+            if refused is not None:
+                return SendResult(None, elapsed(), f"refused: {refused}", refused=refused)
             return SendResult(None, elapsed(), f"{type(exc).__name__}: {str(exc)[:200]}")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: e.g. a host IDNA cannot encode
             return SendResult(None, elapsed(), f"{type(exc).__name__}: {str(exc)[:200]}")
 
 

@@ -42,9 +42,10 @@ def _moment(raw: str | None, field: str) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        # Near year 1 or 9999 an offset moves the moment off the calendar: OverflowError.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidAlertRequest(f"{field} must be an ISO 8601 date-time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _number(raw: str | None, field: str, default: int) -> int:

@@ -100,26 +100,52 @@ def _unwrapped(address: IPAddress) -> IPAddress:
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "192.0.0.0/24",  # IETF protocol assignments (only parts are global; none is a receiver)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT, RFC 2765)
+        "100::/64",  # discard-only
+        "100:0:0:1::/64",  # dummy prefix (RFC 9780)
+        "5f00::/16",  # SRv6 SIDs (RFC 9602)
+        "3fff::/20",  # documentation (RFC 9637)
+        "fec0::/10",  # deprecated site-local, still routed by some stacks
+    )
+)
+"""Blocks IANA lists as not globally reachable that Python 3.11's `is_global` still
+passes (newer Pythons know some of them)."""
+
+
+def _kind(address: IPAddress) -> str | None:
+    """What kind of non-public address this is (`a loopback`), or None."""
+    inner = _unwrapped(address)
+    if inner.is_loopback:
+        return "a loopback"
+    if inner.is_link_local:
+        return "a link-local"
+    if inner.is_multicast:
+        return "a multicast"
+    if inner.is_unspecified:
+        return "the unspecified"
+    if inner.is_private:
+        return "a private"
+    if not inner.is_global or any(address in block for block in _NOT_GLOBAL):
+        return "a non-public"
+    return None
+
+
 def address_refusal(address: IPAddress) -> str | None:
     """Why a resolved address may not be a webhook target, or None for a public one.
 
     Public means `is_global` (not loopback, private, link-local, shared 100.64/10,
-    benchmarking, documentation, reserved…) and not multicast, judged on the IPv4 address
-    inside IPv4-mapped, 6to4, NAT64 and IPv4-compatible IPv6 forms."""
-    inner = _unwrapped(address)
-    if inner.is_loopback:
-        return f"{address} is a loopback address"
-    if inner.is_link_local:
-        return f"{address} is a link-local address"
-    if inner.is_multicast:
-        return f"{address} is a multicast address"
-    if inner.is_unspecified:
-        return f"{address} is the unspecified address"
-    if inner.is_private:
-        return f"{address} is a private address"
-    if not inner.is_global:
-        return f"{address} is not a public address"
-    return None
+    benchmarking, documentation, reserved…), not multicast and not in `_NOT_GLOBAL`,
+    judged on the IPv4 address inside IPv4-mapped, 6to4, NAT64 and IPv4-compatible IPv6
+    forms."""
+    kind = _kind(address)
+    if kind is None:
+        return None
+    return f"{address} is {kind} address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +159,13 @@ class TargetRules:
         if not self.allow_private and target.port not in PUBLIC_PORTS:
             raise InvalidWebhookUrl(f"port {target.port} is not one of 80, 443, 8088")
 
-    def check_addresses(self, addresses: list[str]) -> list[str]:
+    def check_addresses(self, addresses: list[str], *, name: str | None = None) -> list[str]:
         """The resolved addresses a send may use: all of them, or a refusal when any one is
         not public (a name resolving to one public and one private address is refused
-        whole: which one a client picks is not ours to rely on)."""
+        whole: which one a client picks is not ours to rely on). With `name` (what was
+        resolved), the refusal names the class of address but not the address: the
+        caller of a test message must not learn what the server's DNS says about
+        internal names."""
         if not addresses:
             raise InvalidWebhookUrl("the host does not resolve")
         if self.allow_private:
@@ -146,6 +175,11 @@ class TargetRules:
                 address = ipaddress.ip_address(text.split("%", 1)[0])
             except ValueError:
                 raise InvalidWebhookUrl(f"unusable address {text[:64]}") from None
+            if name is not None:
+                kind = _kind(address)
+                if kind is not None:
+                    raise InvalidWebhookUrl(f"{name[:253]} resolves to {kind} address")
+                continue
             reason = address_refusal(address)
             if reason is not None:
                 raise InvalidWebhookUrl(reason)
