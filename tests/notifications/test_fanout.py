@@ -94,20 +94,20 @@ def test_destinations_per_account_are_capped(
 ) -> None:
     world = make_world(capped)
     for _ in range(2):
-        ok(_webhook(capped_api, world.account_a, world.write_a, receiver.url))
+        ok(_webhook(capped_api, world.account_a, world.write_a, receiver.url), 201)
     tested = len(receiver.received)
     message = error(_webhook(capped_api, world.account_a, world.write_a, receiver.url), 400, 17911)
     assert message == "an account may have at most 2 webhook destinations"
     assert len(receiver.received) == tested  # refused before its test message
     # another account's count is its own
-    ok(_webhook(capped_api, world.account_b, world.write_b, receiver.url))
+    ok(_webhook(capped_api, world.account_b, world.write_b, receiver.url), 201)
 
 
 def test_policies_per_account_are_capped(
     capped_api: TestClient, capped: UseCases, receiver: Receiver
 ) -> None:
     world = make_world(capped)
-    webhook = ok(_webhook(capped_api, world.account_a, world.write_a, receiver.url))
+    webhook = ok(_webhook(capped_api, world.account_a, world.write_a, receiver.url), 201)
     webhook_id = webhook["result"]["id"]
     for n in range(3):
         ok(_policy(capped_api, world.account_a, world.write_a, [webhook_id], name=f"p{n}"))
@@ -124,7 +124,7 @@ def test_webhooks_per_policy_are_capped(
 ) -> None:
     world = notify_world
     ids = [
-        ok(_webhook(api, world.account_a, world.write_a, receiver.url))["result"]["id"]
+        ok(_webhook(api, world.account_a, world.write_a, receiver.url), 201)["result"]["id"]
         for _ in range(MAX_WEBHOOKS_PER_POLICY + 1)
     ]
     ok(_policy(api, world.account_a, world.write_a, ids[:MAX_WEBHOOKS_PER_POLICY]))
@@ -148,7 +148,9 @@ def test_one_change_reaches_a_webhook_once_per_policy_that_names_it(
     # payload), so two policies naming one webhook are two messages; one policy naming it
     # twice is one.
     world = notify_world
-    webhook_id = ok(_webhook(api, world.account_a, world.write_a, receiver.url))["result"]["id"]
+    webhook_id = ok(_webhook(api, world.account_a, world.write_a, receiver.url), 201)["result"][
+        "id"
+    ]
     first = ok(_policy(api, world.account_a, world.write_a, [webhook_id, webhook_id], name="one"))
     second = ok(_policy(api, world.account_a, world.write_a, [webhook_id], name="two"))
     _rotate(api, world.account_a, world.write_a)
@@ -221,8 +223,8 @@ def test_a_hanging_receiver_does_not_delay_another_accounts_alerts(
 ) -> None:
     world = notify_world
     with Receiver() as slow, Receiver() as fast:
-        hook_a = ok(_webhook(api, world.account_a, world.write_a, slow.url))["result"]["id"]
-        hook_b = ok(_webhook(api, world.account_b, world.write_b, fast.url))["result"]["id"]
+        hook_a = ok(_webhook(api, world.account_a, world.write_a, slow.url), 201)["result"]["id"]
+        hook_b = ok(_webhook(api, world.account_b, world.write_b, fast.url), 201)["result"]["id"]
         for n in range(6):  # six messages per rotate, all to the hanging receiver
             ok(_policy(api, world.account_a, world.write_a, [hook_a], name=f"a{n}"))
         ok(_policy(api, world.account_b, world.write_b, [hook_b]))
