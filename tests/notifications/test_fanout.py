@@ -183,9 +183,13 @@ def _delivery(account: str, webhook: str, clock: HandClock, *, age: int) -> Deli
 def test_a_claim_shares_its_batch_between_accounts_and_destinations(
     notify_service: UseCases, clock: HandClock
 ) -> None:
-    # Account A has 300 older deliveries over 3 destinations; B has one, newer than all.
+    # Account A has 300 older deliveries over 3 destinations, the 200 oldest to its first;
+    # B has one, newer than all.
     hooks_a = [new_alerting_id() for _ in range(3)]
-    older = [_delivery("a" * 32, hooks_a[n % 3], clock, age=1000 + n) for n in range(300)]
+    older = [
+        _delivery("a" * 32, hooks_a[0 if n >= 100 else n % 3], clock, age=1000 + n)
+        for n in range(300)
+    ]
     newest = _delivery("b" * 32, new_alerting_id(), clock, age=1)
     notify_service.database.run_write(lambda tx: tx.outbox.add([*older, newest]))
 
@@ -207,7 +211,7 @@ def test_a_claim_shares_its_batch_between_accounts_and_destinations(
     mine = [d for d in claimed if d.account_id == "a" * 32]
     per_destination = Counter(d.webhook_id for d in mine)
     assert len(mine) == 8
-    assert max(per_destination.values()) == 4
+    assert per_destination[hooks_a[0]] == 4
     for hook in per_destination:  # oldest first within each destination's share
         queued = [d.id for d in sorted(older, key=lambda d: d.created_at) if d.webhook_id == hook]
         assert {d.id for d in mine if d.webhook_id == hook} == set(queued[: per_destination[hook]])
