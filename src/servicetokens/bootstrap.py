@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from servicetokens.config import Settings
 from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
 from servicetokens.domain.clock import Clock, system_clock
+from servicetokens.domain.notifications.limits import AlertLimits
 from servicetokens.domain.notifications.targets import TargetRules
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
@@ -65,6 +66,7 @@ def build_use_cases(
     poster: Poster | None = None,
     passwords: Passwords | None = None,
     webhook_secrets: WebhookSecrets | None = None,
+    alert_limits: AlertLimits | None = None,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
@@ -72,7 +74,8 @@ def build_use_cases(
     webhook target rule (`config.Settings`); `poster` sends webhook test messages (default:
     `webhooks.sender`); `passwords` the dashboard's argon2id parameters (default:
     argon2-cffi's); `webhook_secrets` seals destinations' secrets (default: under the KEK
-    `usecases.database_files.find_kek` finds for `database`)."""
+    `usecases.database_files.find_kek` finds for `database`); `alert_limits` caps each
+    account's destinations and policies (default: `domain.notifications.limits`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -85,6 +88,7 @@ def build_use_cases(
         rules=TargetRules(allow_private=allow_private_webhooks),
         poster=poster,
         secrets=webhook_secrets,
+        limits=alert_limits,
     )
     return UseCases(
         database=database,
@@ -134,6 +138,9 @@ def build_service(
         legacy_organizations=settings.legacy_organizations,
         max_applications=settings.max_applications,
         allow_private_webhooks=settings.allow_private_webhooks,
+        alert_limits=AlertLimits(
+            webhooks=settings.max_webhooks, policies=settings.max_alert_policies
+        ),
     )
 
 

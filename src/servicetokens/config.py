@@ -19,6 +19,7 @@ from servicetokens.domain.notifications.delivery import (
     DEFAULT_RETRY_SCHEDULE,
     parse_retry_schedule,
 )
+from servicetokens.domain.notifications.limits import DEFAULT_MAX_POLICIES, DEFAULT_MAX_WEBHOOKS
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
 
@@ -31,7 +32,9 @@ __all__ = [
     "LISTEN_DATABASE_ENV",
     "LOG_FORMATS",
     "LOG_FORMAT_ENV",
+    "MAX_ALERT_POLICIES_ENV",
     "MAX_APPLICATIONS_ENV",
+    "MAX_WEBHOOKS_ENV",
     "METRICS_ENV",
     "NOTIFY_RETRY_SCHEDULE_ENV",
     "POOL_SIZE_ENV",
@@ -46,6 +49,8 @@ POOL_SIZE_ENV = "SERVICETOKENS_POOL_SIZE"
 TRUSTED_PROXIES_ENV = "SERVICETOKENS_TRUSTED_PROXIES"
 LEGACY_ORGANIZATIONS_ENV = "SERVICETOKENS_LEGACY_ORGANIZATIONS"
 MAX_APPLICATIONS_ENV = "SERVICETOKENS_MAX_APPLICATIONS"
+MAX_WEBHOOKS_ENV = "SERVICETOKENS_MAX_WEBHOOKS"
+MAX_ALERT_POLICIES_ENV = "SERVICETOKENS_MAX_ALERT_POLICIES"
 JOBS_INTERVAL_ENV = "SERVICETOKENS_JOBS_INTERVAL"
 ALLOW_PRIVATE_WEBHOOKS_ENV = "SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"
 NOTIFY_RETRY_SCHEDULE_ENV = "SERVICETOKENS_NOTIFY_RETRY_SCHEDULE"
@@ -154,6 +159,14 @@ class Settings:
         default_factory=lambda: _env_positive(MAX_APPLICATIONS_ENV, DEFAULT_MAX_APPLICATIONS)
     )
     """Access applications per account (`SERVICETOKENS_MAX_APPLICATIONS`, default 500)."""
+    max_webhooks: int = field(
+        default_factory=lambda: _env_positive(MAX_WEBHOOKS_ENV, DEFAULT_MAX_WEBHOOKS)
+    )
+    """Webhook destinations per account (`SERVICETOKENS_MAX_WEBHOOKS`, default 100)."""
+    max_alert_policies: int = field(
+        default_factory=lambda: _env_positive(MAX_ALERT_POLICIES_ENV, DEFAULT_MAX_POLICIES)
+    )
+    """Notification policies per account (`SERVICETOKENS_MAX_ALERT_POLICIES`, default 200)."""
     jobs_interval: float = field(default_factory=_env_jobs_interval)
     """Seconds between runs of an API server's background jobs (the inactive-token job;
     `SERVICETOKENS_JOBS_INTERVAL`, `serve --jobs-interval`, default 60)."""
@@ -210,6 +223,8 @@ class Settings:
             LOG_FORMAT_ENV: self.log_format,
             METRICS_ENV: "1" if self.metrics else "0",
             MAX_APPLICATIONS_ENV: str(self.max_applications),
+            MAX_WEBHOOKS_ENV: str(self.max_webhooks),
+            MAX_ALERT_POLICIES_ENV: str(self.max_alert_policies),
             JOBS_INTERVAL_ENV: repr(self.jobs_interval),
             ALLOW_PRIVATE_WEBHOOKS_ENV: "1" if self.allow_private_webhooks else "0",
             NOTIFY_RETRY_SCHEDULE_ENV: ",".join(repr(s) for s in self.notify_retry_schedule),

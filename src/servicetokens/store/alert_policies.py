@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
 from servicetokens.domain.clock import from_micros, to_micros
 from servicetokens.domain.notifications.policies import NotificationPolicy, PolicyFields
@@ -69,6 +69,16 @@ class AlertPolicyStore(Session):
             .order_by(*_ORDER)
         )
         return [_from_row(row) for row in rows]
+
+    def count(self, account_id: str) -> int:
+        """How many policies the account has."""
+        return int(
+            self._conn.execute(
+                select(func.count())
+                .select_from(alert_policies)
+                .where(alert_policies.c.account_id == account_id)
+            ).scalar_one()
+        )
 
     def get(self, account_id: str, policy_id: str) -> NotificationPolicy | None:
         """The account's policy with that id."""

@@ -8,7 +8,8 @@ again then (at least once), and no other claim takes it before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,25 +115,86 @@ class OutboxStore(Session):
             ],
         )
 
-    def claim_due(self, now: datetime, *, until: datetime, limit: int) -> list[Delivery]:
-        """Up to `limit` open deliveries due at `now`, oldest due first, claimed until
-        `until` (their `next_attempt_at` moves there)."""
-        rows = self._conn.execute(
-            self._dialect.for_update(
-                select(alert_deliveries)
-                .where(alert_deliveries.c.next_attempt_at <= to_micros(now))
-                .order_by(alert_deliveries.c.next_attempt_at, alert_deliveries.c.id)
-                .limit(limit)
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        until: datetime,
+        limit: int,
+        per_destination: int = 4,
+        per_account: int = 16,
+        busy_destinations: Mapping[str, int] | None = None,
+        busy_accounts: Mapping[str, int] | None = None,
+    ) -> list[Delivery]:
+        """Up to `limit` open deliveries due at `now`, claimed until `until` (their
+        `next_attempt_at` moves there): oldest due first, but no destination more than
+        `per_destination` and no account more than `per_account`, counting what is still
+        in flight (`busy_*`), so one account's backlog cannot fill a claim."""
+        c = alert_deliveries.c
+        in_destination = (
+            select(
+                c.id,
+                c.account_id,
+                c.webhook_id,
+                c.next_attempt_at,
+                func.row_number()
+                .over(partition_by=c.webhook_id, order_by=(c.next_attempt_at, c.id))
+                .label("rank"),
             )
+            .where(c.next_attempt_at <= to_micros(now))
+            .subquery()
+        )
+        d = in_destination.c
+        in_account = (
+            select(
+                d.id,
+                d.account_id,
+                d.webhook_id,
+                d.next_attempt_at,
+                func.row_number()
+                .over(partition_by=d.account_id, order_by=(d.next_attempt_at, d.id))
+                .label("rank"),
+            )
+            .where(d.rank <= per_destination)
+            .subquery()
+        )
+        a = in_account.c
+        candidates = self._conn.execute(
+            select(a.id, a.account_id, a.webhook_id)
+            .where(a.rank <= per_account)
+            .order_by(a.next_attempt_at, a.id)
+            .limit(limit * 2)
         ).all()
-        claimed = [delivery_from_row(row) for row in rows]
-        for start in range(0, len(claimed), 500):
-            ids = [d.id for d in claimed[start : start + 500]]
+        destinations = Counter(busy_destinations or {})
+        accounts = Counter(busy_accounts or {})
+        chosen: list[str] = []
+        for row in candidates:
+            if len(chosen) >= limit:
+                break
+            if destinations[row.webhook_id] >= per_destination:
+                continue
+            if accounts[row.account_id] >= per_account:
+                continue
+            destinations[row.webhook_id] += 1
+            accounts[row.account_id] += 1
+            chosen.append(row.id)
+        claimed: list[Delivery] = []
+        for start in range(0, len(chosen), 500):
+            ids = chosen[start : start + 500]
+            rows = self._conn.execute(
+                self._dialect.for_update(
+                    select(alert_deliveries).where(
+                        c.id.in_(ids), c.next_attempt_at <= to_micros(now)
+                    )
+                )
+            ).all()
+            claimed.extend(delivery_from_row(row) for row in rows)
             self._conn.execute(
                 update(alert_deliveries)
-                .where(alert_deliveries.c.id.in_(ids))
+                .where(c.id.in_([row.id for row in rows]))
                 .values(next_attempt_at=to_micros(until))
             )
+        claimed.sort(key=lambda delivery: (delivery.next_attempt_at or now, delivery.id))
         return claimed
 
     def next_due(self) -> datetime | None:

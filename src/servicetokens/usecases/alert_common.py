@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from servicetokens.domain.clock import Clock
+from servicetokens.domain.notifications.limits import AlertLimits
 from servicetokens.domain.notifications.targets import TargetRules
 from servicetokens.domain.permissions import Container, Permission, Principal
 from servicetokens.store.database import Database, Transaction
@@ -47,6 +48,7 @@ class NotificationScope:
         rules: TargetRules,
         poster: Poster | None = None,
         secrets: WebhookSecrets | None = None,
+        limits: AlertLimits | None = None,
     ) -> None:
         self.database = database
         self.authorization = authorization
@@ -55,6 +57,8 @@ class NotificationScope:
         self.poster = poster or default_poster(rules)
         self.secrets = secrets or WebhookSecrets.of(database)
         """Seals and opens destinations' secrets (under the deployment's KEK)."""
+        self.limits = limits or AlertLimits()
+        """The per-account caps on destinations and policies."""
 
     def account(self, principal: Principal, ref: ContainerRef, need: Permission) -> Container:
         """The account the request names, once `principal` holds `need` on it."""

@@ -23,6 +23,7 @@ from servicetokens.domain.notifications.destinations import (
 from servicetokens.domain.notifications.errors import (
     InvalidAlertRequest,
     InvalidWebhookUrl,
+    LimitReached,
     WebhookNotFound,
     WebhookTestFailed,
 )
@@ -105,14 +106,22 @@ class WebhookDestinations:
             raise WebhookTestFailed(f" with status code {status} {status} {_reason(status)}")
         raise WebhookTestFailed(f": {result.error}")
 
+    def _check_room(self, tx: Transaction, account_id: str) -> None:
+        most = self._scope.limits.webhooks
+        if tx.webhooks.count(account_id) >= most:
+            raise LimitReached(f"an account may have at most {most} webhook destinations")
+
     def create(self, principal: Principal, ref: ContainerRef, body: object) -> WebhookDestination:
         """A new destination (Write), once its URL passes the rules and the test."""
         account = self._scope.account(principal, ref, Permission.WRITE)
         fields = parse_webhook_fields(body)
         self._scope.rules.check_port(fields.target)
+        with self._scope.database.read() as tx:  # before the test message, so no POST
+            self._check_room(tx, account.account_id)
         self._test(fields.target.url, fields.secret or None)
 
         def unit(tx: Transaction, now: datetime) -> WebhookDestination:
+            self._check_room(tx, account.account_id)  # again: another create may have won
             fresh = WebhookDestination(
                 id=new_alerting_id(),
                 account_id=account.account_id,

@@ -14,7 +14,11 @@ from datetime import datetime
 from servicetokens.domain.notifications.alert_types import CATALOGUE, ELIGIBILITY
 from servicetokens.domain.notifications.delivery import Delivery
 from servicetokens.domain.notifications.destinations import alerting_id, new_alerting_id
-from servicetokens.domain.notifications.errors import InvalidWebhookId, PolicyNotFound
+from servicetokens.domain.notifications.errors import (
+    InvalidWebhookId,
+    LimitReached,
+    PolicyNotFound,
+)
 from servicetokens.domain.notifications.history import HistoryQuery
 from servicetokens.domain.notifications.policies import (
     NotificationPolicy,
@@ -97,6 +101,9 @@ class NotificationPolicies:
         fields = parse_policy_create(body)
 
         def unit(tx: Transaction, now: datetime) -> PolicyWrite:
+            most = self._scope.limits.policies
+            if tx.alert_policies.count(account.account_id) >= most:
+                raise LimitReached(f"an account may have at most {most} notification policies")
             _check_webhooks(tx, account.account_id, fields)
             policy = NotificationPolicy(new_alerting_id(), account.account_id, fields, now, now)
             tx.alert_policies.insert(policy)

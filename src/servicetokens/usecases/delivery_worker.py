@@ -10,6 +10,12 @@ again: at least once, always with the same `webhook-id`), sends them concurrentl
 any transaction, and records every attempt (status, latency, error), the destinations'
 `last_success`/`last_failure`, and the next attempt (`RetrySchedule`) in another.
 
+Fairness: at most `concurrency` sends are in flight, at most `per_destination` to one
+destination and `per_account` for one account, and the running loop never waits for a
+batch: it records each send when it ends and claims again while others still hang, so a
+receiver that hangs until the timeout holds only its own account's share of the
+connections, never another account's alerts.
+
 It runs on its own thread with its own event loop, so sends never wait on the API's loop
 and the API never waits on a receiver.
 """
@@ -21,8 +27,12 @@ import contextlib
 import logging
 import threading
 import uuid
+from asyncio import FIRST_COMPLETED
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.notifications.delivery import (
@@ -74,6 +84,9 @@ class DeliveryWorker:
         timeout: float = DEFAULT_TIMEOUT,
         holder: str | None = None,
         secrets: WebhookSecrets | None = None,
+        concurrency: int = 64,
+        per_destination: int = 4,
+        per_account: int = 16,
     ) -> None:
         self._database = database
         self._secrets = secrets or WebhookSecrets.of(database)
@@ -84,6 +97,9 @@ class DeliveryWorker:
         self._lease = timedelta(seconds=lease_seconds)
         self._batch = batch
         self._timeout = timeout
+        self._concurrency = concurrency
+        self._per_destination = per_destination
+        self._per_account = per_account
         self.holder = holder or uuid.uuid4().hex
         """This worker's name in the lease."""
         self._stopping = threading.Event()
@@ -94,12 +110,23 @@ class DeliveryWorker:
     # -- one cycle ----------------------------------------------------------------------------
 
     def _claim(
-        self, tx: Transaction, now: datetime
+        self, tx: Transaction, now: datetime, in_flight: Sequence[Delivery] = ()
     ) -> tuple[list[Delivery], dict[str, WebhookDestination]] | None:
         if not tx.outbox.hold_lease(LEASE, self.holder, now=now, until=now + self._lease):
             return None
+        room = min(self._batch, self._concurrency - len(in_flight))
+        if room <= 0:
+            return [], {}
         until = now + timedelta(seconds=self._timeout + 30)
-        due = tx.outbox.claim_due(now, until=until, limit=self._batch)
+        due = tx.outbox.claim_due(
+            now,
+            until=until,
+            limit=room,
+            per_destination=self._per_destination,
+            per_account=self._per_account,
+            busy_destinations=Counter(d.webhook_id for d in in_flight),
+            busy_accounts=Counter(d.account_id for d in in_flight),
+        )
         return due, tx.webhooks.by_ids({d.webhook_id for d in due})
 
     async def _attempt(
@@ -197,24 +224,60 @@ class DeliveryWorker:
 
     async def _main(self) -> None:
         self._wake = asyncio.Event()
-        async with WebhookSender(self._rules, timeout=self._timeout) as sender:
+        async with WebhookSender(
+            self._rules, timeout=self._timeout, per_destination=self._per_destination
+        ) as sender:
+            flying: dict[asyncio.Task[RecordedAttempt], Delivery] = {}
             while not self._stopping.is_set():
                 try:
-                    done = await self.cycle(sender)
+                    await self._step(sender, flying)
                 except Exception as exc:  # the database may be away: the rows stay due
                     log.warning("webhook delivery failed: %s", type(exc).__name__)
-                    done = Cycle()
-                if done.sent >= self._batch:
-                    continue  # more is due: no pause
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
+                waits.update(flying)
+                await asyncio.wait(waits, timeout=self._poll, return_when=FIRST_COMPLETED)
+                for waiter in waits - set(flying):
+                    waiter.cancel()
                 self._wake.clear()
+            if flying:  # let the sends in flight end, and record them
+                await asyncio.wait(flying)
+                with contextlib.suppress(Exception):
+                    await self._record_done(flying)
         try:  # hand the lease over at once rather than after it expires
             await asyncio.to_thread(
                 self._database.run_write, lambda tx: tx.outbox.release_lease(LEASE, self.holder)
             )
         except Exception as exc:
             log.warning("releasing the delivery lease failed: %s", type(exc).__name__)
+
+    async def _record_done(self, flying: dict[asyncio.Task[RecordedAttempt], Delivery]) -> None:
+        done = [task for task in flying if task.done()]
+        if not done:
+            return
+        outcomes = [task.result() for task in done]
+        await asyncio.to_thread(self._database.run_write, lambda tx: self._record(tx, outcomes))
+        for task in done:
+            del flying[task]
+
+    async def _step(
+        self, sender: WebhookSender, flying: dict[asyncio.Task[RecordedAttempt], Delivery]
+    ) -> None:
+        """Record the sends that ended; claim (fairly, counting those still in flight)
+        and start more."""
+        await self._record_done(flying)
+        now = self._clock()
+        busy = list(flying.values())
+        claimed = await asyncio.to_thread(
+            self._database.run_write, lambda tx: self._claim(tx, now, busy)
+        )
+        if claimed is None:
+            return
+        due, webhooks = claimed
+        for delivery in due:
+            task = asyncio.create_task(
+                self._attempt(sender, delivery, webhooks.get(delivery.webhook_id))
+            )
+            flying[task] = delivery
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

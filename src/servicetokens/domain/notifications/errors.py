@@ -15,6 +15,7 @@ __all__ = [
     "InvalidAlertRequest",
     "InvalidWebhookId",
     "InvalidWebhookUrl",
+    "LimitReached",
     "NoMechanism",
     "NotEntitled",
     "PolicyNotFound",
@@ -128,3 +129,10 @@ class SecretsUnavailable(DomainError):
     status = 503
     code = 17909
     message = "Webhook secrets are unavailable: the server has no key-encryption key"
+
+
+class LimitReached(DomainError):
+    """A create past one of the account's alerting caps (`limits.py`; 400, 17911)."""
+
+    status = 400
+    code = 17911

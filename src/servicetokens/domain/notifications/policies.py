@@ -17,17 +17,18 @@ from servicetokens.domain.notifications.alert_types import CLOUDFLARE_TYPES, SER
 from servicetokens.domain.notifications.destinations import alerting_id
 from servicetokens.domain.notifications.errors import (
     InvalidAlertRequest,
+    LimitReached,
     NoMechanism,
     NotEntitled,
     UnknownAlertType,
 )
+from servicetokens.domain.notifications.limits import MAX_WEBHOOKS_PER_POLICY
 
 __all__ = ["NotificationPolicy", "PolicyFields", "apply_update", "parse_policy_create"]
 
 _MAX_NAME = 256
 _MAX_DESCRIPTION = 1024
 _MAX_EMAILS = 100
-_MAX_WEBHOOKS = 20
 _MAX_FILTER_VALUES = 1000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -128,7 +129,9 @@ def _mechanisms(value: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
                     emails.append(address)
         else:
             raise InvalidAlertRequest(f"unknown mechanism type {str(key)[:32]}")
-    if len(webhooks) > _MAX_WEBHOOKS or len(emails) > _MAX_EMAILS:
+    if len(webhooks) > MAX_WEBHOOKS_PER_POLICY:
+        raise LimitReached(f"a policy may name at most {MAX_WEBHOOKS_PER_POLICY} webhooks")
+    if len(emails) > _MAX_EMAILS:
         raise InvalidAlertRequest("too many mechanisms")
     if not webhooks and not emails:
         raise NoMechanism()
