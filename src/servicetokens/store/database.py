@@ -26,6 +26,7 @@ from servicetokens.store.engine import SNAPSHOT_INTENT, WRITE_INTENT
 from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.principals import PrincipalStore
+from servicetokens.store.probe import AsyncVersionProbe
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
@@ -83,6 +84,22 @@ class Database:
         self._probe_path = database if database and database != ":memory:" else None
         self._probes = threading.local()
         self._token_total = TokenTotal()
+        self._async_probe = AsyncVersionProbe(engine.url) if self.dialect.postgres else None
+
+    async def probe_versions_async(
+        self, kind: ContainerKind, container_id: str
+    ) -> tuple[int, int, int]:
+        """`probe_versions` from an event loop: on PostgreSQL without leaving the loop (one
+        connection per loop, whose queries concurrent callers share; `store.probe`); on
+        SQLite the same call as `probe_versions` (microseconds, no network)."""
+        if self._async_probe is None:
+            return self.probe_versions(kind, container_id)
+        return await self._async_probe.versions(kind.value, container_id)
+
+    async def close_async(self) -> None:
+        """Close what the running event loop holds (the PostgreSQL probe's connection)."""
+        if self._async_probe is not None:
+            await self._async_probe.close()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.

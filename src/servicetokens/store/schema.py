@@ -120,6 +120,10 @@ service_tokens = Table(
     # The list order and the `name` filter are both served from an index, never a scan.
     Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
     Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
+    # The lifecycle order and filters (migration 0012), which also adds
+    # ix_service_tokens_seen on (container_kind, container_id,
+    # coalesce(last_seen_at, created_at), id): an expression index, kept out of the metadata.
+    Index("ix_service_tokens_expires", "container_kind", "container_id", "expires_at", "id"),
     # On PostgreSQL, migration 0005 adds ix_service_tokens_search_trgm: a pg_trgm GIN index
     # on search_key, so `search` does not read every row of the container.
 )

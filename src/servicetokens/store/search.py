@@ -13,17 +13,72 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, column, func, literal, select, table
+from sqlalchemy import Select, and_, column, func, literal, select, table, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.clock import to_micros
+from servicetokens.domain.paging import Direction, ListQuery, Order, SeekKey
 from servicetokens.domain.permissions import Container
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.schema import container_versions, service_tokens
 
-__all__ = ["TOTAL", "ListStatements", "SearchPlan", "TokenTotal", "choose_plan", "list_statements"]
+__all__ = [
+    "TOTAL",
+    "ListStatements",
+    "SearchPlan",
+    "SeekKey",
+    "TokenTotal",
+    "choose_plan",
+    "list_statements",
+    "seek_key",
+]
+
+_SEEN = func.coalesce(service_tokens.c.last_seen_at, service_tokens.c.created_at)
+"""When a token was last seen, a never-seen one counting as seen at its creation (the
+expression migration 0012 indexes)."""
+
+
+def _sort_key(order: Order) -> list[Any]:
+    """The columns a list is sorted by, most significant first: the order's own column, then
+    creation time and id, so the order is total. Each is served by an index that starts with
+    the container (0001 for created_at and name, 0012 for expires_at and last_seen_at)."""
+    tokens = service_tokens.c
+    if order is Order.CREATED_AT:
+        return [tokens.created_at, tokens.id]
+    if order is Order.EXPIRES_AT:
+        return [tokens.expires_at, tokens.id]
+    if order is Order.LAST_SEEN_AT:
+        return [_SEEN, tokens.id]
+    return [tokens.name, tokens.created_at, tokens.id]
+
+
+def seek_key(row: Any, order: Order) -> SeekKey:
+    """The sort key of a token row (a page's last row: where the next page starts after)."""
+    if order is Order.CREATED_AT:
+        return (row.created_at, row.id)
+    if order is Order.EXPIRES_AT:
+        return (row.expires_at, row.id)
+    if order is Order.LAST_SEEN_AT:
+        seen = row.created_at if row.last_seen_at is None else row.last_seen_at
+        return (seen, row.id)
+    return (row.name, row.created_at, row.id)
+
+
+def _lifecycle(query: ListQuery) -> list[Any]:
+    """The lifecycle filters' conditions (extensions, docs/compatibility.md)."""
+    tokens = service_tokens.c
+    conditions: list[Any] = []
+    if query.expires_before is not None:
+        conditions.append(tokens.expires_at < to_micros(query.expires_before))
+    if query.expires_after is not None:
+        conditions.append(tokens.expires_at > to_micros(query.expires_after))
+    if query.last_seen_before is not None:
+        conditions.append(to_micros(query.last_seen_before) > _SEEN)
+    if query.enabled is not None:
+        conditions.append(tokens.enabled.is_(query.enabled))
+    return conditions
 
 
 def _escape_like(text: str) -> str:
@@ -95,10 +150,13 @@ def list_statements(
     *,
     dialect: str,
     plan: SearchPlan = SearchPlan.INDEX,
+    after: SeekKey | None = None,
 ) -> ListStatements:
     """The count and page queries of a list request (exposed so tests can check their plans).
 
-    `plan` says how a `search` finds its rows (`choose_plan` chooses it).
+    `plan` says how a `search` finds its rows (`choose_plan` chooses it). With `after`, the
+    page starts right after that sort key (a seek through the order's index) instead of
+    skipping `query.offset` rows.
     """
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
@@ -124,6 +182,7 @@ def list_statements(
             searched = searched.concat(literal(""))
         # The LIKE decides; the index only narrows.
         conditions.append(searched.like(f"%{_escape_like(folded)}%", escape="\\"))
+    conditions += _lifecycle(query)
     if indexed_search:
         assert folded is not None
         matches = select(_search_index.c.rowid).where(
@@ -136,13 +195,22 @@ def list_statements(
         )
     where = and_(*conditions)
     count = select(func.count()).select_from(service_tokens).where(where)
+    key = _sort_key(query.order)
+    descending = query.direction is Direction.DESC
     page = (
         select(service_tokens)
         .where(where)
-        .order_by(service_tokens.c.created_at, service_tokens.c.id)
+        .order_by(*(part.desc() for part in key) if descending else key)
         .limit(query.per_page)
-        .offset(query.offset)
     )
+    if after is None:
+        page = page.offset(query.offset)
+    else:
+        # A row value compared in the index's own order: one range scan from the seek key.
+        if descending:
+            page = page.where(tuple_(*key) < tuple_(*after))
+        else:
+            page = page.where(tuple_(*key) > tuple_(*after))
     # Filtered lists: the page with the number of matches beside each row (a window count),
     # so the filter is evaluated once, not once for the page and again for the count.
     counted = page.add_columns(func.count().over().label(TOTAL))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -20,13 +20,25 @@ from servicetokens.store.schema import access_policy_tokens, service_tokens
 from servicetokens.store.search import (
     TOTAL,
     SearchPlan,
+    SeekKey,
     TokenTotal,
     choose_plan,
     list_statements,
+    seek_key,
 )
 from servicetokens.store.versions import VersionStore
 
-__all__ = ["TokenStore", "search_key"]
+__all__ = ["StoredPage", "TokenStore", "search_key"]
+
+
+class StoredPage(NamedTuple):
+    """A page of tokens as read, with the count of all matches and where the page ended."""
+
+    tokens: list[ServiceToken]
+    total: int
+    end: SeekKey | None
+    """The sort key of the page's last token (None for an empty page)."""
+
 
 _INSERT_TOKEN = insert(service_tokens)
 _TOUCH_LAST_SEEN = (
@@ -114,11 +126,30 @@ class TokenStore(Session):
         token_count: int | None = None,
         plan: SearchPlan | None = None,
     ) -> tuple[list[ServiceToken], int]:
-        """One page of a container's tokens, in (created_at, id) order, and the total count.
+        """One page of a container's tokens and the total count (`read_page` without the
+        seek key)."""
+        found = self.read_page(container, query, token_count=token_count, plan=plan)
+        return found.tokens, found.total
+
+    def read_page(
+        self,
+        container: Container,
+        query: ListQuery,
+        *,
+        token_count: int | None = None,
+        plan: SearchPlan | None = None,
+        after: SeekKey | None = None,
+        total: int | None = None,
+    ) -> StoredPage:
+        """One page of a container's tokens in the query's order, the total count, and the
+        sort key of the page's last row.
 
         `token_count` is the container's stored count, when the caller has already read it.
-        A `search` reads at most about as much as a walk of the container's own tokens (see
-        `search_plan`); `plan` forces one way (tests compare them).
+        With `after` (where the previous page ended) the page is read by a seek from there,
+        not by skipping `query.offset` rows; `total` is the count of matches when the caller
+        knows it (no count is run). A `search` reads at most about as much as a walk of the
+        container's own tokens (see `search_plan`); `plan` forces one way (tests compare
+        them).
         """
         if token_count is None:
             token_count = self._versions.container_state(container)[1]
@@ -127,31 +158,48 @@ class TokenStore(Session):
         if query.search is not None:
             self._dialect.serial_scan(self._conn)
         count, page, counted_page = list_statements(
-            container, query, dialect=self._dialect.name, plan=plan or SearchPlan.INDEX
+            container, query, dialect=self._dialect.name, plan=plan or SearchPlan.INDEX, after=after
         )
-        if query.name is None and query.search is None:
+        if not query.filtered:
             total = token_count
-            if query.past_any_end or query.offset >= total:
-                return [], total
-            return [_token_from_row(row) for row in self._conn.execute(page)], total
+            if query.past_any_end or (after is None and query.offset >= total):
+                return StoredPage([], total, None)
+            return self._page(self._conn.execute(page).all(), query, total)
         if query.past_any_end:
-            return [], self._conn.execute(count).scalar_one()
-        if not self._dialect.postgres and plan is SearchPlan.INDEX and query.search is not None:
+            return StoredPage([], self._count(count, total), None)
+        if (
+            not self._dialect.postgres
+            and plan is SearchPlan.INDEX
+            and query.search is not None
+            and total is None
+        ):
             # Few matches (the plan was chosen for it), found through FTS5 and sorted: one
             # query returns the page with the number of matches beside each row (a window
             # count), so the index is read once; only a page past the end needs a count.
             rows = self._conn.execute(counted_page).all()
             if rows:
-                return [_token_from_row(row) for row in rows], int(rows[0]._mapping[TOTAL])
-            return [], self._conn.execute(count).scalar_one() if query.offset else 0
+                return self._page(rows, query, int(rows[0]._mapping[TOTAL]))
+            empty_total = self._conn.execute(count).scalar_one() if query.offset else 0
+            return StoredPage([], empty_total, None)
         # A walk of the container's rows in page order (or PostgreSQL's plan): a window count
         # would hold every match, whole, until the walk ends (3-7x the walk itself when most
         # rows match). The page stops at its last row; a page that is not full also gives
-        # the count, so only a full page pays a second, narrow walk.
-        tokens = [_token_from_row(row) for row in self._conn.execute(page)]
-        if len(tokens) == query.per_page or (not tokens and query.offset):
-            return tokens, self._conn.execute(count).scalar_one()
-        return tokens, query.offset + len(tokens)
+        # the count (read by offset), so only a full page pays a second, narrow walk.
+        rows = self._conn.execute(page).all()
+        if total is None:
+            ends_here = (
+                after is None and len(rows) < query.per_page and bool(rows or not query.offset)
+            )
+            total = query.offset + len(rows) if ends_here else self._count(count, None)
+        return self._page(rows, query, total)
+
+    def _count(self, count: Any, total: int | None) -> int:
+        return total if total is not None else int(self._conn.execute(count).scalar_one())
+
+    @staticmethod
+    def _page(rows: Sequence[Row[Any]], query: ListQuery, total: int) -> StoredPage:
+        end = seek_key(rows[-1], query.order) if rows else None
+        return StoredPage([_token_from_row(row) for row in rows], total, end)
 
     def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
         """How a search in a container of `token_count` tokens reads least (`choose_plan`)."""
