@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.clock import from_micros, to_micros
@@ -16,7 +16,7 @@ from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Dialect, Session
 from servicetokens.store.rows import micros_or_none, moment_or_none
-from servicetokens.store.schema import access_policy_tokens, service_tokens
+from servicetokens.store.schema import access_policy_tokens, container_versions, service_tokens
 from servicetokens.store.search import (
     TOTAL,
     SearchPlan,
@@ -49,6 +49,18 @@ _TOUCH_LAST_SEEN = (
     )
     .values(last_seen_at=bindparam("at"))
 )
+
+
+def _bump_containers_of(token_ids: Sequence[str]) -> Any:
+    versions = container_versions.c
+    holders = select(service_tokens.c.container_kind, service_tokens.c.container_id).where(
+        service_tokens.c.id.in_(token_ids)
+    )
+    return (
+        update(container_versions)
+        .where(tuple_(versions.container_kind, versions.container_id).in_(holders))
+        .values(version=versions.version + 1)
+    )
 
 
 def search_key(name: str, client_id: str) -> str:
@@ -286,6 +298,11 @@ class TokenStore(Session):
         rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
         if rows:
             self._conn.execute(_TOUCH_LAST_SEEN, rows)
+            # The containers' versions move too: memoised list pages and tokens show
+            # `last_seen_at` (and `last_seen_before` filters on it), so they are read again.
+            ids = sorted({row["token_id"] for row in rows})
+            for start in range(0, len(ids), 500):
+                self._conn.execute(_bump_containers_of(ids[start : start + 500]))
 
     def inactive(
         self, scope: Container, before: datetime, *, enabled_only: bool, limit: int
