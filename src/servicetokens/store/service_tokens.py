@@ -295,12 +295,13 @@ class TokenStore(Session):
     def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
         """Move `last_seen_at` forward (never back) for each (token id, time), in one
         executemany (psycopg pipelines it: one round trip, not one per token)."""
-        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
+        seen_pairs = list(seen)
+        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen_pairs]
         if rows:
             self._conn.execute(_TOUCH_LAST_SEEN, rows)
             # The containers' versions move too: memoised list pages and tokens show
             # `last_seen_at` (and `last_seen_before` filters on it), so they are read again.
-            ids = sorted({row["token_id"] for row in rows})
+            ids = sorted({token_id for token_id, _ in seen_pairs})
             for start in range(0, len(ids), 500):
                 self._conn.execute(_bump_containers_of(ids[start : start + 500]))
 
