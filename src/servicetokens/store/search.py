@@ -207,10 +207,12 @@ def list_statements(
         page = page.offset(query.offset)
     else:
         # A row value compared in the index's own order: one range scan from the seek key.
+        # The bound on the leading column alone is implied, and is what SQLite turns into
+        # the range when the column is an expression (last_seen_at's coalesce).
         if descending:
-            page = page.where(tuple_(*key) < tuple_(*after))
+            page = page.where(key[0] <= after[0], tuple_(*key) < tuple_(*after))
         else:
-            page = page.where(tuple_(*key) > tuple_(*after))
+            page = page.where(key[0] >= after[0], tuple_(*key) > tuple_(*after))
     # Filtered lists: the page with the number of matches beside each row (a window count),
     # so the filter is evaluated once, not once for the page and again for the count.
     counted = page.add_columns(func.count().over().label(TOTAL))
