@@ -7,16 +7,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from servicetokens.domain.clock import from_micros, to_micros
+from servicetokens.domain.clock import to_micros
 from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Dialect, Session
-from servicetokens.store.rows import micros_or_none, moment_or_none
-from servicetokens.store.schema import access_policy_tokens, container_versions, service_tokens
+from servicetokens.store.schema import access_policy_tokens, service_tokens
 from servicetokens.store.search import (
     TOTAL,
     SearchPlan,
@@ -26,9 +25,15 @@ from servicetokens.store.search import (
     list_statements,
     seek_key,
 )
+from servicetokens.store.token_rows import (
+    bump_containers_of,
+    search_key,
+    token_from_row,
+    token_values,
+)
 from servicetokens.store.versions import VersionStore
 
-__all__ = ["StoredPage", "TokenStore", "search_key"]
+__all__ = ["StoredPage", "TokenStore", "search_key"]  # search_key: from token_rows
 
 
 class StoredPage(NamedTuple):
@@ -49,68 +54,6 @@ _TOUCH_LAST_SEEN = (
     )
     .values(last_seen_at=bindparam("at"))
 )
-
-
-def _bump_containers_of(token_ids: Sequence[str]) -> Any:
-    versions = container_versions.c
-    holders = select(service_tokens.c.container_kind, service_tokens.c.container_id).where(
-        service_tokens.c.id.in_(token_ids)
-    )
-    return (
-        update(container_versions)
-        .where(tuple_(versions.container_kind, versions.container_id).in_(holders))
-        .values(version=versions.version + 1)
-    )
-
-
-def search_key(name: str, client_id: str) -> str:
-    """What `search` matches against: the case-folded name and client id."""
-    return f"{name.casefold()}\n{client_id}"
-
-
-def _token_from_row(row: Row[Any]) -> ServiceToken:
-    return ServiceToken(
-        id=row.id,
-        container=Container(ContainerKind(row.container_kind), row.container_id, row.account_id),
-        name=row.name,
-        client_id=row.client_id,
-        secret_digest=bytes(row.secret_digest),
-        client_secret_version=row.client_secret_version,
-        previous_secret_digest=(
-            None if row.previous_secret_digest is None else bytes(row.previous_secret_digest)
-        ),
-        previous_client_secret_expires_at=moment_or_none(row.previous_client_secret_expires_at),
-        duration=row.duration,
-        expires_at=from_micros(row.expires_at),
-        enabled=bool(row.enabled),
-        created_at=from_micros(row.created_at),
-        updated_at=from_micros(row.updated_at),
-        last_seen_at=moment_or_none(row.last_seen_at),
-    )
-
-
-def _token_values(token: ServiceToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "container_kind": token.container.kind.value,
-        "container_id": token.container.id,
-        "account_id": token.container.account_id,
-        "name": token.name,
-        "search_key": search_key(token.name, token.client_id),
-        "client_id": token.client_id,
-        "secret_digest": token.secret_digest,
-        "client_secret_version": token.client_secret_version,
-        "previous_secret_digest": token.previous_secret_digest,
-        "previous_client_secret_expires_at": micros_or_none(
-            token.previous_client_secret_expires_at
-        ),
-        "duration": token.duration,
-        "expires_at": to_micros(token.expires_at),
-        "enabled": token.enabled,
-        "created_at": to_micros(token.created_at),
-        "updated_at": to_micros(token.updated_at),
-        "last_seen_at": micros_or_none(token.last_seen_at),
-    }
 
 
 class TokenStore(Session):
@@ -211,7 +154,11 @@ class TokenStore(Session):
     @staticmethod
     def _page(rows: Sequence[Row[Any]], query: ListQuery, total: int) -> StoredPage:
         end = seek_key(rows[-1], query.order) if rows else None
-        return StoredPage([_token_from_row(row) for row in rows], total, end)
+        if not rows:
+            return StoredPage([], total, end)
+        first = token_from_row(rows[0])
+        shared = first.container  # every row of a page is of one container
+        return StoredPage([first, *(token_from_row(r, shared) for r in rows[1:])], total, end)
 
     def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
         """How a search in a container of `token_count` tokens reads least (`choose_plan`)."""
@@ -236,7 +183,7 @@ class TokenStore(Session):
         if for_update:
             statement = self._dialect.for_update(statement)
         row = self._conn.execute(statement).first()
-        return None if row is None else _token_from_row(row)
+        return None if row is None else token_from_row(row)
 
     def containers_of(self, token_ids: Iterable[str]) -> dict[str, Container]:
         """The container of each token among `token_ids` that exists (in any container)."""
@@ -261,17 +208,17 @@ class TokenStore(Session):
         row = self._conn.execute(
             select(service_tokens).where(service_tokens.c.client_id == client_id)
         ).first()
-        return None if row is None else _token_from_row(row)
+        return None if row is None else token_from_row(row)
 
     def insert(self, token: ServiceToken) -> None:
         """Store a new token."""
-        self._conn.execute(_INSERT_TOKEN, _token_values(token))
+        self._conn.execute(_INSERT_TOKEN, token_values(token))
 
     def insert_many(self, tokens: Sequence[ServiceToken]) -> None:
         """Store many new tokens in one statement (bulk seeding), and count them."""
         if not tokens:
             return
-        self._conn.execute(_INSERT_TOKEN, [_token_values(t) for t in tokens])
+        self._conn.execute(_INSERT_TOKEN, [token_values(t) for t in tokens])
         per_container: dict[Container, int] = {}
         for token in tokens:
             per_container[token.container] = per_container.get(token.container, 0) + 1
@@ -280,7 +227,7 @@ class TokenStore(Session):
 
     def save(self, token: ServiceToken) -> None:
         """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
-        values = _token_values(token)
+        values = token_values(token)
         for fixed in ("id", "container_kind", "container_id", "account_id", "created_at"):
             values.pop(fixed)
         values.pop("last_seen_at")
@@ -303,7 +250,7 @@ class TokenStore(Session):
             # `last_seen_at` (and `last_seen_before` filters on it), so they are read again.
             ids = sorted({token_id for token_id, _ in seen_pairs})
             for start in range(0, len(ids), 500):
-                self._conn.execute(_bump_containers_of(ids[start : start + 500]))
+                self._conn.execute(bump_containers_of(ids[start : start + 500]))
 
     def inactive(
         self, scope: Container, before: datetime, *, enabled_only: bool, limit: int
@@ -330,4 +277,4 @@ class TokenStore(Session):
             .order_by(seen, service_tokens.c.id)
             .limit(limit)
         )
-        return [_token_from_row(row) for row in self._conn.execute(statement)]
+        return [token_from_row(row) for row in self._conn.execute(statement)]
