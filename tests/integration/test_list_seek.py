@@ -98,6 +98,43 @@ def test_each_order_seeks_through_its_index(service: UseCases, direction: Direct
         assert by_seek.total == by_offset.total == 1500
 
 
+@pytest.mark.parametrize("direction", list(Direction))
+def test_a_jump_past_half_way_reads_backwards_from_the_end(
+    service: UseCases, direction: Direction
+) -> None:
+    engine = service.database.engine
+    container = _seed(service)
+    for order, index in _INDEX.items():
+        for page, per_page in (("15", "100"), ("14", "100"), ("9", "170"), ("2", "1000")):
+            query = parse_list_query(
+                name=None,
+                search=None,
+                page=page,
+                per_page=per_page,
+                order=order.value,
+                direction=direction.value,
+            )
+            forwards = list_statements(container, query, dialect=engine.dialect.name).page
+            with service.database.read() as tx:
+                by_offset = [row.id for row in tx.connection.execute(forwards)]
+                found = tx.tokens.read_page(container, query)
+            assert [t.id for t in found.tokens] == by_offset, (order, page, per_page)
+            assert found.total == 1500
+        last = parse_list_query(
+            name=None,
+            search=None,
+            page="70",
+            per_page="20",
+            order=order.value,
+            direction=direction.value,
+        )
+        backwards = list_statements(container, last, dialect=engine.dialect.name, from_end=100).page
+        plan = _plan(engine, backwards)
+        assert index in plan, plan
+        for wrong in ("SCAN service_tokens", "Seq Scan", "TEMP B-TREE", "Sort"):
+            assert wrong not in plan, (order, plan)
+
+
 def test_lifecycle_filters_narrow_through_the_expiry_index(service: UseCases) -> None:
     engine = service.database.engine
     container = _seed(service)

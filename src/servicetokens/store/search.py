@@ -151,12 +151,15 @@ def list_statements(
     dialect: str,
     plan: SearchPlan = SearchPlan.INDEX,
     after: SeekKey | None = None,
+    from_end: int | None = None,
 ) -> ListStatements:
     """The count and page queries of a list request (exposed so tests can check their plans).
 
     `plan` says how a `search` finds its rows (`choose_plan` chooses it). With `after`, the
     page starts right after that sort key (a seek through the order's index) instead of
-    skipping `query.offset` rows.
+    skipping `query.offset` rows. With `from_end` (the number of matches after the page),
+    the page is read backwards from the end of the order, skipping only those: its rows
+    come in reverse.
     """
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
@@ -196,14 +199,16 @@ def list_statements(
     where = and_(*conditions)
     count = select(func.count()).select_from(service_tokens).where(where)
     key = _sort_key(query.order)
-    descending = query.direction is Direction.DESC
+    descending = (query.direction is Direction.DESC) != (from_end is not None)
     page = (
         select(service_tokens)
         .where(where)
         .order_by(*(part.desc() for part in key) if descending else key)
         .limit(query.per_page)
     )
-    if after is None:
+    if from_end is not None:
+        page = page.offset(from_end)
+    elif after is None:
         page = page.offset(query.offset)
     else:
         # A row value compared in the index's own order: one range scan from the seek key.

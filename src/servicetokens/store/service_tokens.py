@@ -119,6 +119,10 @@ class TokenStore(Session):
             total = token_count
             if query.past_any_end or (after is None and query.offset >= total):
                 return StoredPage([], total, None)
+            if after is None and query.offset > total // 2:
+                # A jump into the second half: read it backwards from the end, skipping
+                # the (fewer) rows after the page instead of all the rows before it.
+                return self._from_end(container, query, total, plan)
             return self._page(self._conn.execute(page).all(), query, total)
         if query.past_any_end:
             return StoredPage([], self._count(count, total), None)
@@ -147,6 +151,19 @@ class TokenStore(Session):
             )
             total = query.offset + len(rows) if ends_here else self._count(count, None)
         return self._page(rows, query, total)
+
+    def _from_end(
+        self, container: Container, query: ListQuery, total: int, plan: SearchPlan | None
+    ) -> StoredPage:
+        after_page = max(0, total - query.offset - query.per_page)
+        backwards = list_statements(
+            container,
+            query,
+            dialect=self._dialect.name,
+            plan=plan or SearchPlan.INDEX,
+            from_end=after_page,
+        ).page.limit(min(query.per_page, total - query.offset))
+        return self._page(self._conn.execute(backwards).all()[::-1], query, total)
 
     def _count(self, count: Any, total: int | None) -> int:
         return total if total is not None else int(self._conn.execute(count).scalar_one())
