@@ -214,3 +214,20 @@ def test_get_keeps_its_checks_in_order(client: TestClient, world: World) -> None
     error(client.get(zone_url, headers=auth(world, "zone")), 404, 12135)
     error(client.get(url, headers=world.bearer(world.revoked_a)), 403, 9109)
     error(client.get(f"{base(world, 'account')}/not-a-uuid", headers=headers), 404, 12135)
+
+
+def test_a_counted_search_is_counted_again_after_a_write(client: TestClient, world: World) -> None:
+    headers = auth(world, "account")
+    for index in range(3):
+        ok(client.post(base(world, "account"), json={"name": f"cnt-{index}"}, headers=headers), 201)
+
+    def total(per_page: int) -> int:
+        params = {"search": "CNT-", "per_page": per_page}
+        body = client.get(base(world, "account"), params=params, headers=headers).json()
+        return int(body["result_info"]["total_count"])
+
+    assert total(2) == 3
+    assert total(1) == 3  # another page size: the count kept at this version
+    ok(client.post(base(world, "account"), json={"name": "cnt-3"}, headers=headers), 201)
+    assert total(1) == 4
+    assert total(2) == 4

@@ -90,6 +90,19 @@ class ListQuery:
             or self.enabled is not None
         )
 
+    @property
+    def matching(self) -> ListQuery:
+        """The same filters with the default page, page size and order: what the count of
+        matches depends on."""
+        return ListQuery(
+            name=self.name,
+            search=self.search,
+            expires_before=self.expires_before,
+            expires_after=self.expires_after,
+            last_seen_before=self.last_seen_before,
+            enabled=self.enabled,
+        )
+
     def at_page(self, page: int) -> ListQuery:
         """The same list (filters, order, page size) at another page."""
         return replace(self, page=page)

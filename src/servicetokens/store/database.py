@@ -30,6 +30,7 @@ from servicetokens.store.probe import AsyncVersionProbe
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
+from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
 
 __all__ = ["Database", "Transaction"]
@@ -54,7 +55,13 @@ class Transaction:
         "versions",
     )
 
-    def __init__(self, connection: Connection, *, token_total: TokenTotal | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        token_total: TokenTotal | None = None,
+        trigrams: TrigramSample | None = None,
+    ) -> None:
         self.connection = connection
         """The transaction's connection (for the stores, migrations and tests)."""
         self.dialect = dialect = Dialect.of(connection)
@@ -62,7 +69,7 @@ class Transaction:
         self.principals = PrincipalStore(connection, dialect)
         self.versions = VersionStore(connection, dialect)
         self.tokens = TokenStore(
-            connection, dialect, versions=self.versions, token_total=token_total
+            connection, dialect, versions=self.versions, token_total=token_total, trigrams=trigrams
         )
         self.audit = AuditStore(connection, dialect)
         self.signing_keys = SigningKeyStore(connection, dialect)
@@ -84,6 +91,7 @@ class Database:
         self._probe_path = database if database and database != ":memory:" else None
         self._probes = threading.local()
         self._token_total = TokenTotal()
+        self._trigrams = TrigramSample() if self.dialect.postgres else None
         self._async_probe = AsyncVersionProbe(engine.url) if self.dialect.postgres else None
 
     async def probe_versions_async(
@@ -156,7 +164,7 @@ class Database:
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
         with self.engine.connect() as connection, connection.begin():
-            yield Transaction(connection, token_total=self._token_total)
+            yield Transaction(connection, token_total=self._token_total, trigrams=self._trigrams)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:

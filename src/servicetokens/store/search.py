@@ -23,6 +23,7 @@ from servicetokens.domain.paging import Direction, ListQuery, Order, SeekKey
 from servicetokens.domain.permissions import Container
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.schema import container_versions, service_tokens
+from servicetokens.store.trigrams import TrigramSample
 
 __all__ = [
     "TOTAL",
@@ -140,6 +141,9 @@ There a GIN bitmap over the whole table costs about what a walk of as many rows 
 own tokens; below that share, the container's rows are read instead and the index is not
 offered to the planner at all (a misestimate would cost a walk of every account's tokens)."""
 
+_PG_COMMON_WORD = 0.5
+"""A word held by more than this share of all keys narrows nothing worth an index read."""
+
 _TOTAL_TTL = 5.0
 """Seconds the (approximate) number of all tokens is reused for plan choices."""
 
@@ -152,6 +156,7 @@ def list_statements(
     plan: SearchPlan = SearchPlan.INDEX,
     after: SeekKey | None = None,
     from_end: int | None = None,
+    index_term: str | None = None,
 ) -> ListStatements:
     """The count and page queries of a list request (exposed so tests can check their plans).
 
@@ -159,7 +164,8 @@ def list_statements(
     page starts right after that sort key (a seek through the order's index) instead of
     skipping `query.offset` rows. With `from_end` (the number of matches after the page),
     the page is read backwards from the end of the order, skipping only those: its rows
-    come in reverse.
+    come in reverse. `index_term` (PostgreSQL, the index plan) is the part of the search
+    term the trigram index looks up (`TrigramSample.narrowest`; the whole term if None).
     """
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
@@ -182,6 +188,12 @@ def list_statements(
         if dialect == "postgresql" and plan is SearchPlan.CONTAINER:
             # `search_key || ''` is the same text, but no index covers the expression: the
             # planner cannot reach for the trigram index and reads the container's rows.
+            searched = searched.concat(literal(""))
+        if dialect == "postgresql" and plan is SearchPlan.INDEX and index_term != folded:
+            # The index is asked for the term's rarest word only (`store/trigrams`); the
+            # whole term, on an expression no index covers, decides.
+            word = _escape_like(index_term or folded)
+            conditions.append(service_tokens.c.search_key.like(f"%{word}%", escape="\\"))
             searched = searched.concat(literal(""))
         # The LIKE decides; the index only narrows.
         conditions.append(searched.like(f"%{_escape_like(folded)}%", escape="\\"))
@@ -270,6 +282,7 @@ def choose_plan(
     token_count: int,
     total: int | None = None,
     token_total: TokenTotal | None = None,
+    trigrams: TrigramSample | None = None,
 ) -> SearchPlan:
     """How a search for `search` in a container of `token_count` tokens reads least.
 
@@ -280,8 +293,10 @@ def choose_plan(
     `token_count / 16` tokens in the whole table (found by reading at most that many
     index entries). On PostgreSQL: when the container holds at least a quarter of all
     tokens (then the index reads at most ~4× the container's rows, and the planner
-    weighs it against the walk). Terms shorter than three characters have no trigram to
-    look up: always the walk. `total` is the number of all tokens (read when not given).
+    weighs it against the walk), unless even the term's rarest word is in most keys
+    (`trigrams`: then the index finds most of the table). Terms shorter than three
+    characters have no trigram to look up: always the walk. `total` is the number of all
+    tokens (read when not given).
     """
     folded = search.casefold()
     if len(folded) < _MIN_INDEXED_SEARCH:
@@ -292,6 +307,10 @@ def choose_plan(
     if token_count * share < total:
         return SearchPlan.CONTAINER
     if dialect.postgres:
+        if trigrams is not None:
+            _, common = trigrams.narrowest(connection, folded, total=total)
+            if common > _PG_COMMON_WORD:
+                return SearchPlan.CONTAINER  # the index would find most of the table
         return SearchPlan.INDEX
     budget = token_count // _FTS_ROW_COST
     if budget and _fts_matches_below(connection, folded, budget):

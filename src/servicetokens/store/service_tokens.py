@@ -31,6 +31,7 @@ from servicetokens.store.token_rows import (
     token_from_row,
     token_values,
 )
+from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore
 
 __all__ = ["StoredPage", "TokenStore", "search_key"]  # search_key: from token_rows
@@ -59,7 +60,7 @@ _TOUCH_LAST_SEEN = (
 class TokenStore(Session):
     """Service tokens of every container."""
 
-    __slots__ = ("_token_total", "_versions")
+    __slots__ = ("_token_total", "_trigrams", "_versions")
 
     def __init__(
         self,
@@ -68,10 +69,12 @@ class TokenStore(Session):
         *,
         versions: VersionStore,
         token_total: TokenTotal | None = None,
+        trigrams: TrigramSample | None = None,
     ) -> None:
         super().__init__(connection, dialect)
         self._versions = versions
         self._token_total = token_total
+        self._trigrams = trigrams
 
     def list(
         self,
@@ -112,8 +115,16 @@ class TokenStore(Session):
             plan = self.search_plan(query.search, token_count=token_count)
         if query.search is not None:
             self._dialect.serial_scan(self._conn)
+        index_term = None
+        if self._dialect.postgres and query.search is not None and plan is SearchPlan.INDEX:
+            index_term = self._index_term(query.search.casefold())
         count, page, counted_page = list_statements(
-            container, query, dialect=self._dialect.name, plan=plan or SearchPlan.INDEX, after=after
+            container,
+            query,
+            dialect=self._dialect.name,
+            plan=plan or SearchPlan.INDEX,
+            after=after,
+            index_term=index_term,
         )
         if not query.filtered:
             total = token_count
@@ -165,6 +176,12 @@ class TokenStore(Session):
         ).page.limit(min(query.per_page, total - query.offset))
         return self._page(self._conn.execute(backwards).all()[::-1], query, total)
 
+    def _index_term(self, folded: str) -> str | None:
+        if self._trigrams is None or self._token_total is None:
+            return None
+        total = self._token_total.get(self._conn)
+        return self._trigrams.narrowest(self._conn, folded, total=total)[0]
+
     def _count(self, count: Any, total: int | None) -> int:
         return total if total is not None else int(self._conn.execute(count).scalar_one())
 
@@ -186,6 +203,7 @@ class TokenStore(Session):
             token_count=token_count,
             total=total,
             token_total=self._token_total,
+            trigrams=self._trigrams,
         )
 
     def get(

@@ -88,12 +88,28 @@ class PageEnd:
 
 
 class Walks:
-    """Page ends by (caller, container, list query), least recently used dropped first."""
+    """Page ends by (caller, container, list query), and counts of matches by (container,
+    filters) at a version; least recently used dropped first."""
 
     def __init__(self, *, max_entries: int = 16_384) -> None:
         self._ends: BoundedLru[_WalkKey, PageEnd] = BoundedLru(
             max_entries=max_entries, max_weight=max_entries
         )
+        self._counts: BoundedLru[tuple[str, str, ListQuery], tuple[int, int]] = BoundedLru(
+            max_entries=max_entries, max_weight=max_entries
+        )
+
+    def count(self, container: Container, query: ListQuery, *, version: int) -> int | None:
+        """The number of tokens matching `query`'s filters at `version`, if counted then
+        (for any page, page size or order: a search or filter is counted once per version)."""
+        kept = self._counts.get((container.kind.value, container.id, query.matching))
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def note_count(
+        self, container: Container, query: ListQuery, *, version: int, total: int
+    ) -> None:
+        """Remember the number of tokens matching `query`'s filters at `version`."""
+        self._counts.put((container.kind.value, container.id, query.matching), (version, total))
 
     @staticmethod
     def _key(principal: Principal, container: Container, query: ListQuery) -> _WalkKey:

@@ -156,14 +156,22 @@ class ServiceTokens:
     def _read(self, access: ListAccess, query: ListQuery, before: PageEnd | None) -> TokenPage:
         # After a page of this caller's: a seek from its end. Its count still holds when
         # nothing was written since; the page is canonical only then (`list_walks`).
+        # Counts of filtered lists are kept per version too (a search walks for its count).
         same_version = before is not None and before.version == access.version
+        total = before.total if before is not None and same_version else None
+        if total is None and query.filtered:
+            total = self._walks.count(access.container, query, version=access.version)
         with self._database.read() as tx:
             found = tx.tokens.read_page(
                 access.container,
                 query,
                 token_count=access.token_count,
                 after=None if before is None else before.end,
-                total=before.total if before is not None and same_version else None,
+                total=total,
+            )
+        if query.filtered and total is None:
+            self._walks.note_count(
+                access.container, query, version=access.version, total=found.total
             )
         canonical = before is None or before.continues_at(access.version)
         if found.end is not None:
