@@ -231,3 +231,33 @@ def test_a_counted_search_is_counted_again_after_a_write(client: TestClient, wor
     ok(client.post(base(world, "account"), json={"name": "cnt-3"}, headers=headers), 201)
     assert total(1) == 4
     assert total(2) == 4
+
+
+def test_lifecycle_filters_stay_inside_the_callers_account(
+    client: TestClient, world: World, service: UseCases
+) -> None:
+    mine = _populate(client, world, service)
+    other = f"/client/v4/accounts/{world.account_b}/access/service_tokens"
+    theirs = ok(client.post(other, json={"name": "n0"}, headers=world.bearer(world.write_b)), 201)
+    far = "2999-01-01T00:00:00Z"
+    for params in (
+        {"expires_before": far},
+        {"last_seen_before": far},
+        {"enabled": "true"},
+        {"order": "name", "direction": "desc"},
+    ):
+        seen_a = _ids(_all(client, world, **params))
+        assert theirs["id"] not in seen_a
+        assert set(seen_a) <= set(_ids(mine))
+        for page in (1, 2):
+            answer = client.get(
+                other,
+                params={**params, "page": page, "per_page": 3},
+                headers=world.bearer(world.write_b),
+            )
+            assert set(_ids(ok(answer))) <= {theirs["id"]}
+        # A's list is not B's to read, whatever the filters.
+        denied = client.get(
+            base(world, "account"), params=params, headers=world.bearer(world.write_b)
+        )
+        error(denied, 403, 10000)
