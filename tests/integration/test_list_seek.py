@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, Select
 
 from servicetokens.domain.fields import TokenFields
-from servicetokens.domain.paging import Direction, Order, parse_list_query
+from servicetokens.domain.paging import Direction, ListQuery, Order, parse_list_query
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import create_token
-from servicetokens.store.search import list_statements
+from servicetokens.store.search import SearchPlan, list_statements
 from servicetokens.usecases.facade import UseCases
 from tests.conftest import make_world
 
@@ -154,3 +154,21 @@ def test_lifecycle_filters_narrow_through_the_expiry_index(service: UseCases) ->
     # within two and a half hours of the seeding.
     assert found.total == 8
     assert sorted(t.duration for t in found.tokens) == ["1h"] * 4 + ["2h"] * 4
+
+
+@pytest.mark.parametrize("plan", list(SearchPlan))
+def test_a_search_walk_counts_every_match_on_every_page(
+    service: UseCases, plan: SearchPlan
+) -> None:
+    container = _seed(service)
+    query = parse_list_query(name=None, search="N12", page="1", per_page="7")
+    with service.database.read() as tx:
+        every = tx.tokens.read_page(container, ListQuery(search="n12", per_page=1000), plan=plan)
+        pages = [tx.tokens.read_page(container, query, plan=plan)]
+        while pages[-1].end is not None:
+            following = query.at_page(len(pages) + 1)
+            pages.append(tx.tokens.read_page(container, following, plan=plan, after=pages[-1].end))
+    # n12: one name of 50, 30 tokens in this container (5 pages of 7, the last of 2).
+    assert every.total == 30
+    assert [t.id for page in pages for t in page.tokens] == [t.id for t in every.tokens]
+    assert {page.total for page in pages} == {every.total}

@@ -142,6 +142,7 @@ class TokenStore(Session):
             and plan is SearchPlan.INDEX
             and query.search is not None
             and total is None
+            and after is None  # the window would count only the matches after the seek
         ):
             # Few matches (the plan was chosen for it), found through FTS5 and sorted: one
             # query returns the page with the number of matches beside each row (a window
