@@ -7,6 +7,7 @@ reordered list returns is computed here from the tokens' own `expires_at`, `last
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from servicetokens.domain.secrets import CLIENT_ID_PATTERN
+from servicetokens.store.token_rows import IN_EVERY_KEY
 from servicetokens.usecases.facade import UseCases
 from tests.api.test_service_tokens import auth, base, error, ok, parse_ts
 from tests.conftest import World
@@ -261,3 +264,24 @@ def test_lifecycle_filters_stay_inside_the_callers_account(
             base(world, "account"), params=params, headers=world.bearer(world.write_b)
         )
         error(denied, 403, 10000)
+
+
+def test_a_search_for_part_of_every_client_id_lists_every_token(
+    client: TestClient, world: World
+) -> None:
+    # Every client id ends with `.access` (the pattern says so), so these terms match every
+    # token: answered as the unfiltered list, with the container's count.
+    assert CLIENT_ID_PATTERN.pattern.endswith(re.escape(IN_EVERY_KEY) + "$")
+    headers = auth(world, "account")
+    made = [
+        ok(client.post(base(world, "account"), json={"name": f"x{i}"}, headers=headers), 201)
+        for i in range(4)
+    ]
+    for term in ("ACC", ".access", "s", "cess"):
+        body = client.get(
+            base(world, "account"), params={"search": term, "per_page": 3}, headers=headers
+        ).json()
+        assert body["result_info"]["total_count"] == 4, term
+        assert _ids(body["result"]) == _ids(made[:3]), term
+    none = client.get(base(world, "account"), params={"search": ".accesss"}, headers=headers)
+    assert ok(none) == []

@@ -4,6 +4,7 @@ and the gate's lookups by client id."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ from servicetokens.store.search import (
     seek_key,
 )
 from servicetokens.store.token_rows import (
+    IN_EVERY_KEY,
     bump_containers_of,
     search_key,
     token_from_row,
@@ -111,6 +113,8 @@ class TokenStore(Session):
         """
         if token_count is None:
             token_count = self._versions.container_state(container)[1]
+        if query.search is not None and query.search.casefold() in IN_EVERY_KEY:
+            query = replace(query, search=None)  # every token matches: no filter to apply
         if query.search is not None and plan is None:
             plan = self.search_plan(query.search, token_count=token_count)
         if query.search is not None:

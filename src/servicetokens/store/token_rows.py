@@ -14,7 +14,11 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.rows import micros_or_none
 from servicetokens.store.schema import container_versions, service_tokens
 
-__all__ = ["bump_containers_of", "search_key", "token_from_row", "token_values"]
+__all__ = ["IN_EVERY_KEY", "bump_containers_of", "search_key", "token_from_row", "token_values"]
+
+IN_EVERY_KEY = ".access"
+"""Text every search key holds: each client id ends with it (`domain.secrets.new_client_id`,
+`CLIENT_ID_PATTERN`), so a search for any part of it matches every token."""
 
 
 def bump_containers_of(token_ids: Sequence[str]) -> Any:
