@@ -167,6 +167,18 @@ class Database:
             yield Transaction(connection, token_total=self._token_total, trigrams=self._trigrams)
 
     @contextmanager
+    def single_read(self) -> Iterator[Transaction]:
+        """A read of one statement: on PostgreSQL in autocommit (one statement sees one
+        snapshot, so BEGIN and COMMIT would only add round trips); elsewhere `read()`."""
+        if not self.dialect.postgres:
+            with self.read() as tx:
+                yield tx
+            return
+        with self.engine.connect() as pooled:
+            autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
+            yield Transaction(autocommit, token_total=self._token_total, trigrams=self._trigrams)
+
+    @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
         """A read-only transaction whose statements all see one snapshot (REPEATABLE READ
         on PostgreSQL, a deferred BEGIN on SQLite), for reads that must agree with each

@@ -161,7 +161,10 @@ class ServiceTokens:
         total = before.total if before is not None and same_version else None
         if total is None and query.filtered:
             total = self._walks.count(access.container, query, version=access.version)
-        with self._database.read() as tx:
+        # A search sets its scan's settings for its transaction; other pages are one or two
+        # statements, each its own snapshot either way (READ COMMITTED), read in autocommit.
+        reading = self._database.read if query.search is not None else self._database.single_read
+        with reading() as tx:
             found = tx.tokens.read_page(
                 access.container,
                 query,
@@ -188,7 +191,7 @@ class ServiceTokens:
         if not is_allowed(access.principal, Permission.READ, access.container):
             raise PermissionDenied()
         _check_token_id(token_id)
-        with self._database.read() as tx:
+        with self._database.single_read() as tx:
             token = tx.tokens.get(access.container, token_id)
         if token is None:
             raise NotFound()
