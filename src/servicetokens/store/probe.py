@@ -97,11 +97,12 @@ class AsyncVersionProbe:
         self, state: _LoopState, keys: Sequence[_Key]
     ) -> dict[_Key, tuple[int, int, int]]:
         if state.connection is None or state.connection.closed:
+            # Nothing prepared on the server and no startup options: the connection works
+            # unchanged through a pooler in transaction mode (PgBouncer), where the next
+            # statement may reach another server session. The probe is one primary-key
+            # lookup, so it needs no statement timeout of its own.
             state.connection = await psycopg.AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=3,
-                options="-c statement_timeout=10000",
+                self._conninfo, autocommit=True, connect_timeout=3, prepare_threshold=None
             )
         if len(keys) == 1:
             rows = await (await state.connection.execute(_ONE, keys[0])).fetchall()
