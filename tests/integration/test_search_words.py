@@ -3,9 +3,11 @@ trigrams a term shares with most names (`store/trigrams.py`); the whole term sti
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 
+import psycopg
 import pytest
 
 from servicetokens.bootstrap import build_service
@@ -17,18 +19,25 @@ from servicetokens.domain.tokens import create_token
 from servicetokens.store.search import SearchPlan, choose_plan, list_statements
 from servicetokens.store.trigrams import TrigramSample, words_of
 from servicetokens.usecases.facade import UseCases
-from tests.conftest import make_world
+from tests import prerequisites
+from tests.conftest import PG_ADMIN_URL, make_world
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def postgres_service(postgres_database: str) -> Iterator[UseCases]:
-    service = build_service(Settings(database_url=postgres_database, pool_size=2))
+def postgres_service() -> Iterator[UseCases]:
+    """A database of its own: the sample must see this test's keys, not other tests'."""
+    name = f"st_words_{secrets.token_hex(5)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    service = build_service(Settings(database_url=prerequisites.database_url(name), pool_size=2))
     try:
         yield service
     finally:
         service.database.engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_words_are_runs_of_letters_or_digits() -> None:
@@ -53,7 +62,7 @@ def test_the_index_is_asked_for_the_rarest_word(postgres_service: UseCases) -> N
         tx.tokens.insert_many(tokens)
     with service.database.read() as tx:
         connection, dialect = tx.connection, tx.dialect
-        total = tx.versions.container_state(container)[1] * 4  # other tests' tokens too
+        total = tx.versions.container_state(container)[1]
         sample = TrigramSample(size=4000)
         word, share = sample.narrowest(connection, "shared-prefix-001234", total=total)
         assert word == "001234"
