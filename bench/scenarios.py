@@ -129,6 +129,19 @@ def _deep(*, nocache: bool) -> Callable[[Seeded], tuple[Load, Check]]:
     return build
 
 
+COMMON_TERMS = ("acc", ".access", "svc")
+"""Terms every bench token matches (client ids end in `.access`, names start `svc-`)."""
+
+
+def _common_search(seeded: Seeded) -> tuple[Load, Check]:
+    paths = [
+        f"{_collection(seeded)}?search={term}&per_page={pp}"
+        for pp in _PER_PAGES
+        for term in COMMON_TERMS
+    ]
+    return Load("GET", paths, _auth(seeded)), _listing(lambda n: n >= 1, "some")
+
+
 def _get(seeded: Seeded) -> tuple[Load, Check]:
     paths = [f"{_collection(seeded)}/{token_id}" for token_id in seeded.token_ids]
     return Load("GET", paths, _auth(seeded)), _status(200)
@@ -193,6 +206,14 @@ SCENARIOS: list[Scenario] = [
         _filtered("search", nocache=True),
         warmup=False,
         note=_TERMS,
+    ),
+    Scenario(
+        "list-search-common",
+        API,
+        "healthz",
+        _common_search,
+        warmup=False,
+        note="search=acc|.access|svc (every token matches), per_page=10..1000",
     ),
     Scenario("list-deep", API, "healthz", _deep(nocache=False), note="last page, per_page=20"),
     Scenario(

@@ -171,6 +171,7 @@ def create_app(
             await asyncio.to_thread(job.stop)
         await asyncio.to_thread(service.usage.stop)
         scan_lane.close()
+        await service.close_async()
         service.close()
 
     app = FastAPI(

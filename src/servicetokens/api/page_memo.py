@@ -1,26 +1,47 @@
-"""Rendered list pages, memoised by the container version the list use case reports.
+"""Rendered list pages and tokens, memoised by the container version the use cases report.
 
 The list route's hot path (`ListPages.find`): the use case authorizes the caller and reports
 the container's version from one probe (`ServiceTokens.open_list`: no transaction while
-nothing changed), then the page's bytes come from `PageMemo` if they were rendered at that
-version. Any token mutation bumps the version in its own transaction, so a page is never
-served stale, in this process or another. A miss reads the page (`list_page`), renders it
-and keeps the bytes; a page that costs a scan comes back as a `PendingScan`, which
-`ListPages.run` reads, renders and keeps wherever the route runs it (the scan lane).
+nothing changed; on PostgreSQL awaited on the event loop, `find_async`), then the page's
+bytes come from `PageMemo` if they were rendered at that version. Any token mutation bumps
+the version in its own transaction, so a page is never served stale, in this process or
+another. A miss reads the page (`list_page`), renders it and keeps the bytes; a page that
+costs a scan comes back as a `PendingScan`, which `ListPages.run` reads, renders and keeps
+wherever the route runs it (the scan lane). Only canonical pages are kept (`list_walks`): a
+caller walking across a write is served by a seek from its own previous page.
+
+`GET` of one token (`ListPages.token`) is served the same way: its body is kept under
+(container, id) at the version it was read at.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import NamedTuple
 
-from servicetokens.api.envelope import render_page
+import orjson
+
+from servicetokens.api.envelope import render_page, serialize_token, success_body
 from servicetokens.domain.credentials import Credential
-from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.paging import ListQuery, SeekKey
+from servicetokens.domain.permissions import Container
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.caches import BoundedLru
-from servicetokens.usecases.service_tokens import PendingScan, ServiceTokens, TokenPage
+from servicetokens.usecases.service_tokens import (
+    ListAccess,
+    PendingScan,
+    ServiceTokens,
+    TokenPage,
+)
 
 __all__ = ["ListPages", "PageMemo"]
+
+
+class _Kept(NamedTuple):
+    version: int
+    body: bytes
+    end: SeekKey | None
+    total: int
 
 
 class PageMemo:
@@ -30,7 +51,7 @@ class PageMemo:
     """
 
     def __init__(self, *, max_bytes: int = 16 * 1024 * 1024, max_entries: int = 4096) -> None:
-        self._lru: BoundedLru[Hashable, tuple[int, bytes]] = BoundedLru(
+        self._lru: BoundedLru[Hashable, _Kept] = BoundedLru(
             max_entries=max_entries, max_weight=max_bytes
         )
         self.hits = 0
@@ -40,49 +61,122 @@ class PageMemo:
 
     def get(self, key: Hashable, *, version: int) -> bytes | None:
         """The page rendered at `version`, if that is what is cached."""
+        item = self.entry(key, version=version)
+        return None if item is None else item.body
+
+    def entry(self, key: Hashable, *, version: int) -> _Kept | None:
+        """The page rendered at `version` with where it ended, if that is what is cached."""
         item = self._lru.get(key)
-        if item is None or item[0] != version:
+        if item is None or item.version != version:
             self.misses += 1
             return None
         self.hits += 1
-        return item[1]
+        return item
 
-    def put(self, key: Hashable, *, version: int, body: bytes) -> None:
+    def put(
+        self,
+        key: Hashable,
+        *,
+        version: int,
+        body: bytes,
+        end: SeekKey | None = None,
+        total: int = 0,
+    ) -> None:
         """Remember a page rendered at `version`."""
-        self._lru.put(key, (version, body), weight=len(body))
+        self._lru.put(key, _Kept(version, body, end, total), weight=len(body))
 
 
 class ListPages:
-    """List response bodies: pages of the list use case, rendered and memoised."""
+    """List and token response bodies: the use cases' answers, rendered and memoised."""
 
     def __init__(
         self, tokens: ServiceTokens, *, inline: bool, memo: PageMemo | None = None
     ) -> None:
         self._tokens = tokens
         self.memo = self._memo = memo if memo is not None else PageMemo()
+        self._bodies = PageMemo(max_bytes=4 * 1024 * 1024, max_entries=8192)
         self.inline = inline
         """Whether `find` may run on the event loop (the database is embedded: SQLite answers
         a memoised or near unfiltered page in microseconds without blocking I/O)."""
+
+    def open(self, credential: Credential, ref: ContainerRef) -> ListAccess:
+        """The caller, authorized to read `ref` (`ServiceTokens.open_list`)."""
+        return self._tokens.open_list(credential, ref)
+
+    async def open_async(self, credential: Credential, ref: ContainerRef) -> ListAccess:
+        """`open` from the event loop (`ServiceTokens.open_list_async`)."""
+        return await self._tokens.open_list_async(credential, ref)
 
     def find(
         self, credential: Credential, ref: ContainerRef, query: ListQuery
     ) -> bytes | PendingScan:
         """The body of the page `query` asks for, once the caller may read `ref`'s list;
         or, when it is not memoised and costs a scan, the `PendingScan` to pass to `run`."""
-        access = self._tokens.open_list(credential, ref)
-        key = (access.container.kind, access.container.id, query)
-        body = self._memo.get(key, version=access.version)
+        return self.page(self._tokens.open_list(credential, ref), query)
+
+    async def find_async(
+        self, credential: Credential, ref: ContainerRef, query: ListQuery
+    ) -> bytes | PendingScan | ListAccess:
+        """`find` from the event loop: the probe is awaited there, and a memoised page is
+        answered there; otherwise the `ListAccess` to pass to `page` in a worker thread."""
+        access = await self._tokens.open_list_async(credential, ref)
+        body = self._remembered(access, query)
+        return access if body is None else body
+
+    def page(self, access: ListAccess, query: ListQuery) -> bytes | PendingScan:
+        """The body of `query`'s page for an authorized caller (`find` after the probe)."""
+        body = self._remembered(access, query)
         if body is not None:
             return body
         found = self._tokens.list_page(access, query)
-        return found if isinstance(found, PendingScan) else self._keep(key, found)
+        if isinstance(found, PendingScan):
+            return found
+        return self._keep(access.container, query, found)
 
     def run(self, pending: PendingScan) -> bytes:
         """Read, render and memoise the page `pending` stands for (blocking: a scan)."""
-        container = pending.container
-        return self._keep((container.kind, container.id, pending.query), pending.run())
+        return self._keep(pending.container, pending.query, pending.run())
 
-    def _keep(self, key: Hashable, page: TokenPage) -> bytes:
+    def token(self, access: ListAccess, token_id: str) -> bytes:
+        """The body of `GET` of one token the caller may read, memoised at its version
+        (blocking on a miss: one read)."""
+        body = self.kept_token(access, token_id)
+        if body is None:
+            token = self._tokens.read_token(access, token_id)
+            body = orjson.dumps(success_body(serialize_token(token)))
+            container = access.container
+            self._bodies.put(
+                (container.kind, container.id, token_id), version=access.version, body=body
+            )
+        return body
+
+    def kept_token(self, access: ListAccess, token_id: str) -> bytes | None:
+        """The memoised body of `GET` of one token, if it was read at `access.version`.
+
+        Only a well-formed id found in the container is kept, and `access` may read the
+        container, so a hit needs no further check."""
+        container = access.container
+        return self._bodies.get((container.kind, container.id, token_id), version=access.version)
+
+    def _remembered(self, access: ListAccess, query: ListQuery) -> bytes | None:
+        before = self._tokens.previous_end(access, query)
+        if before is not None and not before.continues_at(access.version):
+            return None  # a walk across a write continues from its own page, not the memo
+        container = access.container
+        kept = self._memo.entry((container.kind, container.id, query), version=access.version)
+        if kept is None:
+            return None
+        self._tokens.served(access, query, end=kept.end, total=kept.total)
+        return kept.body
+
+    def _keep(self, container: Container, query: ListQuery, page: TokenPage) -> bytes:
         body = render_page(page)
-        self._memo.put(key, version=page.version, body=body)
+        if page.canonical:
+            self._memo.put(
+                (container.kind, container.id, query),
+                version=page.version,
+                body=body,
+                end=page.end,
+                total=page.info.total_count,
+            )
         return body

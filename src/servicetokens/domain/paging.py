@@ -1,18 +1,60 @@
-"""List parameters: filters and pages, validated from query strings."""
+"""List parameters: filters, order and pages, validated from query strings.
+
+Beyond Cloudflare's `name`, `search`, `page` and `per_page`, the token list takes lifecycle
+filters (`expires_before`, `expires_after`, `last_seen_before`, `enabled`) and an order
+(`order`, `direction`): extensions the official SDKs pass through `extra_query`
+(docs/compatibility.md).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
 
 from servicetokens.domain.errors import ValidationError
 from servicetokens.domain.fields import MAX_NAME_LENGTH
 
-__all__ = ["DEFAULT_PER_PAGE", "MAX_PER_PAGE", "ListQuery", "PageInfo", "parse_list_query"]
+__all__ = [
+    "DEFAULT_PER_PAGE",
+    "MAX_PER_PAGE",
+    "Direction",
+    "ListQuery",
+    "Order",
+    "PageInfo",
+    "SeekKey",
+    "parse_list_query",
+]
+
+SeekKey = tuple[int | str, ...]
+"""Where a page ended: the stored values of its last token's sort key (the order's column,
+then creation time and id), from which the next page is read by a seek."""
+
+
+class Order(enum.Enum):
+    """What a list is sorted by; ties are broken by creation time and id, so the order of
+    a list is total (a page boundary never splits equal keys ambiguously)."""
+
+    CREATED_AT = "created_at"
+    EXPIRES_AT = "expires_at"
+    LAST_SEEN_AT = "last_seen_at"
+    """Never-seen tokens sort as if seen when they were created."""
+    NAME = "name"
+
+
+class Direction(enum.Enum):
+    """Ascending or descending, for every column of the sort key."""
+
+    ASC = "asc"
+    DESC = "desc"
+
 
 DEFAULT_PER_PAGE = 1000
 MAX_PER_PAGE = 1000
 _MAX_OFFSET = 2**62  # beyond this no store holds a row; keeps OFFSET inside a signed 64-bit int
 _MAX_FILTER_LENGTH = 4 * MAX_NAME_LENGTH
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +67,45 @@ class ListQuery:
     """Case-insensitive substring of the name or the client id."""
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    expires_before: datetime | None = None
+    """Only tokens whose `expires_at` is strictly earlier."""
+    expires_after: datetime | None = None
+    """Only tokens whose `expires_at` is strictly later."""
+    last_seen_before: datetime | None = None
+    """Only tokens last seen strictly earlier (never seen: created strictly earlier)."""
+    enabled: bool | None = None
+    """Only enabled (True) or disabled (False) tokens."""
+    order: Order = Order.CREATED_AT
+    direction: Direction = Direction.ASC
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter narrows the list (then its total must be counted)."""
+        return (
+            self.name is not None
+            or self.search is not None
+            or self.expires_before is not None
+            or self.expires_after is not None
+            or self.last_seen_before is not None
+            or self.enabled is not None
+        )
+
+    @property
+    def matching(self) -> ListQuery:
+        """The same filters with the default page, page size and order: what the count of
+        matches depends on."""
+        return ListQuery(
+            name=self.name,
+            search=self.search,
+            expires_before=self.expires_before,
+            expires_after=self.expires_after,
+            last_seen_before=self.last_seen_before,
+            enabled=self.enabled,
+        )
+
+    def at_page(self, page: int) -> ListQuery:
+        """The same list (filters, order, page size) at another page."""
+        return replace(self, page=page)
 
     @property
     def offset(self) -> int:
@@ -85,10 +166,59 @@ def _filter(raw: str | None, *, field: str) -> str | None:
     return raw
 
 
+def _moment(raw: str | None, *, field: str) -> datetime | None:
+    if raw is None or raw == "":
+        return None
+    text = raw.strip()
+    try:
+        # RFC 3339: a date, a time and an offset (Z or ±hh:mm); no naive times.
+        moment = datetime.fromisoformat(text) if "T" in text.upper() else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or len(text) > 40:
+        raise ValidationError(
+            f"{field} must be an RFC 3339 time with an offset "
+            f"(e.g. 2030-01-02T15:04:05Z), got {raw[:40]!r}"
+        )
+    if not 1 <= moment.year <= 9998:  # stored as microseconds since 1970 in 64 bits
+        raise ValidationError(f"{field} is out of range")
+    return moment
+
+
+def _boolean(raw: str | None, *, field: str) -> bool | None:
+    if raw is None or raw == "":
+        return None
+    folded = raw.strip().lower()
+    if folded not in ("true", "false"):
+        raise ValidationError(f"{field} must be true or false, got {raw[:32]!r}")
+    return folded == "true"
+
+
+def _choice(raw: str | None, kind: type[_E], default: _E, *, field: str) -> _E:
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw.strip().lower())
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValidationError(f"{field} must be one of {allowed}, got {raw[:32]!r}") from None
+
+
 def parse_list_query(
-    *, name: str | None, search: str | None, page: str | None, per_page: str | None
+    *,
+    name: str | None,
+    search: str | None,
+    page: str | None,
+    per_page: str | None,
+    expires_before: str | None = None,
+    expires_after: str | None = None,
+    last_seen_before: str | None = None,
+    enabled: str | None = None,
+    order: str | None = None,
+    direction: str | None = None,
 ) -> ListQuery:
-    """Validate list query parameters; `per_page` above 1000 is clamped to 1000."""
+    """Validate list query parameters (each a 400 when malformed); `per_page` above 1000 is
+    clamped to 1000."""
     return ListQuery(
         name=_filter(name, field="name"),
         search=_filter(search, field="search"),
@@ -98,4 +228,10 @@ def parse_list_query(
             if per_page is None or per_page == ""
             else min(_positive_int(per_page, field="per_page"), MAX_PER_PAGE)
         ),
+        expires_before=_moment(expires_before, field="expires_before"),
+        expires_after=_moment(expires_after, field="expires_after"),
+        last_seen_before=_moment(last_seen_before, field="last_seen_before"),
+        enabled=_boolean(enabled, field="enabled"),
+        order=_choice(order, Order, Order.CREATED_AT, field="order"),
+        direction=_choice(direction, Direction, Direction.ASC, field="direction"),
     )

@@ -18,7 +18,7 @@ from servicetokens.domain.notifications.policies import NotificationPolicy
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Session
 from servicetokens.store.schema import alert_fired, service_tokens
-from servicetokens.store.service_tokens import _token_from_row
+from servicetokens.store.token_rows import token_from_row
 
 __all__ = ["AlertStateStore"]
 
@@ -55,7 +55,7 @@ class AlertStateStore(Session):
                 return []
             statement = statement.where(t.id.in_(sorted(ids)))
         rows = self._conn.execute(statement.order_by(t.expires_at, t.id).limit(limit))
-        return [_token_from_row(row) for row in rows]
+        return [token_from_row(row) for row in rows]
 
     def mark_fired(self, policy_id: str, tokens: Sequence[ServiceToken], *, now: datetime) -> None:
         """Remember that the policy alerted about these tokens at their `expires_at`."""
@@ -116,4 +116,4 @@ class AlertStateStore(Session):
             .order_by(t.expires_at, t.id)
             .limit(limit)
         )
-        return [_token_from_row(row) for row in rows]
+        return [token_from_row(row) for row in rows]

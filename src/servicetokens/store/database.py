@@ -34,9 +34,11 @@ from servicetokens.store.group_commit import GroupCommitter
 from servicetokens.store.organizations import OrganizationStore
 from servicetokens.store.outbox import OutboxStore
 from servicetokens.store.principals import PrincipalStore
+from servicetokens.store.probe import AsyncVersionProbe
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
+from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
 from servicetokens.store.webhooks import WebhookStore
 
@@ -80,7 +82,13 @@ class Transaction:
         "webhooks",
     )
 
-    def __init__(self, connection: Connection, *, token_total: TokenTotal | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        token_total: TokenTotal | None = None,
+        trigrams: TrigramSample | None = None,
+    ) -> None:
         self.connection = connection
         """The transaction's connection (for the stores, migrations and tests)."""
         self.dialect = dialect = Dialect.of(connection)
@@ -88,7 +96,7 @@ class Transaction:
         self.principals = PrincipalStore(connection, dialect)
         self.versions = VersionStore(connection, dialect)
         self.tokens = TokenStore(
-            connection, dialect, versions=self.versions, token_total=token_total
+            connection, dialect, versions=self.versions, token_total=token_total, trigrams=trigrams
         )
         self.audit = AuditStore(connection, dialect)
         self.signing_keys = SigningKeyStore(connection, dialect)
@@ -137,6 +145,8 @@ class Database:
         self._token_total = TokenTotal()
         self.pool_waits = Histogram()
         """Seconds each transaction waited for a pooled connection (with its pre-ping)."""
+        self._trigrams = TrigramSample() if self.dialect.postgres else None
+        self._async_probe = AsyncVersionProbe(engine.url) if self.dialect.postgres else None
 
     def _connect(self) -> Connection:
         started = time.perf_counter()
@@ -156,6 +166,21 @@ class Database:
         error (wrapped by SQLAlchemy) when it cannot be reached."""
         with self._connect() as connection:
             connection.exec_driver_sql("SELECT 1 FROM container_versions LIMIT 1").all()
+
+    async def probe_versions_async(
+        self, kind: ContainerKind, container_id: str
+    ) -> tuple[int, int, int]:
+        """`probe_versions` from an event loop: on PostgreSQL without leaving the loop (one
+        connection per loop, whose queries concurrent callers share; `store.probe`); on
+        SQLite the same call as `probe_versions` (microseconds, no network)."""
+        if self._async_probe is None:
+            return self.probe_versions(kind, container_id)
+        return await self._async_probe.versions(kind.value, container_id)
+
+    async def close_async(self) -> None:
+        """Close what the running event loop holds (the PostgreSQL probe's connection)."""
+        if self._async_probe is not None:
+            await self._async_probe.close()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.
@@ -212,7 +237,19 @@ class Database:
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
         with self._connect() as connection, connection.begin():
-            yield Transaction(connection, token_total=self._token_total)
+            yield Transaction(connection, token_total=self._token_total, trigrams=self._trigrams)
+
+    @contextmanager
+    def single_read(self) -> Iterator[Transaction]:
+        """A read of one statement: on PostgreSQL in autocommit (one statement sees one
+        snapshot, so BEGIN and COMMIT would only add round trips); elsewhere `read()`."""
+        if not self.dialect.postgres:
+            with self.read() as tx:
+                yield tx
+            return
+        with self._connect() as pooled:
+            autocommit = pooled.execution_options(isolation_level="AUTOCOMMIT")
+            yield Transaction(autocommit, token_total=self._token_total, trigrams=self._trigrams)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:

@@ -132,6 +132,10 @@ service_tokens = Table(
     Index("ix_service_tokens_list", "container_kind", "container_id", "created_at", "id"),
     Index("ix_service_tokens_name", "container_kind", "container_id", "name", "created_at", "id"),
     Index("ix_service_tokens_account_expiry", "account_id", "expires_at"),  # expiry alerts
+    # The lifecycle order and filters (migration 0013), which also adds
+    # ix_service_tokens_seen on (container_kind, container_id,
+    # coalesce(last_seen_at, created_at), id): an expression index, kept out of the metadata.
+    Index("ix_service_tokens_expires", "container_kind", "container_id", "expires_at", "id"),
     # On PostgreSQL, migration 0005 adds ix_service_tokens_search_trgm: a pg_trgm GIN index
     # on search_key, so `search` does not read every row of the container.
 )

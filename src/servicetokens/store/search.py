@@ -13,17 +13,73 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, column, func, literal, select, table
+from sqlalchemy import Select, and_, column, func, literal, select, table, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.clock import to_micros
+from servicetokens.domain.paging import Direction, ListQuery, Order, SeekKey
 from servicetokens.domain.permissions import Container
 from servicetokens.store.dialect import Dialect
 from servicetokens.store.schema import container_versions, service_tokens
+from servicetokens.store.trigrams import TrigramSample
 
-__all__ = ["TOTAL", "ListStatements", "SearchPlan", "TokenTotal", "choose_plan", "list_statements"]
+__all__ = [
+    "TOTAL",
+    "ListStatements",
+    "SearchPlan",
+    "SeekKey",
+    "TokenTotal",
+    "choose_plan",
+    "list_statements",
+    "seek_key",
+]
+
+_SEEN = func.coalesce(service_tokens.c.last_seen_at, service_tokens.c.created_at)
+"""When a token was last seen, a never-seen one counting as seen at its creation (the
+expression migration 0013 indexes)."""
+
+
+def _sort_key(order: Order) -> list[Any]:
+    """The columns a list is sorted by, most significant first: the order's own column, then
+    creation time and id, so the order is total. Each is served by an index that starts with
+    the container (0001 for created_at and name, 0012 for expires_at and last_seen_at)."""
+    tokens = service_tokens.c
+    if order is Order.CREATED_AT:
+        return [tokens.created_at, tokens.id]
+    if order is Order.EXPIRES_AT:
+        return [tokens.expires_at, tokens.id]
+    if order is Order.LAST_SEEN_AT:
+        return [_SEEN, tokens.id]
+    return [tokens.name, tokens.created_at, tokens.id]
+
+
+def seek_key(row: Any, order: Order) -> SeekKey:
+    """The sort key of a token row (a page's last row: where the next page starts after)."""
+    if order is Order.CREATED_AT:
+        return (row.created_at, row.id)
+    if order is Order.EXPIRES_AT:
+        return (row.expires_at, row.id)
+    if order is Order.LAST_SEEN_AT:
+        seen = row.created_at if row.last_seen_at is None else row.last_seen_at
+        return (seen, row.id)
+    return (row.name, row.created_at, row.id)
+
+
+def _lifecycle(query: ListQuery) -> list[Any]:
+    """The lifecycle filters' conditions (extensions, docs/compatibility.md)."""
+    tokens = service_tokens.c
+    conditions: list[Any] = []
+    if query.expires_before is not None:
+        conditions.append(tokens.expires_at < to_micros(query.expires_before))
+    if query.expires_after is not None:
+        conditions.append(tokens.expires_at > to_micros(query.expires_after))
+    if query.last_seen_before is not None:
+        conditions.append(to_micros(query.last_seen_before) > _SEEN)
+    if query.enabled is not None:
+        conditions.append(tokens.enabled.is_(query.enabled))
+    return conditions
 
 
 def _escape_like(text: str) -> str:
@@ -85,6 +141,9 @@ There a GIN bitmap over the whole table costs about what a walk of as many rows 
 own tokens; below that share, the container's rows are read instead and the index is not
 offered to the planner at all (a misestimate would cost a walk of every account's tokens)."""
 
+_PG_COMMON_WORD = 0.5
+"""A word held by more than this share of all keys narrows nothing worth an index read."""
+
 _TOTAL_TTL = 5.0
 """Seconds the (approximate) number of all tokens is reused for plan choices."""
 
@@ -95,10 +154,18 @@ def list_statements(
     *,
     dialect: str,
     plan: SearchPlan = SearchPlan.INDEX,
+    after: SeekKey | None = None,
+    from_end: int | None = None,
+    index_term: str | None = None,
 ) -> ListStatements:
     """The count and page queries of a list request (exposed so tests can check their plans).
 
-    `plan` says how a `search` finds its rows (`choose_plan` chooses it).
+    `plan` says how a `search` finds its rows (`choose_plan` chooses it). With `after`, the
+    page starts right after that sort key (a seek through the order's index) instead of
+    skipping `query.offset` rows. With `from_end` (the number of matches after the page),
+    the page is read backwards from the end of the order, skipping only those: its rows
+    come in reverse. `index_term` (PostgreSQL, the index plan) is the part of the search
+    term the trigram index looks up (`TrigramSample.narrowest`; the whole term if None).
     """
     folded = None if query.search is None else query.search.casefold()
     indexed_search = (
@@ -122,8 +189,15 @@ def list_statements(
             # `search_key || ''` is the same text, but no index covers the expression: the
             # planner cannot reach for the trigram index and reads the container's rows.
             searched = searched.concat(literal(""))
+        if dialect == "postgresql" and plan is SearchPlan.INDEX and index_term != folded:
+            # The index is asked for the term's rarest word only (`store/trigrams`); the
+            # whole term, on an expression no index covers, decides.
+            word = _escape_like(index_term or folded)
+            conditions.append(service_tokens.c.search_key.like(f"%{word}%", escape="\\"))
+            searched = searched.concat(literal(""))
         # The LIKE decides; the index only narrows.
         conditions.append(searched.like(f"%{_escape_like(folded)}%", escape="\\"))
+    conditions += _lifecycle(query)
     if indexed_search:
         assert folded is not None
         matches = select(_search_index.c.rowid).where(
@@ -136,13 +210,26 @@ def list_statements(
         )
     where = and_(*conditions)
     count = select(func.count()).select_from(service_tokens).where(where)
+    key = _sort_key(query.order)
+    descending = (query.direction is Direction.DESC) != (from_end is not None)
     page = (
         select(service_tokens)
         .where(where)
-        .order_by(service_tokens.c.created_at, service_tokens.c.id)
+        .order_by(*(part.desc() for part in key) if descending else key)
         .limit(query.per_page)
-        .offset(query.offset)
     )
+    if from_end is not None:
+        page = page.offset(from_end)
+    elif after is None:
+        page = page.offset(query.offset)
+    else:
+        # A row value compared in the index's own order: one range scan from the seek key.
+        # The bound on the leading column alone is implied, and is what SQLite turns into
+        # the range when the column is an expression (last_seen_at's coalesce).
+        if descending:
+            page = page.where(key[0] <= after[0], tuple_(*key) < tuple_(*after))
+        else:
+            page = page.where(key[0] >= after[0], tuple_(*key) > tuple_(*after))
     # Filtered lists: the page with the number of matches beside each row (a window count),
     # so the filter is evaluated once, not once for the page and again for the count.
     counted = page.add_columns(func.count().over().label(TOTAL))
@@ -195,6 +282,7 @@ def choose_plan(
     token_count: int,
     total: int | None = None,
     token_total: TokenTotal | None = None,
+    trigrams: TrigramSample | None = None,
 ) -> SearchPlan:
     """How a search for `search` in a container of `token_count` tokens reads least.
 
@@ -205,8 +293,10 @@ def choose_plan(
     `token_count / 16` tokens in the whole table (found by reading at most that many
     index entries). On PostgreSQL: when the container holds at least a quarter of all
     tokens (then the index reads at most ~4× the container's rows, and the planner
-    weighs it against the walk). Terms shorter than three characters have no trigram to
-    look up: always the walk. `total` is the number of all tokens (read when not given).
+    weighs it against the walk), unless even the term's rarest word is in most keys
+    (`trigrams`: then the index finds most of the table). Terms shorter than three
+    characters have no trigram to look up: always the walk. `total` is the number of all
+    tokens (read when not given).
     """
     folded = search.casefold()
     if len(folded) < _MIN_INDEXED_SEARCH:
@@ -217,6 +307,10 @@ def choose_plan(
     if token_count * share < total:
         return SearchPlan.CONTAINER
     if dialect.postgres:
+        if trigrams is not None:
+            _, common = trigrams.narrowest(connection, folded, total=total)
+            if common > _PG_COMMON_WORD:
+                return SearchPlan.CONTAINER  # the index would find most of the table
         return SearchPlan.INDEX
     budget = token_count // _FTS_ROW_COST
     if budget and _fts_matches_below(connection, folded, budget):

@@ -4,29 +4,49 @@ and the gate's lookups by client id."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from servicetokens.domain.clock import from_micros, to_micros
+from servicetokens.domain.clock import to_micros
 from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.dialect import Dialect, Session
-from servicetokens.store.rows import micros_or_none, moment_or_none
 from servicetokens.store.schema import access_policy_tokens, service_tokens
 from servicetokens.store.search import (
     TOTAL,
     SearchPlan,
+    SeekKey,
     TokenTotal,
     choose_plan,
     list_statements,
+    seek_key,
 )
+from servicetokens.store.token_rows import (
+    IN_EVERY_KEY,
+    bump_containers_of,
+    search_key,
+    token_from_row,
+    token_values,
+)
+from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore
 
-__all__ = ["TokenStore", "search_key"]
+__all__ = ["StoredPage", "TokenStore", "search_key"]  # search_key: from token_rows
+
+
+class StoredPage(NamedTuple):
+    """A page of tokens as read, with the count of all matches and where the page ended."""
+
+    tokens: list[ServiceToken]
+    total: int
+    end: SeekKey | None
+    """The sort key of the page's last token (None for an empty page)."""
+
 
 _INSERT_TOKEN = insert(service_tokens)
 _TOUCH_LAST_SEEN = (
@@ -39,60 +59,10 @@ _TOUCH_LAST_SEEN = (
 )
 
 
-def search_key(name: str, client_id: str) -> str:
-    """What `search` matches against: the case-folded name and client id."""
-    return f"{name.casefold()}\n{client_id}"
-
-
-def _token_from_row(row: Row[Any]) -> ServiceToken:
-    return ServiceToken(
-        id=row.id,
-        container=Container(ContainerKind(row.container_kind), row.container_id, row.account_id),
-        name=row.name,
-        client_id=row.client_id,
-        secret_digest=bytes(row.secret_digest),
-        client_secret_version=row.client_secret_version,
-        previous_secret_digest=(
-            None if row.previous_secret_digest is None else bytes(row.previous_secret_digest)
-        ),
-        previous_client_secret_expires_at=moment_or_none(row.previous_client_secret_expires_at),
-        duration=row.duration,
-        expires_at=from_micros(row.expires_at),
-        enabled=bool(row.enabled),
-        created_at=from_micros(row.created_at),
-        updated_at=from_micros(row.updated_at),
-        last_seen_at=moment_or_none(row.last_seen_at),
-    )
-
-
-def _token_values(token: ServiceToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "container_kind": token.container.kind.value,
-        "container_id": token.container.id,
-        "account_id": token.container.account_id,
-        "name": token.name,
-        "search_key": search_key(token.name, token.client_id),
-        "client_id": token.client_id,
-        "secret_digest": token.secret_digest,
-        "client_secret_version": token.client_secret_version,
-        "previous_secret_digest": token.previous_secret_digest,
-        "previous_client_secret_expires_at": micros_or_none(
-            token.previous_client_secret_expires_at
-        ),
-        "duration": token.duration,
-        "expires_at": to_micros(token.expires_at),
-        "enabled": token.enabled,
-        "created_at": to_micros(token.created_at),
-        "updated_at": to_micros(token.updated_at),
-        "last_seen_at": micros_or_none(token.last_seen_at),
-    }
-
-
 class TokenStore(Session):
     """Service tokens of every container."""
 
-    __slots__ = ("_token_total", "_versions")
+    __slots__ = ("_token_total", "_trigrams", "_versions")
 
     def __init__(
         self,
@@ -101,10 +71,12 @@ class TokenStore(Session):
         *,
         versions: VersionStore,
         token_total: TokenTotal | None = None,
+        trigrams: TrigramSample | None = None,
     ) -> None:
         super().__init__(connection, dialect)
         self._versions = versions
         self._token_total = token_total
+        self._trigrams = trigrams
 
     def list(
         self,
@@ -114,44 +86,118 @@ class TokenStore(Session):
         token_count: int | None = None,
         plan: SearchPlan | None = None,
     ) -> tuple[list[ServiceToken], int]:
-        """One page of a container's tokens, in (created_at, id) order, and the total count.
+        """One page of a container's tokens and the total count (`read_page` without the
+        seek key)."""
+        found = self.read_page(container, query, token_count=token_count, plan=plan)
+        return found.tokens, found.total
+
+    def read_page(
+        self,
+        container: Container,
+        query: ListQuery,
+        *,
+        token_count: int | None = None,
+        plan: SearchPlan | None = None,
+        after: SeekKey | None = None,
+        total: int | None = None,
+    ) -> StoredPage:
+        """One page of a container's tokens in the query's order, the total count, and the
+        sort key of the page's last row.
 
         `token_count` is the container's stored count, when the caller has already read it.
-        A `search` reads at most about as much as a walk of the container's own tokens (see
-        `search_plan`); `plan` forces one way (tests compare them).
+        With `after` (where the previous page ended) the page is read by a seek from there,
+        not by skipping `query.offset` rows; `total` is the count of matches when the caller
+        knows it (no count is run). A `search` reads at most about as much as a walk of the
+        container's own tokens (see `search_plan`); `plan` forces one way (tests compare
+        them).
         """
         if token_count is None:
             token_count = self._versions.container_state(container)[1]
+        if query.search is not None and query.search.casefold() in IN_EVERY_KEY:
+            query = replace(query, search=None)  # every token matches: no filter to apply
         if query.search is not None and plan is None:
             plan = self.search_plan(query.search, token_count=token_count)
         if query.search is not None:
             self._dialect.serial_scan(self._conn)
+        index_term = None
+        if self._dialect.postgres and query.search is not None and plan is SearchPlan.INDEX:
+            index_term = self._index_term(query.search.casefold())
         count, page, counted_page = list_statements(
-            container, query, dialect=self._dialect.name, plan=plan or SearchPlan.INDEX
+            container,
+            query,
+            dialect=self._dialect.name,
+            plan=plan or SearchPlan.INDEX,
+            after=after,
+            index_term=index_term,
         )
-        if query.name is None and query.search is None:
+        if not query.filtered:
             total = token_count
-            if query.past_any_end or query.offset >= total:
-                return [], total
-            return [_token_from_row(row) for row in self._conn.execute(page)], total
+            if query.past_any_end or (after is None and query.offset >= total):
+                return StoredPage([], total, None)
+            if after is None and query.offset > total // 2:
+                # A jump into the second half: read it backwards from the end, skipping
+                # the (fewer) rows after the page instead of all the rows before it.
+                return self._from_end(container, query, total, plan)
+            return self._page(self._conn.execute(page).all(), query, total)
         if query.past_any_end:
-            return [], self._conn.execute(count).scalar_one()
-        if not self._dialect.postgres and plan is SearchPlan.INDEX and query.search is not None:
+            return StoredPage([], self._count(count, total), None)
+        if (
+            not self._dialect.postgres
+            and plan is SearchPlan.INDEX
+            and query.search is not None
+            and total is None
+            and after is None  # the window would count only the matches after the seek
+        ):
             # Few matches (the plan was chosen for it), found through FTS5 and sorted: one
             # query returns the page with the number of matches beside each row (a window
             # count), so the index is read once; only a page past the end needs a count.
             rows = self._conn.execute(counted_page).all()
             if rows:
-                return [_token_from_row(row) for row in rows], int(rows[0]._mapping[TOTAL])
-            return [], self._conn.execute(count).scalar_one() if query.offset else 0
+                return self._page(rows, query, int(rows[0]._mapping[TOTAL]))
+            empty_total = self._conn.execute(count).scalar_one() if query.offset else 0
+            return StoredPage([], empty_total, None)
         # A walk of the container's rows in page order (or PostgreSQL's plan): a window count
         # would hold every match, whole, until the walk ends (3-7x the walk itself when most
         # rows match). The page stops at its last row; a page that is not full also gives
-        # the count, so only a full page pays a second, narrow walk.
-        tokens = [_token_from_row(row) for row in self._conn.execute(page)]
-        if len(tokens) == query.per_page or (not tokens and query.offset):
-            return tokens, self._conn.execute(count).scalar_one()
-        return tokens, query.offset + len(tokens)
+        # the count (read by offset), so only a full page pays a second, narrow walk.
+        rows = self._conn.execute(page).all()
+        if total is None:
+            ends_here = (
+                after is None and len(rows) < query.per_page and bool(rows or not query.offset)
+            )
+            total = query.offset + len(rows) if ends_here else self._count(count, None)
+        return self._page(rows, query, total)
+
+    def _from_end(
+        self, container: Container, query: ListQuery, total: int, plan: SearchPlan | None
+    ) -> StoredPage:
+        after_page = max(0, total - query.offset - query.per_page)
+        backwards = list_statements(
+            container,
+            query,
+            dialect=self._dialect.name,
+            plan=plan or SearchPlan.INDEX,
+            from_end=after_page,
+        ).page.limit(min(query.per_page, total - query.offset))
+        return self._page(self._conn.execute(backwards).all()[::-1], query, total)
+
+    def _index_term(self, folded: str) -> str | None:
+        if self._trigrams is None or self._token_total is None:
+            return None
+        total = self._token_total.get(self._conn)
+        return self._trigrams.narrowest(self._conn, folded, total=total)[0]
+
+    def _count(self, count: Any, total: int | None) -> int:
+        return total if total is not None else int(self._conn.execute(count).scalar_one())
+
+    @staticmethod
+    def _page(rows: Sequence[Row[Any]], query: ListQuery, total: int) -> StoredPage:
+        end = seek_key(rows[-1], query.order) if rows else None
+        if not rows:
+            return StoredPage([], total, end)
+        first = token_from_row(rows[0])
+        shared = first.container  # every row of a page is of one container
+        return StoredPage([first, *(token_from_row(r, shared) for r in rows[1:])], total, end)
 
     def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
         """How a search in a container of `token_count` tokens reads least (`choose_plan`)."""
@@ -162,6 +208,7 @@ class TokenStore(Session):
             token_count=token_count,
             total=total,
             token_total=self._token_total,
+            trigrams=self._trigrams,
         )
 
     def get(
@@ -176,7 +223,7 @@ class TokenStore(Session):
         if for_update:
             statement = self._dialect.for_update(statement)
         row = self._conn.execute(statement).first()
-        return None if row is None else _token_from_row(row)
+        return None if row is None else token_from_row(row)
 
     def containers_of(self, token_ids: Iterable[str]) -> dict[str, Container]:
         """The container of each token among `token_ids` that exists (in any container)."""
@@ -201,17 +248,17 @@ class TokenStore(Session):
         row = self._conn.execute(
             select(service_tokens).where(service_tokens.c.client_id == client_id)
         ).first()
-        return None if row is None else _token_from_row(row)
+        return None if row is None else token_from_row(row)
 
     def insert(self, token: ServiceToken) -> None:
         """Store a new token."""
-        self._conn.execute(_INSERT_TOKEN, _token_values(token))
+        self._conn.execute(_INSERT_TOKEN, token_values(token))
 
     def insert_many(self, tokens: Sequence[ServiceToken]) -> None:
         """Store many new tokens in one statement (bulk seeding), and count them."""
         if not tokens:
             return
-        self._conn.execute(_INSERT_TOKEN, [_token_values(t) for t in tokens])
+        self._conn.execute(_INSERT_TOKEN, [token_values(t) for t in tokens])
         per_container: dict[Container, int] = {}
         for token in tokens:
             per_container[token.container] = per_container.get(token.container, 0) + 1
@@ -220,7 +267,7 @@ class TokenStore(Session):
 
     def save(self, token: ServiceToken) -> None:
         """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
-        values = _token_values(token)
+        values = token_values(token)
         for fixed in ("id", "container_kind", "container_id", "account_id", "created_at"):
             values.pop(fixed)
         values.pop("last_seen_at")
@@ -235,9 +282,15 @@ class TokenStore(Session):
     def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
         """Move `last_seen_at` forward (never back) for each (token id, time), in one
         executemany (psycopg pipelines it: one round trip, not one per token)."""
-        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen]
+        seen_pairs = list(seen)
+        rows = [{"token_id": token_id, "at": to_micros(moment)} for token_id, moment in seen_pairs]
         if rows:
             self._conn.execute(_TOUCH_LAST_SEEN, rows)
+            # The containers' versions move too: memoised list pages and tokens show
+            # `last_seen_at` (and `last_seen_before` filters on it), so they are read again.
+            ids = sorted({token_id for token_id, _ in seen_pairs})
+            for start in range(0, len(ids), 500):
+                self._conn.execute(bump_containers_of(ids[start : start + 500]))
 
     def inactive(
         self, scope: Container, before: datetime, *, enabled_only: bool, limit: int
@@ -264,4 +317,4 @@ class TokenStore(Session):
             .order_by(seen, service_tokens.c.id)
             .limit(limit)
         )
-        return [_token_from_row(row) for row in self._conn.execute(statement)]
+        return [token_from_row(row) for row in self._conn.execute(statement)]

@@ -75,3 +75,8 @@ class UseCases:
     def close(self) -> None:
         """Close the database's pooled connections (a process's last act on it)."""
         self.database.dispose()
+
+    async def close_async(self) -> None:
+        """Close what the running event loop holds on the database (the app's shutdown,
+        before `close`)."""
+        await self.database.close_async()

@@ -14,9 +14,9 @@ changed) and reports the container version; `list_page` then reads the page, or 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import TypeVar
@@ -25,8 +25,8 @@ from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.errors import NotFound, PermissionDenied, ServiceTokenInUse
 from servicetokens.domain.fields import UNSET, TokenFields
-from servicetokens.domain.paging import ListQuery, PageInfo
-from servicetokens.domain.permissions import Container, Permission, Principal, is_allowed
+from servicetokens.domain.paging import ListQuery, PageInfo, SeekKey
+from servicetokens.domain.permissions import Permission, Principal, is_allowed
 from servicetokens.domain.tokens import (
     ServiceToken,
     create_token,
@@ -43,6 +43,7 @@ from servicetokens.usecases.authorization import (
     well_formed,
 )
 from servicetokens.usecases.changes import record_token_change
+from servicetokens.usecases.list_walks import ListAccess, PageEnd, PendingScan, TokenPage, Walks
 
 __all__ = ["ListAccess", "PendingScan", "ServiceTokens", "TokenPage"]
 
@@ -52,37 +53,6 @@ _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 _CHEAP_OFFSET = 5_000
 """Unfiltered pages starting at most this far in are read wherever asked (on SQLite: on the
 event loop); deeper pages, like filtered ones, walk far enough to be run elsewhere."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenPage:
-    """One page of a list, and the container version it was read at (the data is at least
-    that new: the version is read before the page)."""
-
-    tokens: list[ServiceToken]
-    info: PageInfo
-    version: int
-
-
-@dataclass(slots=True)  # not frozen: made on every list request, and frozen costs 5× as much
-class ListAccess:
-    """A caller authorized to read one container's list, and the versions read for it."""
-
-    principal: Principal
-    container: Container
-    version: int
-    """The container's version: any token mutation there moves it."""
-    token_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class PendingScan:
-    """A list page that costs a scan (a filter, a search, a deep page): the caller is
-    authorized already; `run()` reads the page."""
-
-    container: Container
-    query: ListQuery
-    run: Callable[[], TokenPage]
 
 
 class ServiceTokens:
@@ -100,6 +70,7 @@ class ServiceTokens:
         self._authentication = authentication
         self._authorization = authorization
         self._clock = clock
+        self._walks = Walks()
 
     # -- list -----------------------------------------------------------------------------
 
@@ -115,7 +86,26 @@ class ServiceTokens:
         if not well_formed(ref):
             self._authentication.authenticate(credential)  # the credential is checked first
             check_container_id(ref)
-        version, token_count, credentials_version = self._database.probe_versions(ref.kind, ref.id)
+        versions = self._database.probe_versions(ref.kind, ref.id)
+        return self._access(credential, ref, versions)
+
+    async def open_list_async(self, credential: Credential, ref: ContainerRef) -> ListAccess:
+        """`open_list` from an event loop: the probe is awaited there (on PostgreSQL without
+        the thread pool; `Database.probe_versions_async`); only a caller or container not
+        in memory is read in a worker thread."""
+        if not well_formed(ref):
+            await asyncio.to_thread(self._authentication.authenticate, credential)
+            check_container_id(ref)
+        versions = await self._database.probe_versions_async(ref.kind, ref.id)
+        principal = self._authentication.cached(credential, credentials_version=versions[2])
+        if principal is None or self._authorization.cached(ref) is None:
+            return await asyncio.to_thread(self._access, credential, ref, versions)
+        return self._access(credential, ref, versions)
+
+    def _access(
+        self, credential: Credential, ref: ContainerRef, versions: tuple[int, int, int]
+    ) -> ListAccess:
+        version, token_count, credentials_version = versions
         principal = self._authentication.cached(credential, credentials_version=credentials_version)
         container = self._authorization.cached(ref)
         if principal is None or container is None:
@@ -130,30 +120,82 @@ class ServiceTokens:
         return ListAccess(principal, container, version, token_count)
 
     def list_page(self, access: ListAccess, query: ListQuery) -> TokenPage | PendingScan:
-        """The page `query` asks for if it is cheap to read (an unfiltered page near the
-        start: an index walk of at most `_CHEAP_OFFSET` + 1000 entries); else the
-        `PendingScan` that reads it. `access` is checked again (in memory): a `ListAccess`
-        not made by `open_list` for a caller with Read there reads nothing."""
+        """The page `query` asks for if it is cheap to read (unfiltered, and near the start
+        or right after a page this caller read: an index walk of at most `_CHEAP_OFFSET` +
+        1000 entries); else the `PendingScan` that reads it. `access` is checked again (in
+        memory): a `ListAccess` not made by `open_list` for a caller with Read there reads
+        nothing."""
         if not is_allowed(access.principal, Permission.READ, access.container):
             raise PermissionDenied()
-        if query.name is None and query.search is None and query.offset <= _CHEAP_OFFSET:
-            return self._read(access, query)
-        return PendingScan(access.container, query, lambda: self._read(access, query))
+        before = self.previous_end(access, query)
+        if not query.filtered and (before is not None or query.offset <= _CHEAP_OFFSET):
+            return self._read(access, query, before)
+        return PendingScan(access.container, query, lambda: self._read(access, query, before))
+
+    def previous_end(self, access: ListAccess, query: ListQuery) -> PageEnd | None:
+        """Where this caller's page before `query`'s ended, if remembered (`list_walks`)."""
+        return self._walks.before(access.principal, access.container, query)
+
+    def served(
+        self, access: ListAccess, query: ListQuery, *, end: SeekKey | None, total: int
+    ) -> None:
+        """Note that a canonical page read at `access.version` (from a memo) was served for
+        `query`, ending at `end`, so that the caller's next page continues from it."""
+        if end is not None:
+            page_end = PageEnd(end, access.version, total, canonical=True)
+            self._walks.note(access.principal, access.container, query, page_end)
 
     def read_page(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
         """A page of the container's tokens (Read), however much it costs, read here (for
         callers that hold a principal and memoise nothing)."""
         container = self._authorization.require(principal, ref, Permission.READ)
         version, token_count, _ = self._database.probe_versions(ref.kind, ref.id)
-        return self._read(ListAccess(principal, container, version, token_count), query)
+        access = ListAccess(principal, container, version, token_count)
+        return self._read(access, query, self.previous_end(access, query))
 
-    def _read(self, access: ListAccess, query: ListQuery) -> TokenPage:
-        with self._database.read() as tx:
-            tokens, total = tx.tokens.list(access.container, query, token_count=access.token_count)
-        info = PageInfo(query.page, query.per_page, len(tokens), total)
-        return TokenPage(tokens, info, access.version)
+    def _read(self, access: ListAccess, query: ListQuery, before: PageEnd | None) -> TokenPage:
+        # After a page of this caller's: a seek from its end. Its count still holds when
+        # nothing was written since; the page is canonical only then (`list_walks`).
+        # Counts of filtered lists are kept per version too (a search walks for its count).
+        same_version = before is not None and before.version == access.version
+        total = before.total if before is not None and same_version else None
+        if total is None and query.filtered:
+            total = self._walks.count(access.container, query, version=access.version)
+        # A search sets its scan's settings for its transaction; other pages are one or two
+        # statements, each its own snapshot either way (READ COMMITTED), read in autocommit.
+        reading = self._database.read if query.search is not None else self._database.single_read
+        with reading() as tx:
+            found = tx.tokens.read_page(
+                access.container,
+                query,
+                token_count=access.token_count,
+                after=None if before is None else before.end,
+                total=total,
+            )
+        if query.filtered and total is None:
+            self._walks.note_count(
+                access.container, query, version=access.version, total=found.total
+            )
+        canonical = before is None or before.continues_at(access.version)
+        if found.end is not None:
+            end = PageEnd(found.end, access.version, found.total, canonical)
+            self._walks.note(access.principal, access.container, query, end)
+        info = PageInfo(query.page, query.per_page, len(found.tokens), found.total)
+        return TokenPage(found.tokens, info, access.version, found.end, canonical)
 
     # -- one token --------------------------------------------------------------------------
+
+    def read_token(self, access: ListAccess, token_id: str) -> ServiceToken:
+        """One token of the container `access` may read (from `open_list`); 404 when there
+        is no such token there. The checks come in the order `get` makes them."""
+        if not is_allowed(access.principal, Permission.READ, access.container):
+            raise PermissionDenied()
+        _check_token_id(token_id)
+        with self._database.single_read() as tx:
+            token = tx.tokens.get(access.container, token_id)
+        if token is None:
+            raise NotFound()
+        return token
 
     def get(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""

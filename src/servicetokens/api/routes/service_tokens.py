@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from servicetokens.api.auth import parse_credential
-from servicetokens.api.authorized import SCOPE_PARAMS, CanRead, CanWrite, container_ref
+from servicetokens.api.authorized import SCOPE_PARAMS, CanWrite, container_ref
 from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import serialize_token, success
 from servicetokens.api.page_memo import ListPages
@@ -30,10 +30,10 @@ from servicetokens.api.schemas import (
     responses_for,
 )
 from servicetokens.domain.fields import parse_rotate_body, parse_token_fields
-from servicetokens.domain.paging import parse_list_query
+from servicetokens.domain.paging import Direction, Order, parse_list_query
 from servicetokens.domain.permissions import ContainerKind, Principal
 from servicetokens.usecases.authorization import ContainerRef
-from servicetokens.usecases.service_tokens import PendingScan, ServiceTokens
+from servicetokens.usecases.service_tokens import ListAccess, PendingScan, ServiceTokens
 
 __all__ = ["ROUTES", "RouteSpec", "add_scope", "router"]
 
@@ -64,6 +64,13 @@ def _path_param(name: str) -> dict[str, object]:
     }
 
 
+_TIME: dict[str, object] = {"type": "string", "format": "date-time"}
+_LIFECYCLE_TIMES = (
+    ("expires_before", "expiring strictly before this time"),
+    ("expires_after", "expiring strictly after this time"),
+    ("last_seen_before", "last seen (never seen: created) strictly before this time"),
+)
+
 _LIST_PARAMS = [
     _query_param("name", "Only tokens with exactly this name.", {"type": "string"}),
     _query_param(
@@ -77,7 +84,34 @@ _LIST_PARAMS = [
         "Tokens per page (larger values are clamped to 1000).",
         {"type": "integer", "minimum": 1, "default": 1000},
     ),
+    # Extensions (not Cloudflare's; the SDKs send them through `extra_query`).
+    *(
+        _query_param(name, f"Extension: only tokens {what} (RFC 3339).", _TIME)
+        for name, what in _LIFECYCLE_TIMES
+    ),
+    _query_param(
+        "enabled", "Extension: only enabled (true) or disabled (false) tokens.", {"type": "boolean"}
+    ),
+    _query_param(
+        "order",
+        "Extension: sort by this field (ties by created_at, then id); never-seen tokens "
+        "sort by last_seen_at as if seen when created.",
+        {"type": "string", "enum": [o.value for o in Order], "default": "created_at"},
+    ),
+    _query_param(
+        "direction",
+        "Extension: sort direction.",
+        {"type": "string", "enum": [d.value for d in Direction], "default": "asc"},
+    ),
 ]
+_LIST_EXTENSIONS = (
+    "expires_before",
+    "expires_after",
+    "last_seen_before",
+    "enabled",
+    "order",
+    "direction",
+)
 
 
 # -- handlers: parse, call the use cases, shape the response ------------------------------
@@ -96,11 +130,20 @@ async def list_tokens(request: Request) -> Response:
         search=params.get("search"),
         page=params.get("page"),
         per_page=params.get("per_page"),
+        **{name: params.get(name) for name in _LIST_EXTENSIONS},
     )
-    call = partial(lists.find, credential, container_ref(request), query)
-    # SQLite answers a memoised or near unfiltered page in microseconds without blocking
-    # I/O, so that runs on the event loop; PostgreSQL calls go to the thread pool.
-    found = call() if lists.inline else await run_in_threadpool(call)
+    ref = container_ref(request)
+    found: bytes | PendingScan | ListAccess
+    if lists.inline:
+        # SQLite answers a memoised or near unfiltered page in microseconds without blocking
+        # I/O, so that runs on the event loop.
+        found = lists.find(credential, ref, query)
+    else:
+        # PostgreSQL: the version probe is awaited on the loop, which also answers a
+        # memoised page; a page to read goes to the thread pool.
+        found = await lists.find_async(credential, ref, query)
+        if isinstance(found, ListAccess):
+            found = await run_in_threadpool(lists.page, found, query)
     if isinstance(found, PendingScan):
         # A search, filter or deep page the memo did not hold: a scan, run (and rendered)
         # in the scan lane (its own threads, one at a time per account or zone), never on
@@ -108,7 +151,7 @@ async def list_tokens(request: Request) -> Response:
         lane: ScanLane = state.scan_lane
         container = found.container
         found = await lane.run((container.kind, container.id), partial(lists.run, found))
-    return Response(found, media_type="application/json")
+    return Response(found, media_type=_JSON)
 
 
 async def create_token(request: Request, caller: CanWrite) -> Response:
@@ -122,11 +165,20 @@ async def create_token(request: Request, caller: CanWrite) -> Response:
     return await caller.run(create)
 
 
-async def get_token(caller: CanRead, service_token_id: str) -> Response:
-    def get(tokens: ServiceTokens, principal: Principal, ref: ContainerRef) -> Response:
-        return success(serialize_token(tokens.get(principal, ref, service_token_id)))
-
-    return await caller.run(get)
+async def get_token(request: Request) -> Response:
+    # Like the list: the request alone, the probe on the loop (PostgreSQL) or inline
+    # (SQLite), and the body memoised at the container's version.
+    lists: ListPages = request.app.state.list_pages
+    credential = parse_credential(request.headers)
+    ref = container_ref(request)
+    token_id: str = request.path_params["service_token_id"]
+    if lists.inline:
+        return Response(lists.token(lists.open(credential, ref), token_id), media_type=_JSON)
+    access = await lists.open_async(credential, ref)
+    body = lists.kept_token(access, token_id)
+    if body is None:
+        body = await run_in_threadpool(lists.token, access, token_id)
+    return Response(body, media_type=_JSON)
 
 
 async def update_token(request: Request, caller: CanWrite, service_token_id: str) -> Response:
@@ -191,6 +243,14 @@ class RouteSpec:
 
 
 _ITEM = "/{service_token_id}"
+_JSON = "application/json"
+_TOKEN_ID_PARAM: dict[str, object] = {
+    "name": "service_token_id",
+    "in": "path",
+    "required": True,
+    "description": "The token's UUID.",
+    "schema": {"type": "string", "maxLength": 36},
+}
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
@@ -212,7 +272,14 @@ ROUTES: tuple[RouteSpec, ...] = (
         model=ServiceTokenWithSecretEnvelope,
         body=request_body(CreateInput, required=True),
     ),
-    RouteSpec("GET", _ITEM, "get-a-service-token", "Get a service token", get_token),
+    RouteSpec(
+        "GET",
+        _ITEM,
+        "get-a-service-token",
+        "Get a service token",
+        get_token,
+        params=(_TOKEN_ID_PARAM,),
+    ),
     RouteSpec(
         "PUT",
         _ITEM,
