@@ -73,7 +73,7 @@ def test_sdk_manages_destinations_policies_and_reads_history(
         )
         assert token is not None
         messages = receiver.wait_for(
-            lambda got: any(b"expiring_service_token_alert" in r.body for r in got), timeout=20
+            lambda got: any(b"expiring_service_token_alert" in r.body for r in got), timeout=60
         )
         alerts = [m for m in messages if b"expiring_service_token_alert" in m.body]
         assert len(alerts) == 1

@@ -31,6 +31,7 @@ from starlette.testclient import TestClient
 
 from servicetokens.api import create_app
 from servicetokens.bootstrap import build_use_cases
+from servicetokens.domain.notifications.limits import AlertLimits
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
@@ -158,7 +159,10 @@ def alerting_env(
         url = request.getfixturevalue("postgres_database")
     engine = make_engine(url, pool_size=4)
     upgrade(engine)
-    service = build_use_cases(Database(engine), allow_private_webhooks=True)
+    # Every example may make a real destination and policy: limits no fuzz run reaches
+    # (the limits themselves are tests/notifications/test_fanout.py's).
+    limits = AlertLimits(webhooks=1_000_000, policies=1_000_000)
+    service = build_use_cases(Database(engine), allow_private_webhooks=True, alert_limits=limits)
     app = create_app(service)
     with Receiver() as receiver, TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield AlertingEnv(app, make_world(service), client, receiver)

@@ -35,7 +35,12 @@ async def readyz(request: Request) -> Response:
     )
 
 
-@metrics_router.get("/metrics", operation_id="metrics")
+@metrics_router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     """The process's metrics in Prometheus's text format."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
