@@ -200,7 +200,7 @@ def test_the_pages_fit_a_narrow_screen(
     try:
         sign_in(page, site[2])
         site[1].token("a-token-with-a-rather-long-name-for-a-small-screen")
-        for path in ("tokens", "tokens/new", "audit", "policies"):
+        for path in ("tokens", "tokens/new", "audit", "policies", "notifications/policies/new"):
             page.goto(f"/accounts/{site[1].account}/{path}")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, (path, width)
