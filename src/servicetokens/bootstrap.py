@@ -3,6 +3,7 @@ use cases → app (the management API, or a gate)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -32,7 +33,7 @@ from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.organizations import Organizations
 from servicetokens.usecases.passwords import Passwords
 from servicetokens.usecases.service_tokens import ServiceTokens
-from servicetokens.usecases.sign_in import DashboardAuth
+from servicetokens.usecases.sign_in import SESSION_IDLE, SESSION_LIFETIME, DashboardAuth
 from servicetokens.usecases.usage import DEFAULT_FLUSH_INTERVAL, ApiTokenUsage
 from servicetokens.usecases.webhook_secrets import WebhookSecrets
 
@@ -67,6 +68,8 @@ def build_use_cases(
     passwords: Passwords | None = None,
     webhook_secrets: WebhookSecrets | None = None,
     alert_limits: AlertLimits | None = None,
+    session_idle: timedelta = SESSION_IDLE,
+    session_lifetime: timedelta = SESSION_LIFETIME,
 ) -> UseCases:
     """The use cases over `database`, telling time by `clock`; API tokens' uses are written
     behind every `usage_interval` seconds once `usage` is started. `legacy_organizations`
@@ -75,7 +78,8 @@ def build_use_cases(
     `webhooks.sender`); `passwords` the dashboard's argon2id parameters (default:
     argon2-cffi's); `webhook_secrets` seals destinations' secrets (default: under the KEK
     `usecases.database_files.find_kek` finds for `database`); `alert_limits` caps each
-    account's destinations and policies (default: `domain.notifications.limits`)."""
+    account's destinations and policies (default: `domain.notifications.limits`);
+    `session_idle` and `session_lifetime` end dashboard sessions (`config.Settings`)."""
     authentication = Authentication(
         database, clock=clock, usage=ApiTokenUsage(database, interval=usage_interval)
     )
@@ -106,7 +110,13 @@ def build_use_cases(
         notification_policies=NotificationPolicies(notifications),
         expiring=ExpiringTokens(notifications),
         audit=AuditReading(database, authorization),
-        people=DashboardAuth(database, clock=clock, passwords=passwords),
+        people=DashboardAuth(
+            database,
+            clock=clock,
+            passwords=passwords,
+            idle=session_idle,
+            lifetime=session_lifetime,
+        ),
     )
 
 
@@ -141,6 +151,8 @@ def build_service(
         alert_limits=AlertLimits(
             webhooks=settings.max_webhooks, policies=settings.max_alert_policies
         ),
+        session_idle=timedelta(minutes=settings.session_idle_minutes),
+        session_lifetime=timedelta(hours=settings.session_lifetime_hours),
     )
 
 

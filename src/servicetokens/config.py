@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from servicetokens.domain.access.applications import DEFAULT_MAX_APPLICATIONS
@@ -22,6 +23,7 @@ from servicetokens.domain.notifications.delivery import (
 from servicetokens.domain.notifications.limits import DEFAULT_MAX_POLICIES, DEFAULT_MAX_WEBHOOKS
 from servicetokens.usecases.audit_retention import AUDIT_RETENTION_ENV, retention_days_from_env
 from servicetokens.usecases.inactivity import DEFAULT_JOBS_INTERVAL
+from servicetokens.usecases.sign_in import SESSION_IDLE, SESSION_LIFETIME
 
 __all__ = [
     "ALLOW_PRIVATE_WEBHOOKS_ENV",
@@ -38,6 +40,8 @@ __all__ = [
     "METRICS_ENV",
     "NOTIFY_RETRY_SCHEDULE_ENV",
     "POOL_SIZE_ENV",
+    "SESSION_IDLE_ENV",
+    "SESSION_LIFETIME_ENV",
     "TRANSACTION_POOLER_ENV",
     "TRUSTED_PROXIES_ENV",
     "Settings",
@@ -58,6 +62,8 @@ TRANSACTION_POOLER_ENV = "SERVICETOKENS_TRANSACTION_POOLER"
 LISTEN_DATABASE_ENV = "SERVICETOKENS_LISTEN_DATABASE_URL"
 LOG_FORMAT_ENV = "SERVICETOKENS_LOG_FORMAT"
 METRICS_ENV = "SERVICETOKENS_METRICS"
+SESSION_IDLE_ENV = "SERVICETOKENS_SESSION_IDLE_MINUTES"
+SESSION_LIFETIME_ENV = "SERVICETOKENS_SESSION_LIFETIME_HOURS"
 LOG_FORMATS = ("text", "json")
 """`--log-format` values: uvicorn's plain lines, or one JSON object per line (and per
 request)."""
@@ -200,6 +206,21 @@ class Settings:
     """Whether the API counts requests and serves `/metrics` (`serve --metrics/--no-metrics`,
     `SERVICETOKENS_METRICS`, default on)."""
 
+    session_idle_minutes: int = field(
+        default_factory=lambda: _env_positive(
+            SESSION_IDLE_ENV, SESSION_IDLE // timedelta(minutes=1)
+        )
+    )
+    """A dashboard session unused this many minutes has ended
+    (`SERVICETOKENS_SESSION_IDLE_MINUTES`, default 30)."""
+    session_lifetime_hours: int = field(
+        default_factory=lambda: _env_positive(
+            SESSION_LIFETIME_ENV, SESSION_LIFETIME // timedelta(hours=1)
+        )
+    )
+    """No dashboard session lasts longer than this many hours, however busy
+    (`SERVICETOKENS_SESSION_LIFETIME_HOURS`, default 12)."""
+
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
@@ -228,4 +249,6 @@ class Settings:
             JOBS_INTERVAL_ENV: repr(self.jobs_interval),
             ALLOW_PRIVATE_WEBHOOKS_ENV: "1" if self.allow_private_webhooks else "0",
             NOTIFY_RETRY_SCHEDULE_ENV: ",".join(repr(s) for s in self.notify_retry_schedule),
+            SESSION_IDLE_ENV: str(self.session_idle_minutes),
+            SESSION_LIFETIME_ENV: str(self.session_lifetime_hours),
         }

@@ -115,7 +115,13 @@ def test_a_token_from_creation_to_deletion(
         "link", name="Service tokens"
     ).click()
     page.get_by_label("Search by name or client ID").fill("deploy")
-    page.get_by_role("button", name="Search").click()
+    page.get_by_label("Show").select_option(label="Expiring within 7 days")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_text("No service token matches")).to_be_visible()  # 30 days left
+    page.get_by_label("Show").select_option(label="All tokens")
+    page.get_by_label("Sort by").select_option(label="Name, Z to A")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_label("Sort by")).to_have_value("name:desc")
     expect(page.get_by_role("table")).to_contain_text(client_id)
     page.get_by_role("link", name="deploy-bot").click()
 
@@ -194,7 +200,7 @@ def test_the_pages_fit_a_narrow_screen(
     try:
         sign_in(page, site[2])
         site[1].token("a-token-with-a-rather-long-name-for-a-small-screen")
-        for path in ("tokens", "tokens/new", "audit", "policies"):
+        for path in ("tokens", "tokens/new", "audit", "policies", "notifications/policies/new"):
             page.goto(f"/accounts/{site[1].account}/{path}")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, (path, width)

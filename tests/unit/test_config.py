@@ -15,6 +15,8 @@ from servicetokens.config import (
     MAX_APPLICATIONS_ENV,
     METRICS_ENV,
     POOL_SIZE_ENV,
+    SESSION_IDLE_ENV,
+    SESSION_LIFETIME_ENV,
     TRANSACTION_POOLER_ENV,
     TRUSTED_PROXIES_ENV,
     Settings,
@@ -41,6 +43,8 @@ ENV_NAMES = (
     LISTEN_DATABASE_ENV,
     LOG_FORMAT_ENV,
     METRICS_ENV,
+    SESSION_IDLE_ENV,
+    SESSION_LIFETIME_ENV,
 )
 
 
@@ -55,6 +59,8 @@ ENV_NAMES = (
     listen=st.sampled_from([None, "postgresql://u@db-direct:5432/st"]),
     log_format=st.sampled_from(["text", "json"]),
     metrics=st.booleans(),
+    idle=st.integers(1, 10_000),
+    lifetime=st.integers(1, 10_000),
 )
 def test_settings_survive_the_trip_through_the_environment(
     url: str,
@@ -67,6 +73,8 @@ def test_settings_survive_the_trip_through_the_environment(
     listen: str | None,
     log_format: str,
     metrics: bool,
+    idle: int,
+    lifetime: int,
 ) -> None:
     sent = Settings(
         database_url=url,
@@ -79,6 +87,8 @@ def test_settings_survive_the_trip_through_the_environment(
         listen_database_url=listen,
         log_format=log_format,
         metrics=metrics,
+        session_idle_minutes=idle,
+        session_lifetime_hours=lifetime,
     )
     with pytest.MonkeyPatch.context() as env:
         for name in ENV_NAMES:
@@ -106,6 +116,8 @@ def test_without_variables_every_default_comes_from_its_one_place(
     assert settings.listens is True
     assert settings.log_format == "text"
     assert settings.metrics is True
+    assert settings.session_idle_minutes == 30
+    assert settings.session_lifetime_hours == 12
 
 
 def test_behind_a_transaction_pooler_only_a_direct_url_is_listened_to() -> None:
@@ -124,6 +136,8 @@ def test_behind_a_transaction_pooler_only_a_direct_url_is_listened_to() -> None:
         (TRANSACTION_POOLER_ENV, "yes please"),
         (LOG_FORMAT_ENV, "xml"),
         (METRICS_ENV, "on"),
+        (SESSION_IDLE_ENV, "0"),
+        (SESSION_LIFETIME_ENV, "half a day"),
     ],
 )
 def test_a_malformed_variable_is_refused_with_its_name(

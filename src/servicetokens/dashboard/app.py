@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
-from servicetokens.dashboard import access, audit, sessions, tokens
+from servicetokens.dashboard import access, alerts, audit, sessions, tokens
 from servicetokens.dashboard.http import SECURITY_HEADERS, FormRefused, Handler, Page
 from servicetokens.dashboard.views import ago, shown_time
 from servicetokens.domain.errors import (
@@ -178,7 +178,7 @@ def mount_dashboard(
     app.state.dashboard_proxies = trusted_proxies or TrustedProxies()
     routes: list[BaseRoute] = [_static_route()]
     routes += sessions.routes(page)
-    for module in (tokens, audit, access):
+    for module in (tokens, audit, access, alerts):
         routes += [
             Route(path, signed_in(page, handler(page)), methods=methods)
             for path, methods, handler in module.PAGES

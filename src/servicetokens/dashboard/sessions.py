@@ -19,7 +19,7 @@ from servicetokens.dashboard.http import (
     redirect,
     set_cookie,
 )
-from servicetokens.usecases.sign_in import SESSION_LIFETIME, SignInRefused
+from servicetokens.usecases.sign_in import SignInRefused
 
 __all__ = ["routes", "safe_next"]
 
@@ -98,13 +98,20 @@ def routes(page: Page) -> list[BaseRoute]:
                 email=email,
                 retry_after=exc.retry_after,
             )
+        # Signing in again in a browser that holds a session ends that one: one browser, one
+        # session, and a cookie planted before sign-in (fixation) never outlives it.
+        await run_in_threadpool(
+            page.service.people.sign_out,
+            request.cookies.get(SESSION_COOKIE),
+            origin=origin_of(request),
+        )
         response = redirect(safe_next(form.get("next", "/")))
         set_cookie(
             request,
             response,
             SESSION_COOKIE,
             signed.session_id,
-            max_age=int(SESSION_LIFETIME.total_seconds()),
+            max_age=int(page.service.people.lifetime.total_seconds()),
         )
         set_cookie(request, response, DEVICE_COOKIE, signed.device, max_age=_DEVICE_MAX_AGE)
         response.delete_cookie(PRE_SESSION_COOKIE, path="/")

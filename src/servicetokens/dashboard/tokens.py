@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from servicetokens.dashboard.http import Handler, Page, Seen, read_form, redirect
-from servicetokens.dashboard.views import DURATION_PRESETS, GRACE_CHOICES, badges, grace_delta
+from servicetokens.dashboard.http import FormRefused, Handler, Page, Seen, read_form, redirect
+from servicetokens.dashboard.views import (
+    DURATION_PRESETS,
+    GRACE_CHOICES,
+    SHOW_CHOICES,
+    SORT_CHOICES,
+    badges,
+    grace_delta,
+    shown,
+)
 from servicetokens.domain.durations import DEFAULT_DURATION
 from servicetokens.domain.errors import ServiceTokenInUse, ValidationError
 from servicetokens.domain.fields import TokenFields, parse_token_fields
@@ -23,6 +32,8 @@ from servicetokens.usecases.authorization import ContainerRef
 __all__ = ["PAGES", "PER_PAGE_CHOICES"]
 
 PER_PAGE_CHOICES = (25, 50, 100)
+_SORTS = {f"{order}:{direction}" for order, direction, _ in SORT_CHOICES}
+_DEFAULT_SORT = "created_at:asc"
 
 
 def _ref(request: Request) -> ContainerRef:
@@ -38,17 +49,33 @@ def list_page(page: Page) -> Handler:
     async def handler(request: Request, seen: Seen) -> Response:
         params = request.query_params
         per_page = params.get("per_page", "50")
-        query = parse_list_query(
-            name=None,
-            search=params.get("search"),
-            page=params.get("page"),
-            per_page=per_page if per_page in {str(c) for c in PER_PAGE_CHOICES} else "50",
+        show = params.get("show", "all") or "all"
+        sort = params.get("sort", _DEFAULT_SORT) or _DEFAULT_SORT
+        if sort not in _SORTS:
+            raise FormRefused(400, "Choose a sort order from the list.")
+        order, direction = sort.split(":")
+        now = page.service.clock()
+        query = shown(
+            parse_list_query(
+                name=None,
+                search=params.get("search"),
+                page=params.get("page"),
+                per_page=per_page if per_page in {str(c) for c in PER_PAGE_CHOICES} else "50",
+                order=order,
+                direction=direction,
+            ),
+            show,
+            now,
         )
+        if query is None:
+            raise FormRefused(400, "Choose which tokens to show from the list.")
         found = await run_in_threadpool(
             page.service.tokens.read_page, seen.visitor.principal, _ref(request), query
         )
-        now = page.service.clock()
         rows = [(token, badges(token, now)) for token in found.tokens]
+        kept = {"per_page": str(query.per_page), "show": show, "sort": sort}
+        if query.search:
+            kept["search"] = query.search
         return page.render(
             request,
             "tokens.html",
@@ -56,7 +83,13 @@ def list_page(page: Page) -> Handler:
             rows=rows,
             info=found.info,
             query=query,
+            show=show,
+            sort=sort,
+            narrowed=show != "all" or query.search is not None,
+            paging_base=f"{_base(request)}?{urlencode(kept)}",
             per_page_choices=PER_PAGE_CHOICES,
+            show_choices=SHOW_CHOICES,
+            sort_choices=[(f"{o}:{d}", label) for o, d, label in SORT_CHOICES],
         )
 
     return handler

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from servicetokens.domain.clock import format_timestamp
+from servicetokens.domain.paging import ListQuery
 from servicetokens.domain.tokens import ServiceToken
 
 __all__ = [
     "DURATION_PRESETS",
     "GRACE_CHOICES",
+    "SHOW_CHOICES",
+    "SORT_CHOICES",
     "Badge",
     "ago",
     "badges",
     "grace_delta",
+    "shown",
     "shown_time",
 ]
 
@@ -39,6 +43,29 @@ GRACE_CHOICES: tuple[tuple[str, str, timedelta], ...] = (
 """(form value, label, how long the previous secret stays valid) for rotate."""
 
 _SOON = timedelta(days=7)
+_IDLE = timedelta(days=30)
+_TICK = timedelta(microseconds=1)
+
+SHOW_CHOICES: tuple[tuple[str, str], ...] = (
+    ("all", "All tokens"),
+    ("expiring", "Expiring within 7 days"),
+    ("expired", "Expired"),
+    ("disabled", "Disabled"),
+    ("idle", "Not seen for 30 days"),
+)
+"""(the list form's `show` value, its label): the lifecycle filters a person picks from."""
+
+SORT_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("created_at", "asc", "Created, oldest first"),
+    ("created_at", "desc", "Created, newest first"),
+    ("name", "asc", "Name, A to Z"),
+    ("name", "desc", "Name, Z to A"),
+    ("expires_at", "asc", "Expires, soonest first"),
+    ("expires_at", "desc", "Expires, latest first"),
+    ("last_seen_at", "desc", "Last seen, most recent first"),
+    ("last_seen_at", "asc", "Last seen, longest ago first"),
+)
+"""(order, direction, label) for the list form's sort select (value `order:direction`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +117,22 @@ def badges(token: ServiceToken, now: datetime) -> list[Badge]:
     else:
         found.append(Badge(f"Last seen {ago(now - token.last_seen_at)} ago", "info"))
     return found
+
+
+def shown(query: ListQuery, show: str, now: datetime) -> ListQuery | None:
+    """`query` narrowed to the tokens a `show` choice names at `now` (the badges' own
+    thresholds); None for a value not offered."""
+    if show in ("", "all"):
+        return query
+    if show == "expiring":
+        # Both bounds as the badge draws them: later than now, at most 7 days on.
+        return replace(query, expires_after=now, expires_before=now + _SOON + _TICK)
+    if show == "expired":
+        # The badge calls a token expired from the microsecond it expires; the filter is
+        # strictly earlier, so the bound is one (stored) microsecond on.
+        return replace(query, expires_before=now + _TICK)
+    if show == "disabled":
+        return replace(query, enabled=False)
+    if show == "idle":
+        return replace(query, last_seen_before=now - _IDLE)
+    return None

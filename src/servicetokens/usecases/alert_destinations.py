@@ -95,6 +95,16 @@ class WebhookDestinations:
         )
         return self._scope.poster(url, TEST_MESSAGE, headers)
 
+    def test_stored(
+        self, principal: Principal, ref: ContainerRef, webhook_id: str
+    ) -> tuple[WebhookDestination, SendResult]:
+        """The test message to one of the account's destinations, signed with its secret
+        (Write: it sends traffic on the account's behalf); 404/17903 when there is none."""
+        account = self._scope.account(principal, ref, Permission.WRITE)
+        with self._scope.database.read() as tx:
+            webhook = _stored(tx, account.account_id, webhook_id)
+        return webhook, self.send_test(webhook.url, self._scope.secrets.open(webhook))
+
     def _test(self, url: str, secret: str | None) -> None:
         result = self.send_test(url, secret)
         if result.refused is not None:

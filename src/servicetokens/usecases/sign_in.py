@@ -148,6 +148,11 @@ class DashboardAuth:
         self._idle = idle
         self._lifetime = lifetime
 
+    @property
+    def lifetime(self) -> timedelta:
+        """How long a session lasts at most (its cookie's age)."""
+        return self._lifetime
+
     # -- the operator's ---------------------------------------------------------------------
 
     def set_password(self, email: str, password: str) -> None:
