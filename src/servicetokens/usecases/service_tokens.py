@@ -197,6 +197,17 @@ class ServiceTokens:
             raise NotFound()
         return token
 
+    async def read_token_async(self, access: ListAccess, token_id: str) -> ServiceToken:
+        """`read_token` from an event loop (on PostgreSQL the read does not leave it:
+        `Database.token_async`)."""
+        if not is_allowed(access.principal, Permission.READ, access.container):
+            raise PermissionDenied()
+        _check_token_id(token_id)
+        token = await self._database.token_async(access.container, token_id)
+        if token is None:
+            raise NotFound()
+        return token
+
     def get(self, principal: Principal, ref: ContainerRef, token_id: str) -> ServiceToken:
         """One token (Read); 404 when the container has no such token."""
         container = self._authorization.require(principal, ref, Permission.READ)
