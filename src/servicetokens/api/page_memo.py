@@ -135,8 +135,16 @@ class ListPages:
         return self._keep(access.container, query, found)
 
     def run(self, pending: PendingScan) -> bytes:
-        """Read, render and memoise the page `pending` stands for (blocking: a scan)."""
-        return self._keep(pending.container, pending.query, pending.run())
+        """Read, render and memoise the page `pending` stands for (blocking: a scan); or,
+        when the same page was read at the same version while this one waited for its turn
+        in the scan lane, that page."""
+        container = pending.container
+        if pending.memo_version is not None:
+            key = (container.kind, container.id, pending.query)
+            kept = self._memo.entry(key, version=pending.memo_version)
+            if kept is not None:
+                return kept.body
+        return self._keep(container, pending.query, pending.run())
 
     def token(self, access: ListAccess, token_id: str) -> bytes:
         """The body of `GET` of one token the caller may read, memoised at its version

@@ -130,7 +130,12 @@ class ServiceTokens:
         before = self.previous_end(access, query)
         if not query.filtered and (before is not None or query.offset <= _CHEAP_OFFSET):
             return self._read(access, query, before)
-        return PendingScan(access.container, query, lambda: self._read(access, query, before))
+        memo_version = (
+            access.version if before is None or before.continues_at(access.version) else None
+        )
+        return PendingScan(
+            access.container, query, lambda: self._read(access, query, before), memo_version
+        )
 
     def previous_end(self, access: ListAccess, query: ListQuery) -> PageEnd | None:
         """Where this caller's page before `query`'s ended, if remembered (`list_walks`)."""
