@@ -105,6 +105,36 @@ def test_a_scan_is_run_by_the_caller_then_memoised(
     assert checkouts == []
 
 
+def test_a_scan_that_waited_is_answered_by_the_same_page_read_meanwhile(
+    use_cases: UseCases, tenant: Tenant, checkouts: list[str]
+) -> None:
+    """Issue 13: identical searches queued in the scan lane read the database once; a write
+    while one waits makes it read again (its version is then not the memo's)."""
+    lists = ListPages(use_cases.tokens, inline=True)
+    writer = tenant.principal(tenant.writer)
+    use_cases.tokens.create(writer, tenant.account, TokenFields(name="beta"))
+    credential = ApiTokenCredential(tenant.reader.secret)
+    query = ListQuery(search="eta")
+    first = lists.find(credential, tenant.account, query)
+    second = lists.find(credential, tenant.account, query)  # both queued before either ran
+    assert isinstance(first, PendingScan)
+    assert isinstance(second, PendingScan)
+    body = lists.run(first)
+    checkouts.clear()
+    assert lists.run(second) is body
+    assert checkouts == []  # no statement: the page read for the first answered
+    wider = ListQuery(search="eta", per_page=5)
+    before_write = lists.find(credential, tenant.account, wider)
+    use_cases.tokens.create(writer, tenant.account, TokenFields(name="zeta"))
+    after_write = lists.find(credential, tenant.account, wider)
+    assert isinstance(before_write, PendingScan)
+    assert isinstance(after_write, PendingScan)
+    lists.run(before_write)  # kept at the version before the write
+    checkouts.clear()
+    assert sorted(_names(lists.run(after_write))) == ["beta", "zeta"]
+    assert checkouts  # read again: the page kept is of an older version
+
+
 def _body(found: bytes | PendingScan) -> bytes:
     assert isinstance(found, bytes)
     return found

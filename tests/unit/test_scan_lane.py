@@ -137,3 +137,31 @@ def test_a_closed_lane_runs_again() -> None:
         return results
 
     assert asyncio.run(go()) == [1, 2]
+
+
+def test_by_default_a_container_runs_two_scans_and_never_holds_every_thread() -> None:
+    """Issue 13: one account's searches run two at a time (not one by one), and a third
+    waits for one of them, while another account's scan takes the thread left free."""
+
+    async def go() -> None:
+        lane = ScanLane()  # the app's lane: 3 threads, 2 per container
+        log: list[str] = []
+        a1, a2, a3, b1 = (_Scan(n, log) for n in ("a1", "a2", "a3", "b1"))
+        tasks = [asyncio.create_task(lane.run("A", s)) for s in (a1, a2, a3)]
+        await _started(a1)
+        await _started(a2)  # A's second runs beside its first
+        b = asyncio.create_task(lane.run("B", b1))
+        await _started(b1)  # B finds the third thread free
+        assert not a3.started.is_set()  # A's third waits for one of A's
+        b1.release.set()
+        assert await b == "b1"
+        assert not a3.started.is_set()  # B's thread freed is not A's slot
+        a1.release.set()
+        await _started(a3)
+        a2.release.set()
+        a3.release.set()
+        assert await asyncio.gather(*tasks) == ["a1", "a2", "a3"]
+        assert lane.active_keys == 0
+        lane.close()
+
+    asyncio.run(go())

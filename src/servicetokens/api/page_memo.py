@@ -25,6 +25,7 @@ from servicetokens.api.envelope import render_page, serialize_token, success_bod
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.paging import ListQuery, SeekKey
 from servicetokens.domain.permissions import Container
+from servicetokens.domain.tokens import ServiceToken
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.caches import BoundedLru
 from servicetokens.usecases.service_tokens import (
@@ -134,20 +135,40 @@ class ListPages:
         return self._keep(access.container, query, found)
 
     def run(self, pending: PendingScan) -> bytes:
-        """Read, render and memoise the page `pending` stands for (blocking: a scan)."""
-        return self._keep(pending.container, pending.query, pending.run())
+        """Read, render and memoise the page `pending` stands for (blocking: a scan); or,
+        when the same page was read at the same version while this one waited for its turn
+        in the scan lane, that page."""
+        container = pending.container
+        if pending.memo_version is not None:
+            key = (container.kind, container.id, pending.query)
+            kept = self._memo.entry(key, version=pending.memo_version)
+            if kept is not None:
+                return kept.body
+        return self._keep(container, pending.query, pending.run())
 
     def token(self, access: ListAccess, token_id: str) -> bytes:
         """The body of `GET` of one token the caller may read, memoised at its version
         (blocking on a miss: one read)."""
         body = self.kept_token(access, token_id)
         if body is None:
-            token = self._tokens.read_token(access, token_id)
-            body = orjson.dumps(success_body(serialize_token(token)))
-            container = access.container
-            self._bodies.put(
-                (container.kind, container.id, token_id), version=access.version, body=body
-            )
+            body = self._keep_token(access, token_id, self._tokens.read_token(access, token_id))
+        return body
+
+    def _keep_token(self, access: ListAccess, token_id: str, token: ServiceToken) -> bytes:
+        body = orjson.dumps(success_body(serialize_token(token)))
+        container = access.container
+        self._bodies.put(
+            (container.kind, container.id, token_id), version=access.version, body=body
+        )
+        return body
+
+    async def token_async(self, access: ListAccess, token_id: str) -> bytes:
+        """`token` from the event loop: a miss is read there too (PostgreSQL: no thread
+        hop, no pool checkout; `ServiceTokens.read_token_async`)."""
+        body = self.kept_token(access, token_id)
+        if body is None:
+            token = await self._tokens.read_token_async(access, token_id)
+            body = self._keep_token(access, token_id, token)
         return body
 
     def kept_token(self, access: ListAccess, token_id: str) -> bytes | None:

@@ -4,7 +4,7 @@ Off the event loop, in a few threads of their own at a lower CPU priority, so th
 the loop nor the shared thread pool (which serves every other request, and on PostgreSQL every
 list page) waits for them; and fairly, at most `per_container` scans at a time for one
 account or zone, so that one caller's burst of searches queues behind itself and not in front
-of other accounts' work.
+of other accounts' work (a container never holds every thread).
 """
 
 from __future__ import annotations
@@ -42,12 +42,19 @@ def _lower_priority() -> None:
 
 
 class ScanLane:
-    """Runs blocking scans in `threads` threads, at most `per_container` per container key."""
+    """Runs blocking scans in `threads` threads, at most `per_container` per container key.
 
-    def __init__(self, *, threads: int = 2, per_container: int = 1) -> None:
+    By default a container may hold all but one of the threads (3 threads, 2 per
+    container): one account's searches run two at a time, not queued one by one behind
+    each other (on PostgreSQL a scan waits on the database for much of its time, so a
+    second one uses what the first leaves), and another account's scan always finds a
+    thread free.
+    """
+
+    def __init__(self, *, threads: int = 3, per_container: int | None = None) -> None:
         self._threads = threads
         self._executor: ThreadPoolExecutor | None = None
-        self._per_container = per_container
+        self._per_container = max(1, threads - 1) if per_container is None else per_container
         self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
         """Container key → (its slots, how many requests hold or wait for one)."""
 

@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.histogram import Histogram
-from servicetokens.domain.permissions import ContainerKind
+from servicetokens.domain.permissions import Container, ContainerKind
+from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.access_apps import ApplicationStore
 from servicetokens.store.access_policies import PolicyStore
 from servicetokens.store.alert_history import AlertHistoryStore
 from servicetokens.store.alert_policies import AlertPolicyStore
 from servicetokens.store.alert_state import AlertStateStore
+from servicetokens.store.async_reads import AsyncTokenReads
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dashboard import DashboardStore
@@ -147,6 +149,7 @@ class Database:
         """Seconds each transaction waited for a pooled connection (with its pre-ping)."""
         self._trigrams = TrigramSample() if self.dialect.postgres else None
         self._async_probe = AsyncVersionProbe(engine.url) if self.dialect.postgres else None
+        self._async_tokens = AsyncTokenReads(engine.url) if self.dialect.postgres else None
 
     def _connect(self) -> Connection:
         started = time.perf_counter()
@@ -177,10 +180,21 @@ class Database:
             return self.probe_versions(kind, container_id)
         return await self._async_probe.versions(kind.value, container_id)
 
+    async def token_async(self, container: Container, token_id: str) -> ServiceToken | None:
+        """The container's token with that id, from an event loop: on PostgreSQL without
+        leaving the loop (`store.async_reads`); on SQLite one `single_read` (no network)."""
+        if self._async_tokens is None:
+            with self.single_read() as tx:
+                return tx.tokens.get(container, token_id)
+        return await self._async_tokens.token(container, token_id)
+
     async def close_async(self) -> None:
-        """Close what the running event loop holds (the PostgreSQL probe's connection)."""
+        """Close what the running event loop holds (the PostgreSQL probe's and token
+        reads' connections)."""
         if self._async_probe is not None:
             await self._async_probe.close()
+        if self._async_tokens is not None:
+            await self._async_tokens.close()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.

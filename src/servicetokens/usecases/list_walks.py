@@ -66,6 +66,9 @@ class PendingScan:
     container: Container
     query: ListQuery
     run: Callable[[], TokenPage]
+    memo_version: int | None = None
+    """The container version at which a memoised page may answer instead (the caller has
+    no walk of its own to continue across a write); None when none may."""
 
 
 @dataclass(frozen=True, slots=True)

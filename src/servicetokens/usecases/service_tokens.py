@@ -130,7 +130,12 @@ class ServiceTokens:
         before = self.previous_end(access, query)
         if not query.filtered and (before is not None or query.offset <= _CHEAP_OFFSET):
             return self._read(access, query, before)
-        return PendingScan(access.container, query, lambda: self._read(access, query, before))
+        memo_version = (
+            access.version if before is None or before.continues_at(access.version) else None
+        )
+        return PendingScan(
+            access.container, query, lambda: self._read(access, query, before), memo_version
+        )
 
     def previous_end(self, access: ListAccess, query: ListQuery) -> PageEnd | None:
         """Where this caller's page before `query`'s ended, if remembered (`list_walks`)."""
@@ -193,6 +198,17 @@ class ServiceTokens:
         _check_token_id(token_id)
         with self._database.single_read() as tx:
             token = tx.tokens.get(access.container, token_id)
+        if token is None:
+            raise NotFound()
+        return token
+
+    async def read_token_async(self, access: ListAccess, token_id: str) -> ServiceToken:
+        """`read_token` from an event loop (on PostgreSQL the read does not leave it:
+        `Database.token_async`)."""
+        if not is_allowed(access.principal, Permission.READ, access.container):
+            raise PermissionDenied()
+        _check_token_id(token_id)
+        token = await self._database.token_async(access.container, token_id)
         if token is None:
             raise NotFound()
         return token
