@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    with own_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def own_postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards: for servers whose background jobs
+    (the webhook worker's lease, say) must not meet another test's server on the session's
+    shared database."""
     name = f"st_test_{secrets.token_hex(6)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -8,6 +8,7 @@ a user are made through the CLI before a server starts, exactly as an operator w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 from bench.harness import Server
 
 from servicetokens.config import TRANSACTION_POOLER_ENV
+from tests.conftest import own_postgres_database
 
 HERE = Path(__file__).resolve().parent
 CLI_TIMEOUT_S = 60
@@ -224,19 +226,22 @@ def notify_server(
 ) -> Iterator[LiveServer]:
     """A server allowing loopback webhooks, running its jobs every 0.2 s."""
     workdir = tmp_path_factory.mktemp(f"notify-{request.param}")
-    url = (
-        f"sqlite:///{workdir / 'db.sqlite3'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_database")
-    )
-    saved = dict(os.environ)
-    os.environ["SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"] = "1"
-    os.environ["SERVICETOKENS_JOBS_INTERVAL"] = "0.2"
-    try:
-        servers = _serve(url, workdir)
-        server = next(servers)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    yield server
-    servers.close()
+    with contextlib.ExitStack() as stack:
+        # A database of its own on PostgreSQL: another test's server on the session's shared
+        # database would hold the one webhook worker's lease, without loopback allowed.
+        url = (
+            f"sqlite:///{workdir / 'db.sqlite3'}"
+            if request.param == "sqlite"
+            else stack.enter_context(own_postgres_database())
+        )
+        saved = dict(os.environ)
+        os.environ["SERVICETOKENS_ALLOW_PRIVATE_WEBHOOKS"] = "1"
+        os.environ["SERVICETOKENS_JOBS_INTERVAL"] = "0.2"
+        try:
+            servers = _serve(url, workdir)
+            server = next(servers)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        yield server
+        servers.close()
