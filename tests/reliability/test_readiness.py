@@ -14,6 +14,7 @@ import httpx
 import pytest
 from bench.harness import Server
 
+from tests.gate.conftest import until
 from tests.reliability.live import NO_UPSTREAM, cli_json
 from tests.reliability.test_db_outage import PrivatePostgres
 
@@ -66,11 +67,17 @@ def test_readyz_is_503_while_the_database_is_down(
     assert _status(gate.url + GATE_READY) == 200
 
     response = httpx.get(api.url + "/healthz")
-    lines = [json.loads(line) for line in api.log_text().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("message") == "request"]
-    assert requests, api.log_text()
-    assert requests[-1]["request_id"] == response.headers["x-request-id"]
-    assert requests[-1]["route"] == "/healthz"
+    request_id = response.headers["x-request-id"]
+
+    def logged() -> list[dict[str, object]]:
+        lines = [json.loads(line) for line in api.log_text().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("request_id") == request_id]
+
+    # The line is written as the response goes out: the client may see the answer first.
+    until(lambda: bool(logged()), within=10)
+    (line,) = logged()
+    assert line["message"] == "request"
+    assert line["route"] == "/healthz"
 
     cluster.stop()
     started = time.monotonic()
