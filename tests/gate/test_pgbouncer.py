@@ -19,14 +19,12 @@ import httpx
 import psycopg
 import pytest
 from bench.harness import Server
-from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
 
 from servicetokens.bootstrap import open_database
 from servicetokens.config import TRANSACTION_POOLER_ENV, Settings
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.store.database import Database
-from servicetokens.store.engine import normalise_url
 from servicetokens.store.migrate import upgrade
 from tests import prerequisites
 from tests.gate.conftest import Tenant, creds, make_tenant, until
@@ -74,11 +72,10 @@ def test_without_the_setting_the_pooler_refuses_or_breaks(
     with pytest.raises(DBAPIError, match="unsupported startup parameter"):
         _hammer(plain, rounds=1)
     plain.dispose()
-    # ...and, were it told to ignore it, psycopg's prepared statements break.
-    engine = create_engine(normalise_url(pgbouncer.url(pg_database)), pool_size=4)
-    with pytest.raises(DBAPIError, match="prepared statement"):
-        _hammer(Database(engine, listen=False))
-    engine.dispose()
+    # (Were it told to ignore that option, psycopg's prepared statements would break once two
+    # client connections' statements met on one server session; whether they do in a run
+    # depends on the pooler's routing, so that half is not asserted here: it failed once in a
+    # full run's timing and passed in others.)
 
 
 def test_a_job_claim_ends_with_its_transaction(pooled: Database, pg_database: str) -> None:
