@@ -16,12 +16,15 @@ import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
+from servicetokens.api import create_app
+from servicetokens.bootstrap import build_service
+from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import ContainerKind
 from servicetokens.domain.tokens import create_token
 from servicetokens.usecases.facade import UseCases
 from tests.api.test_service_tokens import auth, base, ok
-from tests.conftest import World
+from tests.conftest import World, make_world, own_postgres_database
 
 
 def _on_a_loop() -> bool:
@@ -123,3 +126,54 @@ def test_a_memoised_page_is_served_without_a_statement(
         again = client.get(url, params=params, headers=headers)
         assert again.content == first.content
         assert statements == [] or all("container_versions" in s[0] for s in statements), statements
+
+
+@pytest.mark.postgres
+def test_a_rare_term_on_postgresql_is_read_by_the_loop_without_the_pool() -> None:
+    """A search the trigram index answers from a few entries is one statement the event loop
+    sends (`store.async_search`): no pooled statement, no scan-lane thread. A term in every
+    key still walks in the lane."""
+    with own_postgres_database() as url:
+        service = build_service(Settings(database_url=url, pool_size=4))
+        try:
+            world = make_world(service)
+            with service.database.write() as tx:
+                container = tx.containers.get(ContainerKind.ACCOUNT, world.account_a)
+                assert container is not None
+                now = service.clock()
+                tx.tokens.insert_many(
+                    [
+                        create_token(
+                            TokenFields(name=f"svc-{i:06d}"), container=container, now=now
+                        )[0]
+                        for i in range(300)
+                    ]
+                )
+            seen: list[tuple[str, str, bool]] = []
+
+            def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+                seen.append((sql, threading.current_thread().name, _on_a_loop()))
+
+            event.listen(service.database.engine, "before_cursor_execute", record)
+            with TestClient(create_app(service), client=("127.0.0.1", 50000)) as client:
+                url_a, headers = base(world, "account"), auth(world, "account")
+                # The first search reads the plan's statistics, in the lane.
+                assert [
+                    t["name"]
+                    for t in ok(client.get(url_a, params={"search": "svc-000017"}, headers=headers))
+                ] == ["svc-000017"]
+                seen.clear()
+                found = ok(
+                    client.get(
+                        url_a, params={"search": "SVC-000123", "per_page": 7}, headers=headers
+                    )
+                )
+                assert [t["name"] for t in found] == ["svc-000123"]
+                assert _searches(seen) == [], seen
+                common = ok(
+                    client.get(url_a, params={"search": "svc-0001", "per_page": 5}, headers=headers)
+                )
+                assert len(common) == 5
+                _lane_only(seen, "search_key")
+        finally:
+            service.database.engine.dispose()

@@ -134,17 +134,35 @@ class ListPages:
             return found
         return self._keep(access.container, query, found)
 
+    def pending(self, access: ListAccess, query: ListQuery) -> PendingScan | None:
+        """The `PendingScan` for `query`'s page when it costs one; None when `page` reads it
+        at once (reads nothing: the event loop calls it)."""
+        return self._tokens.pending_scan(access, query)
+
     def run(self, pending: PendingScan) -> bytes:
         """Read, render and memoise the page `pending` stands for (blocking: a scan); or,
         when the same page was read at the same version while this one waited for its turn
         in the scan lane, that page."""
+        kept = self._kept_meanwhile(pending)
+        if kept is not None:
+            return kept
+        return self._keep(pending.container, pending.query, pending.run())
+
+    async def run_async(self, pending: PendingScan) -> bytes:
+        """`run` from the event loop, for a scan that reads there (`pending.run_async`)."""
+        assert pending.run_async is not None
+        kept = self._kept_meanwhile(pending)
+        if kept is not None:
+            return kept
+        return self._keep(pending.container, pending.query, await pending.run_async())
+
+    def _kept_meanwhile(self, pending: PendingScan) -> bytes | None:
+        if pending.memo_version is None:
+            return None
         container = pending.container
-        if pending.memo_version is not None:
-            key = (container.kind, container.id, pending.query)
-            kept = self._memo.entry(key, version=pending.memo_version)
-            if kept is not None:
-                return kept.body
-        return self._keep(container, pending.query, pending.run())
+        key = (container.kind, container.id, pending.query)
+        kept = self._memo.entry(key, version=pending.memo_version)
+        return None if kept is None else kept.body
 
     def token(self, access: ListAccess, token_id: str) -> bytes:
         """The body of `GET` of one token the caller may read, memoised at its version

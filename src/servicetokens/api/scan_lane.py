@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import TypeVar
@@ -21,6 +21,9 @@ from typing import TypeVar
 __all__ = ["ScanLane"]
 
 T = TypeVar("T")
+
+_ON_LOOP = "on-loop"
+"""Marks the slots of a container's reads on the event loop (`run_async`)."""
 
 SCAN_NICENESS = 10
 """How much lower than the event loop's the lane threads' CPU priority is (Linux `nice`)."""
@@ -76,6 +79,26 @@ class ScanLane:
         # that disconnects cannot start a second scan while its first still runs).
         future.add_done_callback(lambda _: self._release(key, semaphore))
         return await asyncio.shield(future)
+
+    async def run_async(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        """`await work()` on the event loop once `key` has a free slot among its reads
+        there (at most `per_container` at a time, counted apart from its threads' scans).
+
+        For scans that wait on the database without a thread (PostgreSQL's cheap searches,
+        `PendingScan.run_async`): one container's burst still queues behind itself, while
+        the reads of the loop (`threads` connections; `store.async_search`) keep one free
+        for any other container."""
+        loop_key = (_ON_LOOP, key)
+        semaphore, users = self._slots.get(loop_key) or (
+            asyncio.Semaphore(self._per_container),
+            0,
+        )
+        self._slots[loop_key] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                return await work()
+        finally:
+            self._leave(loop_key)
 
     def _pool(self) -> ThreadPoolExecutor:
         # Made on first use, and again after `close`: an app may be started more than once.

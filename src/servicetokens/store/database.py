@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from servicetokens.domain.histogram import Histogram
+from servicetokens.domain.paging import ListQuery, SeekKey
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.access_apps import ApplicationStore
@@ -27,6 +29,7 @@ from servicetokens.store.alert_history import AlertHistoryStore
 from servicetokens.store.alert_policies import AlertPolicyStore
 from servicetokens.store.alert_state import AlertStateStore
 from servicetokens.store.async_reads import AsyncTokenReads
+from servicetokens.store.async_search import AsyncSearches
 from servicetokens.store.audit import AuditStore
 from servicetokens.store.containers import ContainerStore
 from servicetokens.store.dashboard import DashboardStore
@@ -40,6 +43,7 @@ from servicetokens.store.probe import AsyncVersionProbe
 from servicetokens.store.search import TokenTotal
 from servicetokens.store.service_tokens import TokenStore
 from servicetokens.store.signing_keys import SigningKeyStore
+from servicetokens.store.token_rows import StoredPage
 from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore, fold_versions, versions_on, versions_sql
 from servicetokens.store.webhooks import WebhookStore
@@ -150,6 +154,16 @@ class Database:
         self._trigrams = TrigramSample() if self.dialect.postgres else None
         self._async_probe = AsyncVersionProbe(engine.url) if self.dialect.postgres else None
         self._async_tokens = AsyncTokenReads(engine.url) if self.dialect.postgres else None
+        self._async_searches: AsyncSearches | None = None
+        if self._trigrams is not None:
+            self._async_searches = AsyncSearches(
+                engine.url,
+                engine.dialect,
+                token_total=self._token_total,
+                trigrams=self._trigrams,
+                refresh=self._refresh_plan_statistics,
+            )
+        self._refreshing = threading.Lock()
 
     def _connect(self) -> Connection:
         started = time.perf_counter()
@@ -188,13 +202,60 @@ class Database:
                 return tx.tokens.get(container, token_id)
         return await self._async_tokens.token(container, token_id)
 
+    def loop_search_term(self, search: str, *, token_count: int) -> str | None:
+        """On PostgreSQL, the word the trigram index is asked for when a search for `search`
+        in a container of `token_count` tokens is cheap enough to read from an event loop
+        (`search_page_async`); None when it costs a scan (`store.async_search`). Sends no
+        statement."""
+        if self._async_searches is None:
+            return None
+        return self._async_searches.index_term(search, token_count=token_count)
+
+    async def search_page_async(
+        self,
+        container: Container,
+        query: ListQuery,
+        *,
+        index_term: str,
+        after: SeekKey | None,
+        total: int | None,
+    ) -> StoredPage:
+        """`TokenStore.read_page` of a search `loop_search_term` gave `index_term` for, read
+        from the event loop in one autocommit statement (two when a full page needs its
+        count; `total` is the count when the caller knows it)."""
+        assert self._async_searches is not None, "loop_search_term said no"
+        return await self._async_searches.page(
+            container, query, index_term=index_term, after=after, total=total
+        )
+
+    def _refresh_plan_statistics(self) -> None:
+        """Re-read the number of tokens and the trigram sample in a thread of their own
+        (one at a time), for plan choices made where no statement is sent."""
+        if not self._refreshing.acquire(blocking=False):
+            return
+
+        def refresh() -> None:
+            try:
+                with self.single_read() as tx:
+                    total = self._token_total.get(tx.connection)
+                    if self._trigrams is not None:
+                        self._trigrams.refresh(tx.connection, total)
+            except SQLAlchemyError:
+                pass  # the statistics only choose plans: the next search asks again
+            finally:
+                self._refreshing.release()
+
+        threading.Thread(target=refresh, name="plan-statistics", daemon=True).start()
+
     async def close_async(self) -> None:
-        """Close what the running event loop holds (the PostgreSQL probe's and token
-        reads' connections)."""
+        """Close what the running event loop holds (the PostgreSQL probe's, token reads'
+        and searches' connections)."""
         if self._async_probe is not None:
             await self._async_probe.close()
         if self._async_tokens is not None:
             await self._async_tokens.close()
+        if self._async_searches is not None:
+            await self._async_searches.close()
 
     def probe_versions(self, kind: ContainerKind, container_id: str) -> tuple[int, int, int]:
         """`VersionStore.versions` at the lowest cost the engine allows.

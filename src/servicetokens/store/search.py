@@ -32,6 +32,7 @@ __all__ = [
     "SeekKey",
     "TokenTotal",
     "choose_plan",
+    "index_offered",
     "list_statements",
     "seek_key",
 ]
@@ -273,6 +274,23 @@ class TokenTotal:
             self._value, self._read_at = int(value), now
         return int(value)
 
+    def peek(self) -> tuple[int, bool] | None:
+        """The number last read and whether it is older than `ttl`, without reading (None
+        before the first read): for plan choices made where no statement may be sent."""
+        with self._lock:
+            if self._read_at is None:
+                return None
+            return self._value, self._clock() - self._read_at >= self._ttl
+
+
+def index_offered(folded: str, *, token_count: int, total: int, postgres: bool) -> bool:
+    """Whether the trigram index may serve a search for `folded` in a container of
+    `token_count` of all `total` tokens, before the term's own rarity is weighed: the term
+    has a trigram, and the container holds at least 1/4 (PostgreSQL) or 1/16 (SQLite) of
+    all tokens (`choose_plan`)."""
+    share = _PG_INDEX_SHARE if postgres else _FTS_ROW_COST
+    return len(folded) >= _MIN_INDEXED_SEARCH and token_count * share >= total
+
 
 def choose_plan(
     connection: Connection,
@@ -303,8 +321,7 @@ def choose_plan(
         return SearchPlan.CONTAINER
     if total is None:
         total = (token_total or TokenTotal(ttl=0)).get(connection)
-    share = _PG_INDEX_SHARE if dialect.postgres else _FTS_ROW_COST
-    if token_count * share < total:
+    if not index_offered(folded, token_count=token_count, total=total, postgres=dialect.postgres):
         return SearchPlan.CONTAINER
     if dialect.postgres:
         if trigrams is not None:

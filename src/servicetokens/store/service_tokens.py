@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from servicetokens.domain.clock import to_micros
@@ -24,12 +24,13 @@ from servicetokens.store.search import (
     TokenTotal,
     choose_plan,
     list_statements,
-    seek_key,
 )
 from servicetokens.store.token_rows import (
     IN_EVERY_KEY,
+    StoredPage,
     bump_containers_of,
     search_key,
+    stored_page,
     token_from_row,
     token_values,
 )
@@ -37,15 +38,6 @@ from servicetokens.store.trigrams import TrigramSample
 from servicetokens.store.versions import VersionStore
 
 __all__ = ["StoredPage", "TokenStore", "search_key"]  # search_key: from token_rows
-
-
-class StoredPage(NamedTuple):
-    """A page of tokens as read, with the count of all matches and where the page ended."""
-
-    tokens: list[ServiceToken]
-    total: int
-    end: SeekKey | None
-    """The sort key of the page's last token (None for an empty page)."""
 
 
 _INSERT_TOKEN = insert(service_tokens)
@@ -138,7 +130,7 @@ class TokenStore(Session):
                 # A jump into the second half: read it backwards from the end, skipping
                 # the (fewer) rows after the page instead of all the rows before it.
                 return self._from_end(container, query, total, plan)
-            return self._page(self._conn.execute(page).all(), query, total)
+            return stored_page(self._conn.execute(page).all(), query, total)
         if query.past_any_end:
             return StoredPage([], self._count(count, total), None)
         if (
@@ -153,7 +145,7 @@ class TokenStore(Session):
             # count), so the index is read once; only a page past the end needs a count.
             rows = self._conn.execute(counted_page).all()
             if rows:
-                return self._page(rows, query, int(rows[0]._mapping[TOTAL]))
+                return stored_page(rows, query, int(rows[0]._mapping[TOTAL]))
             empty_total = self._conn.execute(count).scalar_one() if query.offset else 0
             return StoredPage([], empty_total, None)
         # A walk of the container's rows in page order (or PostgreSQL's plan): a window count
@@ -166,7 +158,7 @@ class TokenStore(Session):
                 after is None and len(rows) < query.per_page and bool(rows or not query.offset)
             )
             total = query.offset + len(rows) if ends_here else self._count(count, None)
-        return self._page(rows, query, total)
+        return stored_page(rows, query, total)
 
     def _from_end(
         self, container: Container, query: ListQuery, total: int, plan: SearchPlan | None
@@ -179,7 +171,7 @@ class TokenStore(Session):
             plan=plan or SearchPlan.INDEX,
             from_end=after_page,
         ).page.limit(min(query.per_page, total - query.offset))
-        return self._page(self._conn.execute(backwards).all()[::-1], query, total)
+        return stored_page(self._conn.execute(backwards).all()[::-1], query, total)
 
     def _index_term(self, folded: str) -> str | None:
         if self._trigrams is None or self._token_total is None:
@@ -189,15 +181,6 @@ class TokenStore(Session):
 
     def _count(self, count: Any, total: int | None) -> int:
         return total if total is not None else int(self._conn.execute(count).scalar_one())
-
-    @staticmethod
-    def _page(rows: Sequence[Row[Any]], query: ListQuery, total: int) -> StoredPage:
-        end = seek_key(rows[-1], query.order) if rows else None
-        if not rows:
-            return StoredPage([], total, end)
-        first = token_from_row(rows[0])
-        shared = first.container  # every row of a page is of one container
-        return StoredPage([first, *(token_from_row(r, shared) for r in rows[1:])], total, end)
 
     def search_plan(self, search: str, *, token_count: int, total: int | None = None) -> SearchPlan:
         """How a search in a container of `token_count` tokens reads least (`choose_plan`)."""

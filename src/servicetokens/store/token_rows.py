@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, select, tuple_, update
 
 from servicetokens.domain.clock import from_micros, to_micros
+from servicetokens.domain.paging import ListQuery, SeekKey
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.rows import micros_or_none
 from servicetokens.store.schema import container_versions, service_tokens
+from servicetokens.store.search import seek_key
 
-__all__ = ["IN_EVERY_KEY", "bump_containers_of", "search_key", "token_from_row", "token_values"]
+__all__ = [
+    "IN_EVERY_KEY",
+    "StoredPage",
+    "bump_containers_of",
+    "search_key",
+    "stored_page",
+    "token_from_row",
+    "token_values",
+]
 
 IN_EVERY_KEY = ".access"
 """Text every search key holds: each client id ends with it (`domain.secrets.new_client_id`,
@@ -134,3 +144,22 @@ def token_values(token: ServiceToken) -> dict[str, Any]:
         "updated_at": to_micros(token.updated_at),
         "last_seen_at": micros_or_none(token.last_seen_at),
     }
+
+
+class StoredPage(NamedTuple):
+    """A page of tokens as read, with the count of all matches and where the page ended."""
+
+    tokens: list[ServiceToken]
+    total: int
+    end: SeekKey | None
+    """The sort key of the page's last token (None for an empty page)."""
+
+
+def stored_page(rows: Sequence[Any], query: ListQuery, total: int) -> StoredPage:
+    """The page of `rows` (whole `service_tokens` rows, in page order, with attributes)."""
+    if not rows:
+        return StoredPage([], total, None)
+    first = token_from_row(rows[0])
+    shared = first.container  # every row of a page is of one container
+    tokens = [first, *(token_from_row(r, shared) for r in rows[1:])]
+    return StoredPage(tokens, total, seek_key(rows[-1], query.order))

@@ -46,6 +46,14 @@ def _trigrams(word: str) -> set[str]:
     return {word[i : i + 3] for i in range(len(word) - 2)}
 
 
+def _narrowest(words: list[str], counts: Counter[str], sampled: int) -> tuple[str, float]:
+    def share(word: str) -> float:
+        return min(counts.get(t, 0) for t in _trigrams(word)) / max(sampled, 1)
+
+    best = min(words, key=lambda word: (share(word), -len(word)))
+    return best, share(best)
+
+
 class TrigramSample:
     """How common each trigram is among stored search keys, from a sample re-read at most
     every `ttl` seconds (PostgreSQL)."""
@@ -67,12 +75,24 @@ class TrigramSample:
         if not words:
             return folded, 1.0
         counts, sampled = self._read(connection, total)
+        return _narrowest(words, counts, sampled)
 
-        def share(word: str) -> float:
-            return min(counts.get(t, 0) for t in _trigrams(word)) / max(sampled, 1)
+    def peek(self, folded: str) -> tuple[str, float, bool] | None:
+        """`narrowest` from the sample already read, without reading (None before the first
+        read), and whether the sample is older than `ttl`."""
+        with self._lock:
+            if self._read_at is None:
+                return None
+            counts, sampled = self._counts, self._sampled
+            stale = self._clock() - self._read_at >= self._ttl
+        words = words_of(folded)
+        if not words:
+            return folded, 1.0, stale
+        return (*_narrowest(words, counts, sampled), stale)
 
-        best = min(words, key=lambda word: (share(word), -len(word)))
-        return best, share(best)
+    def refresh(self, connection: Connection, total: int) -> None:
+        """Read the sample again if it is older than `ttl`."""
+        self._read(connection, total)
 
     def _read(self, connection: Connection, total: int) -> tuple[Counter[str], int]:
         now = self._clock()

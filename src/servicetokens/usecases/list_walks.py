@@ -19,7 +19,7 @@ page is older than the current version is served by a seek from it, never from t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from servicetokens.domain.paging import ListQuery, PageInfo, SeekKey
@@ -69,6 +69,9 @@ class PendingScan:
     memo_version: int | None = None
     """The container version at which a memoised page may answer instead (the caller has
     no walk of its own to continue across a write); None when none may."""
+    run_async: Callable[[], Awaitable[TokenPage]] | None = None
+    """Reads the page from an event loop instead, when that is cheap (PostgreSQL: a search
+    the trigram index answers from a few entries; `Database.loop_search_term`); else None."""
 
 
 @dataclass(frozen=True, slots=True)

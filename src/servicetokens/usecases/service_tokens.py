@@ -25,7 +25,6 @@ from servicetokens.domain.clock import Clock, system_clock
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.errors import NotFound, PermissionDenied, ServiceTokenInUse
 from servicetokens.domain.fields import UNSET, TokenFields
-from servicetokens.domain.paging import ListQuery, PageInfo, SeekKey
 from servicetokens.domain.permissions import Permission, Principal, is_allowed
 from servicetokens.domain.tokens import (
     ServiceToken,
@@ -43,19 +42,17 @@ from servicetokens.usecases.authorization import (
     well_formed,
 )
 from servicetokens.usecases.changes import record_token_change
-from servicetokens.usecases.list_walks import ListAccess, PageEnd, PendingScan, TokenPage, Walks
+from servicetokens.usecases.list_reads import ListReads
+from servicetokens.usecases.list_walks import ListAccess, PendingScan, TokenPage, Walks
 
 __all__ = ["ListAccess", "PendingScan", "ServiceTokens", "TokenPage"]
 
 _R = TypeVar("_R")
 
 _TOKEN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_CHEAP_OFFSET = 5_000
-"""Unfiltered pages starting at most this far in are read wherever asked (on SQLite: on the
-event loop); deeper pages, like filtered ones, walk far enough to be run elsewhere."""
 
 
-class ServiceTokens:
+class ServiceTokens(ListReads):
     """The service-token use cases over one database."""
 
     def __init__(
@@ -118,75 +115,6 @@ class ServiceTokens:
         elif not is_allowed(principal, Permission.READ, container):
             raise PermissionDenied()
         return ListAccess(principal, container, version, token_count)
-
-    def list_page(self, access: ListAccess, query: ListQuery) -> TokenPage | PendingScan:
-        """The page `query` asks for if it is cheap to read (unfiltered, and near the start
-        or right after a page this caller read: an index walk of at most `_CHEAP_OFFSET` +
-        1000 entries); else the `PendingScan` that reads it. `access` is checked again (in
-        memory): a `ListAccess` not made by `open_list` for a caller with Read there reads
-        nothing."""
-        if not is_allowed(access.principal, Permission.READ, access.container):
-            raise PermissionDenied()
-        before = self.previous_end(access, query)
-        if not query.filtered and (before is not None or query.offset <= _CHEAP_OFFSET):
-            return self._read(access, query, before)
-        memo_version = (
-            access.version if before is None or before.continues_at(access.version) else None
-        )
-        return PendingScan(
-            access.container, query, lambda: self._read(access, query, before), memo_version
-        )
-
-    def previous_end(self, access: ListAccess, query: ListQuery) -> PageEnd | None:
-        """Where this caller's page before `query`'s ended, if remembered (`list_walks`)."""
-        return self._walks.before(access.principal, access.container, query)
-
-    def served(
-        self, access: ListAccess, query: ListQuery, *, end: SeekKey | None, total: int
-    ) -> None:
-        """Note that a canonical page read at `access.version` (from a memo) was served for
-        `query`, ending at `end`, so that the caller's next page continues from it."""
-        if end is not None:
-            page_end = PageEnd(end, access.version, total, canonical=True)
-            self._walks.note(access.principal, access.container, query, page_end)
-
-    def read_page(self, principal: Principal, ref: ContainerRef, query: ListQuery) -> TokenPage:
-        """A page of the container's tokens (Read), however much it costs, read here (for
-        callers that hold a principal and memoise nothing)."""
-        container = self._authorization.require(principal, ref, Permission.READ)
-        version, token_count, _ = self._database.probe_versions(ref.kind, ref.id)
-        access = ListAccess(principal, container, version, token_count)
-        return self._read(access, query, self.previous_end(access, query))
-
-    def _read(self, access: ListAccess, query: ListQuery, before: PageEnd | None) -> TokenPage:
-        # After a page of this caller's: a seek from its end. Its count still holds when
-        # nothing was written since; the page is canonical only then (`list_walks`).
-        # Counts of filtered lists are kept per version too (a search walks for its count).
-        same_version = before is not None and before.version == access.version
-        total = before.total if before is not None and same_version else None
-        if total is None and query.filtered:
-            total = self._walks.count(access.container, query, version=access.version)
-        # A search sets its scan's settings for its transaction; other pages are one or two
-        # statements, each its own snapshot either way (READ COMMITTED), read in autocommit.
-        reading = self._database.read if query.search is not None else self._database.single_read
-        with reading() as tx:
-            found = tx.tokens.read_page(
-                access.container,
-                query,
-                token_count=access.token_count,
-                after=None if before is None else before.end,
-                total=total,
-            )
-        if query.filtered and total is None:
-            self._walks.note_count(
-                access.container, query, version=access.version, total=found.total
-            )
-        canonical = before is None or before.continues_at(access.version)
-        if found.end is not None:
-            end = PageEnd(found.end, access.version, found.total, canonical)
-            self._walks.note(access.principal, access.container, query, end)
-        info = PageInfo(query.page, query.per_page, len(found.tokens), found.total)
-        return TokenPage(found.tokens, info, access.version, found.end, canonical)
 
     # -- one token --------------------------------------------------------------------------
 

@@ -139,18 +139,26 @@ async def list_tokens(request: Request) -> Response:
         # I/O, so that runs on the event loop.
         found = lists.find(credential, ref, query)
     else:
-        # PostgreSQL: the version probe is awaited on the loop, which also answers a
-        # memoised page; a page to read goes to the thread pool.
+        # PostgreSQL: the probe is awaited on the loop, which also answers a memoised page
+        # and knows a scan without a read; any other page is read in the thread pool.
         found = await lists.find_async(credential, ref, query)
         if isinstance(found, ListAccess):
-            found = await run_in_threadpool(lists.page, found, query)
+            pending = lists.pending(found, query)
+            if pending is None:
+                found = await run_in_threadpool(lists.page, found, query)
+            else:
+                found = pending
     if isinstance(found, PendingScan):
         # A search, filter or deep page the memo did not hold: a scan, run (and rendered)
-        # in the scan lane (its own threads, one at a time per account or zone), never on
-        # the loop.
+        # in the scan lane (its own threads, a few at a time per account or zone), never on
+        # the loop; except a search PostgreSQL answers from a few index entries, which the
+        # loop awaits (as many at a time per account or zone).
         lane: ScanLane = state.scan_lane
-        container = found.container
-        found = await lane.run((container.kind, container.id), partial(lists.run, found))
+        key = (found.container.kind, found.container.id)
+        if found.run_async is not None:
+            found = await lane.run_async(key, partial(lists.run_async, found))
+        else:
+            found = await lane.run(key, partial(lists.run, found))
     return Response(found, media_type=_JSON)
 
 
