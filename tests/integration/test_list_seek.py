@@ -8,13 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, select
 
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import Direction, ListQuery, Order, parse_list_query
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import create_token
-from servicetokens.store.search import SearchPlan, list_statements
+from servicetokens.store.schema import service_tokens
+from servicetokens.store.search import SearchPlan, list_statements, seek_key
+from servicetokens.store.token_rows import token_from_row, token_seek_key
 from servicetokens.usecases.facade import UseCases
 from tests.conftest import make_world
 
@@ -172,3 +174,39 @@ def test_a_search_walk_counts_every_match_on_every_page(
     assert every.total == 30
     assert [t.id for page in pages for t in page.tokens] == [t.id for t in every.tokens]
     assert {page.total for page in pages} == {every.total}
+
+
+@pytest.mark.parametrize("order", list(Order))
+def test_a_tokens_sort_key_is_the_one_its_row_gives(service: UseCases, order: Order) -> None:
+    """`token_seek_key` (pages cut from a list's first matches) agrees with `seek_key` (the
+    end of a page read), for tokens seen and never seen."""
+    container = make_world(service).account_a
+    now = service.clock()
+    made = [
+        create_token(
+            TokenFields(name=f"k-{i % 3}"),
+            container=_container(service, container),
+            now=now + timedelta(seconds=i),
+        )[0]
+        for i in range(6)
+    ]
+    with service.database.write() as tx:
+        tx.tokens.insert_many(made)
+        tx.tokens.touch_last_seen([(made[1].id, now + timedelta(hours=1))])
+    statement = (
+        select(service_tokens)
+        .where(service_tokens.c.container_id == container)
+        .order_by(service_tokens.c.id)
+    )
+    with service.database.read() as tx:
+        rows = tx.connection.execute(statement).all()
+    assert len(rows) == 6
+    for row in rows:
+        assert token_seek_key(token_from_row(row), order) == seek_key(row, order)
+
+
+def _container(service: UseCases, account_id: str) -> Container:
+    with service.database.read() as tx:
+        found = tx.containers.get(ContainerKind.ACCOUNT, account_id)
+    assert found is not None
+    return found

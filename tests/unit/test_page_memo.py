@@ -123,7 +123,7 @@ def test_a_scan_that_waited_is_answered_by_the_same_page_read_meanwhile(
     checkouts.clear()
     assert lists.run(second) is body
     assert checkouts == []  # no statement: the page read for the first answered
-    wider = ListQuery(search="eta", per_page=5)
+    wider = ListQuery(search="ta", per_page=5)  # not read yet: "eta"'s prefix does not hold it
     before_write = lists.find(credential, tenant.account, wider)
     use_cases.tokens.create(writer, tenant.account, TokenFields(name="zeta"))
     after_write = lists.find(credential, tenant.account, wider)
@@ -133,6 +133,97 @@ def test_a_scan_that_waited_is_answered_by_the_same_page_read_meanwhile(
     checkouts.clear()
     assert sorted(_names(lists.run(after_write))) == ["beta", "zeta"]
     assert checkouts  # read again: the page kept is of an older version
+
+
+def test_other_pages_of_a_search_are_cut_from_its_first_matches_at_that_version_only(
+    use_cases: UseCases, tenant: Tenant, checkouts: list[str]
+) -> None:
+    """Issue 13: a search's scan reads its list's first matches (`PrefixMemo`), so another
+    page size or page of the same search at the same version reads nothing; after a write
+    it is read again; a page cut from it continues the caller's walk."""
+    lists = ListPages(use_cases.tokens, inline=True)
+    writer = tenant.principal(tenant.writer)
+    made = [
+        use_cases.tokens.create(writer, tenant.account, TokenFields(name=f"n-{i:02d}"))[0]
+        for i in range(30)
+    ]
+    in_order = [t.name for t in sorted(made, key=lambda t: (t.created_at, t.id))]
+    credential = ApiTokenCredential(tenant.reader.secret)
+    pending = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=4))
+    assert isinstance(pending, PendingScan)
+    assert pending.prefix == 100  # the fewest a prefix read asks for
+    first = orjson.loads(lists.run(pending))
+    assert [t["name"] for t in first["result"]] == in_order[:4]
+    assert first["result_info"] == {
+        "page": 1,
+        "per_page": 4,
+        "count": 4,
+        "total_count": 30,
+        "total_pages": 8,
+    }
+    checkouts.clear()
+    for per_page, page in ((7, 1), (3, 3), (10, 3), (1, 30), (25, 2), (5, 7)):
+        query = ListQuery(search="N-", per_page=per_page, page=page)
+        body = orjson.loads(_body(lists.find(credential, tenant.account, query)))
+        names = in_order[(page - 1) * per_page : page * per_page]
+        assert [t["name"] for t in body["result"]] == names, (per_page, page)
+        assert body["result_info"]["total_count"] == 30
+        assert body["result_info"]["count"] == len(names)
+    # The first read asked for 100 matches and found all 30: any page is cut from them.
+    everything = _body(lists.find(credential, tenant.account, ListQuery(search="N-", per_page=400)))
+    assert len(orjson.loads(everything)["result"]) == 30
+    assert checkouts == [] or all("container_versions" in s for s in checkouts), checkouts
+    use_cases.tokens.create(writer, tenant.account, TokenFields(name="n-new"))
+    again = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=7))
+    assert isinstance(again, PendingScan)  # another version: read again
+    assert orjson.loads(lists.run(again))["result_info"]["total_count"] == 31
+
+
+def test_a_walk_continues_from_a_page_cut_from_the_first_matches(
+    use_cases: UseCases, tenant: Tenant
+) -> None:
+    lists = ListPages(use_cases.tokens, inline=True)
+    writer = tenant.principal(tenant.writer)
+    made = [
+        use_cases.tokens.create(writer, tenant.account, TokenFields(name=f"w-{i}"))[0]
+        for i in range(6)
+    ]
+    in_order = [t.name for t in sorted(made, key=lambda t: (t.created_at, t.id))]
+    credential = ApiTokenCredential(tenant.reader.secret)
+    pending = lists.find(credential, tenant.account, ListQuery(search="w-", per_page=2))
+    assert isinstance(pending, PendingScan)
+    page_1 = lists.run(pending)
+    page_2 = _body(
+        lists.find(credential, tenant.account, ListQuery(search="w-", per_page=2, page=2))
+    )
+    assert [t["name"] for t in orjson.loads(page_2)["result"]] == in_order[2:4]
+    # A write between pages: the walk continues from page 2's end, not by OFFSET, so every
+    # token that existed throughout is listed exactly once.
+    use_cases.tokens.create(writer, tenant.account, TokenFields(name="w-new"))
+    use_cases.tokens.delete(writer, tenant.account, _id_named(use_cases, tenant, in_order[0]))
+    page_3 = lists.find(credential, tenant.account, ListQuery(search="w-", per_page=2, page=3))
+    assert isinstance(page_3, PendingScan)
+    assert page_3.prefix is None  # only the caller's own seek is right across a write
+    seen = [t["name"] for t in orjson.loads(page_1)["result"] + orjson.loads(page_2)["result"]]
+    seen += [t["name"] for t in orjson.loads(lists.run(page_3))["result"]]
+    page = 4
+    while True:
+        found = lists.find(
+            credential, tenant.account, ListQuery(search="w-", per_page=2, page=page)
+        )
+        body = lists.run(found) if isinstance(found, PendingScan) else found
+        names = [t["name"] for t in orjson.loads(body)["result"]]
+        if not names:
+            break
+        seen += names
+        page += 1
+    assert sorted(n for n in seen if n != "w-new") == sorted(in_order)
+
+
+def _id_named(use_cases: UseCases, tenant: Tenant, name: str) -> str:
+    writer = tenant.principal(tenant.writer)
+    page = use_cases.tokens.read_page(writer, tenant.account, ListQuery(name=name))
+    return page.tokens[0].id
 
 
 def _body(found: bytes | PendingScan) -> bytes:

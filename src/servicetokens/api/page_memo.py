@@ -16,12 +16,17 @@ caller walking across a write is served by a seek from its own previous page.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
+from functools import partial
 from typing import NamedTuple
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 
 from servicetokens.api.envelope import render_page, serialize_token, success_body
+from servicetokens.api.prefix_memo import PrefixMemo
+from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.credentials import Credential
 from servicetokens.domain.paging import ListQuery, SeekKey
 from servicetokens.domain.permissions import Container
@@ -36,6 +41,9 @@ from servicetokens.usecases.service_tokens import (
 )
 
 __all__ = ["ListPages", "PageMemo"]
+
+_RENDER_ON_LOOP = 100
+"""Pages of up to this many tokens read on the event loop are rendered there too."""
 
 
 class _Kept(NamedTuple):
@@ -96,6 +104,9 @@ class ListPages:
         self._tokens = tokens
         self.memo = self._memo = memo if memo is not None else PageMemo()
         self._bodies = PageMemo(max_bytes=4 * 1024 * 1024, max_entries=8192)
+        self._prefixes = PrefixMemo()
+        self._flights: dict[Hashable, tuple[int, asyncio.Future[None]]] = {}
+        """Reads of a list's first matches running now: list → (version, done)."""
         self.inline = inline
         """Whether `find` may run on the event loop (the database is embedded: SQLite answers
         a memoised or near unfiltered page in microseconds without blocking I/O)."""
@@ -129,15 +140,47 @@ class ListPages:
         body = self._remembered(access, query)
         if body is not None:
             return body
-        found = self._tokens.list_page(access, query)
+        found = self.pending(access, query) or self._tokens.list_page(access, query)
         if isinstance(found, PendingScan):
             return found
         return self._keep(access.container, query, found)
 
     def pending(self, access: ListAccess, query: ListQuery) -> PendingScan | None:
-        """The `PendingScan` for `query`'s page when it costs one; None when `page` reads it
-        at once (reads nothing: the event loop calls it)."""
-        return self._tokens.pending_scan(access, query)
+        """The `PendingScan` for `query`'s page when it costs one (reading the first matches
+        of its list when the page lies among them: `PrefixMemo`); None when `page` reads it
+        at once. Reads nothing: the event loop calls it."""
+        prefix = self._prefixes.to_read(access.container, query, version=access.version)
+        return self._tokens.pending_scan(access, query, prefix=prefix)
+
+    async def scan(self, pending: PendingScan, lane: ScanLane) -> bytes:
+        """The body of `pending`'s page, read in the scan lane: in its threads, a few at a
+        time per account or zone; or, for a search PostgreSQL answers from a few index
+        entries, awaited on the loop (as few at a time per account or zone). A read of a
+        list's first matches already running for the same list at the same version is
+        waited for, and the page cut from what it read, instead of a second read."""
+        key = (pending.container.kind, pending.container.id)
+        if pending.run_async is not None:
+            start = partial(lane.run_async, key, partial(self.run_async, pending))
+        else:
+            start = partial(lane.run, key, partial(self.run, pending))
+        if pending.prefix is None or pending.memo_version is None:
+            return await start()
+        flight = (key, pending.query.matching, pending.query.order, pending.query.direction)
+        running = self._flights.get(flight)
+        if running is not None and running[0] == pending.memo_version:
+            await asyncio.wait([running[1]])
+            kept = self._kept_meanwhile(pending)
+            if kept is not None:
+                return kept
+            return await start()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flights[flight] = (pending.memo_version, done)
+        try:
+            return await start()
+        finally:
+            if self._flights.get(flight) == (pending.memo_version, done):
+                del self._flights[flight]
+            done.set_result(None)
 
     def run(self, pending: PendingScan) -> bytes:
         """Read, render and memoise the page `pending` stands for (blocking: a scan); or,
@@ -146,23 +189,53 @@ class ListPages:
         kept = self._kept_meanwhile(pending)
         if kept is not None:
             return kept
+        if pending.prefix is not None:
+            return self._keep_prefix(pending, pending.run())
         return self._keep(pending.container, pending.query, pending.run())
 
     async def run_async(self, pending: PendingScan) -> bytes:
-        """`run` from the event loop, for a scan that reads there (`pending.run_async`)."""
+        """`run` from the event loop, for a scan that reads there (`pending.run_async`); a
+        large page is rendered in a worker thread."""
         assert pending.run_async is not None
         kept = self._kept_meanwhile(pending)
         if kept is not None:
             return kept
-        return self._keep(pending.container, pending.query, await pending.run_async())
+        found = await pending.run_async()
+        keep = self._keep_prefix if pending.prefix is not None else self._keep_scan
+        if len(found.tokens) > _RENDER_ON_LOOP:
+            return await run_in_threadpool(keep, pending, found)
+        return keep(pending, found)
+
+    def _keep_scan(self, pending: PendingScan, page: TokenPage) -> bytes:
+        return self._keep(pending.container, pending.query, page)
+
+    def _keep_prefix(self, pending: PendingScan, prefix: TokenPage) -> bytes:
+        container, query = pending.container, pending.query
+        body, end, total = self._prefixes.keep(container, query, prefix)
+        key = (container.kind, container.id, query)
+        self._memo.put(key, version=prefix.version, body=body, end=end, total=total)
+        return body
 
     def _kept_meanwhile(self, pending: PendingScan) -> bytes | None:
+        """What was read at the same version while `pending` waited for its turn."""
         if pending.memo_version is None:
             return None
         container = pending.container
         key = (container.kind, container.id, pending.query)
         kept = self._memo.entry(key, version=pending.memo_version)
-        return None if kept is None else kept.body
+        if kept is not None:
+            return kept.body
+        if pending.access is None:
+            return None
+        return self._cut(pending.access, pending.query)
+
+    def _cut(self, access: ListAccess, query: ListQuery) -> bytes | None:
+        cut = self._prefixes.page(access.container, query, version=access.version)
+        if cut is None:
+            return None
+        body, end, total = cut
+        self._tokens.served(access, query, end=end, total=total)
+        return body
 
     def token(self, access: ListAccess, token_id: str) -> bytes:
         """The body of `GET` of one token the caller may read, memoised at its version
@@ -204,7 +277,7 @@ class ListPages:
         container = access.container
         kept = self._memo.entry((container.kind, container.id, query), version=access.version)
         if kept is None:
-            return None
+            return self._cut(access, query)
         self._tokens.served(access, query, end=kept.end, total=kept.total)
         return kept.body
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Row, select, tuple_, update
 
 from servicetokens.domain.clock import from_micros, to_micros
-from servicetokens.domain.paging import ListQuery, SeekKey
+from servicetokens.domain.paging import ListQuery, Order, SeekKey
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.store.rows import micros_or_none
@@ -23,6 +23,7 @@ __all__ = [
     "search_key",
     "stored_page",
     "token_from_row",
+    "token_seek_key",
     "token_values",
 ]
 
@@ -163,3 +164,16 @@ def stored_page(rows: Sequence[Any], query: ListQuery, total: int) -> StoredPage
     shared = first.container  # every row of a page is of one container
     tokens = [first, *(token_from_row(r, shared) for r in rows[1:])]
     return StoredPage(tokens, total, seek_key(rows[-1], query.order))
+
+
+def token_seek_key(token: ServiceToken, order: Order) -> SeekKey:
+    """The sort key of `token` in `order`: what `search.seek_key` reads from its row."""
+    created = to_micros(token.created_at)
+    if order is Order.CREATED_AT:
+        return (created, token.id)
+    if order is Order.EXPIRES_AT:
+        return (to_micros(token.expires_at), token.id)
+    if order is Order.LAST_SEEN_AT:
+        seen = token.last_seen_at
+        return (created if seen is None else to_micros(seen), token.id)
+    return (token.name, created, token.id)

@@ -9,13 +9,14 @@ Either way the page's count and end are remembered (`list_walks`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from servicetokens.domain.errors import PermissionDenied
 from servicetokens.domain.paging import ListQuery, PageInfo, SeekKey
 from servicetokens.domain.permissions import Permission, Principal, is_allowed
 from servicetokens.store.database import Database
-from servicetokens.store.token_rows import StoredPage
+from servicetokens.store.token_rows import StoredPage, token_seek_key
 from servicetokens.usecases.authorization import Authorization, ContainerRef
 from servicetokens.usecases.list_walks import ListAccess, PageEnd, PendingScan, TokenPage, Walks
 
@@ -44,9 +45,15 @@ class ListReads:
             return pending
         return self._read(access, query, self.previous_end(access, query))
 
-    def pending_scan(self, access: ListAccess, query: ListQuery) -> PendingScan | None:
+    def pending_scan(
+        self, access: ListAccess, query: ListQuery, *, prefix: int | None = None
+    ) -> PendingScan | None:
         """The `PendingScan` for `query`'s page when it costs a scan; None when `list_page`
-        reads it at once. Reads nothing (an event loop may call it)."""
+        reads it at once. Reads nothing (an event loop may call it).
+
+        With `prefix` (at least the end of `query`'s page), the scan reads the first
+        `prefix` matches instead (`PendingScan.prefix`), unless the caller's walk continues
+        across a write (then only its own page, by a seek, is right for it)."""
         if not is_allowed(access.principal, Permission.READ, access.container):
             raise PermissionDenied()
         before = self.previous_end(access, query)
@@ -55,18 +62,19 @@ class ListReads:
         memo_version = (
             access.version if before is None or before.continues_at(access.version) else None
         )
+        if memo_version is None or prefix is None or prefix < query.offset + query.per_page:
+            prefix = None
+        read = partial(self._read, access, query, before)
+        if prefix is not None:
+            read = partial(self._read_prefix, access, query, prefix)
         read_async = None
         if query.search is not None:
             term = self._database.loop_search_term(query.search, token_count=access.token_count)
-            if term is not None:
+            if term is not None and prefix is not None:
+                read_async = partial(self._read_prefix_async, access, query, prefix, term)
+            elif term is not None:
                 read_async = partial(self._read_async, access, query, before, term)
-        return PendingScan(
-            access.container,
-            query,
-            lambda: self._read(access, query, before),
-            memo_version,
-            read_async,
-        )
+        return PendingScan(access.container, query, read, memo_version, read_async, prefix, access)
 
     def previous_end(self, access: ListAccess, query: ListQuery) -> PageEnd | None:
         """Where this caller's page before `query`'s ended, if remembered (`list_walks`)."""
@@ -118,6 +126,24 @@ class ListReads:
         )
         return self._noted(access, query, before, found, counted=total is None)
 
+    def _read_prefix(self, access: ListAccess, query: ListQuery, prefix: int) -> TokenPage:
+        return self._cut_prefix(access, query, self._read(access, _first(query, prefix), None))
+
+    async def _read_prefix_async(
+        self, access: ListAccess, query: ListQuery, prefix: int, index_term: str
+    ) -> TokenPage:
+        first = _first(query, prefix)
+        page = await self._read_async(access, first, None, index_term)
+        return self._cut_prefix(access, query, page)
+
+    def _cut_prefix(self, access: ListAccess, query: ListQuery, page: TokenPage) -> TokenPage:
+        """The prefix read for `query`, with every token's sort key; `query`'s own page end
+        noted as if it had been read (a seek from it continues the caller's walk)."""
+        ends = tuple(token_seek_key(token, query.order) for token in page.tokens)
+        mine = ends[query.offset : query.offset + query.per_page]
+        self.served(access, query, end=mine[-1] if mine else None, total=page.info.total_count)
+        return replace(page, ends=ends)
+
     def _known_total(
         self, access: ListAccess, query: ListQuery, before: PageEnd | None
     ) -> int | None:
@@ -150,3 +176,8 @@ class ListReads:
             self._walks.note(access.principal, access.container, query, end)
         info = PageInfo(query.page, query.per_page, len(found.tokens), found.total)
         return TokenPage(found.tokens, info, access.version, found.end, canonical)
+
+
+def _first(query: ListQuery, prefix: int) -> ListQuery:
+    """The list of `query` from its first match: page 1 of `prefix` matches."""
+    return replace(query, page=1, per_page=prefix)

@@ -45,6 +45,9 @@ class TokenPage:
     canonical: bool = True
     """Whether this is the page `OFFSET` gives at `version` (what anyone may be served from
     a memo); False for a page of a walk that continued across a write (`list_walks`)."""
+    ends: tuple[SeekKey, ...] = ()
+    """The sort key of every token of the page, for a page read to be cut into others (a
+    prefix of the list, `PendingScan.prefix`); empty otherwise."""
 
 
 @dataclass(slots=True)  # not frozen: made on every list request, and frozen costs 5× as much
@@ -72,6 +75,13 @@ class PendingScan:
     run_async: Callable[[], Awaitable[TokenPage]] | None = None
     """Reads the page from an event loop instead, when that is cheap (PostgreSQL: a search
     the trigram index answers from a few entries; `Database.loop_search_term`); else None."""
+    prefix: int | None = None
+    """When set, `run` reads not `query`'s page but the first `prefix` matches of its list
+    (page 1 at that page size, with every token's sort key), which hold `query`'s page: the
+    caller keeps them to cut other pages of the same list at the same version from
+    (`ListReads.pending_scan`); `query`'s own end is noted as if its page had been read."""
+    access: ListAccess | None = None
+    """The caller it was authorized for (to note the pages it is served from a prefix)."""
 
 
 @dataclass(frozen=True, slots=True)

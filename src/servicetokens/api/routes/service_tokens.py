@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -17,7 +16,6 @@ from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import serialize_token, success
 from servicetokens.api.page_memo import ListPages
 from servicetokens.api.routing import by_specificity
-from servicetokens.api.scan_lane import ScanLane
 from servicetokens.api.schemas import (
     CreateInput,
     RotateInput,
@@ -149,16 +147,9 @@ async def list_tokens(request: Request) -> Response:
             else:
                 found = pending
     if isinstance(found, PendingScan):
-        # A search, filter or deep page the memo did not hold: a scan, run (and rendered)
-        # in the scan lane (its own threads, a few at a time per account or zone), never on
-        # the loop; except a search PostgreSQL answers from a few index entries, which the
-        # loop awaits (as many at a time per account or zone).
-        lane: ScanLane = state.scan_lane
-        key = (found.container.kind, found.container.id)
-        if found.run_async is not None:
-            found = await lane.run_async(key, partial(lists.run_async, found))
-        else:
-            found = await lane.run(key, partial(lists.run, found))
+        # A search, filter or deep page the memo did not hold: a scan, in the scan lane
+        # (`ListPages.scan`), never run on the loop.
+        found = await lists.scan(found, state.scan_lane)
     return Response(found, media_type=_JSON)
 
 
