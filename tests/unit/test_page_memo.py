@@ -151,9 +151,13 @@ def test_other_pages_of_a_search_are_cut_from_its_first_matches_at_that_version_
     credential = ApiTokenCredential(tenant.reader.secret)
     pending = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=4))
     assert isinstance(pending, PendingScan)
-    assert pending.prefix == 100  # the fewest a prefix read asks for
+    assert pending.prefix is None  # asked once at this version: its page alone
     first = orjson.loads(lists.run(pending))
     assert [t["name"] for t in first["result"]] == in_order[:4]
+    pending = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=6))
+    assert isinstance(pending, PendingScan)
+    assert pending.prefix == 100  # asked again: the first matches, 100 at least
+    assert [t["name"] for t in orjson.loads(lists.run(pending))["result"]] == in_order[:6]
     assert first["result_info"] == {
         "page": 1,
         "per_page": 4,
@@ -176,6 +180,7 @@ def test_other_pages_of_a_search_are_cut_from_its_first_matches_at_that_version_
     use_cases.tokens.create(writer, tenant.account, TokenFields(name="n-new"))
     again = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=7))
     assert isinstance(again, PendingScan)  # another version: read again
+    assert again.prefix is None
     assert orjson.loads(lists.run(again))["result_info"]["total_count"] == 31
 
 
@@ -190,12 +195,10 @@ def test_a_walk_continues_from_a_page_cut_from_the_first_matches(
     ]
     in_order = [t.name for t in sorted(made, key=lambda t: (t.created_at, t.id))]
     credential = ApiTokenCredential(tenant.reader.secret)
-    pending = lists.find(credential, tenant.account, ListQuery(search="w-", per_page=2))
-    assert isinstance(pending, PendingScan)
-    page_1 = lists.run(pending)
-    page_2 = _body(
-        lists.find(credential, tenant.account, ListQuery(search="w-", per_page=2, page=2))
-    )
+    page_1 = _served(lists, credential, tenant, ListQuery(search="w-", per_page=2))
+    page_2 = _served(lists, credential, tenant, ListQuery(search="w-", per_page=2, page=2))
+    third = lists.find(credential, tenant.account, ListQuery(search="w-", per_page=1, page=3))
+    assert isinstance(third, bytes)  # page 2 read the first matches: cut from them
     assert [t["name"] for t in orjson.loads(page_2)["result"]] == in_order[2:4]
     # A write between pages: the walk continues from page 2's end, not by OFFSET, so every
     # token that existed throughout is listed exactly once.
@@ -218,6 +221,13 @@ def test_a_walk_continues_from_a_page_cut_from_the_first_matches(
         seen += names
         page += 1
     assert sorted(n for n in seen if n != "w-new") == sorted(in_order)
+
+
+def _served(
+    lists: ListPages, credential: ApiTokenCredential, tenant: Tenant, query: ListQuery
+) -> bytes:
+    found = lists.find(credential, tenant.account, query)
+    return lists.run(found) if isinstance(found, PendingScan) else found
 
 
 def _id_named(use_cases: UseCases, tenant: Tenant, name: str) -> str:

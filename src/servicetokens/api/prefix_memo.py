@@ -11,7 +11,9 @@ mutation moves the version, and an entry at another version is never used.
 
 A prefix is read from the first match at the version the caller's probe reported, so the
 pages cut from it are the pages `OFFSET` gives there (canonical, `list_walks`); a caller whose
-walk continues across a write is served by a seek from its own page instead.
+walk continues across a write is served by a seek from its own page instead. A list asked
+only once at a version costs what it did before: the first scan reads its page alone, and
+only a second one at the same version reads the first matches.
 """
 
 from __future__ import annotations
@@ -51,20 +53,30 @@ class PrefixMemo:
         self._lru: BoundedLru[Hashable, _Prefix] = BoundedLru(
             max_entries=max_entries, max_weight=max_bytes
         )
+        self._asked: BoundedLru[Hashable, int] = BoundedLru(
+            max_entries=max_entries, max_weight=max_entries
+        )
+        """Lists asked once, by the version they were asked at."""
 
     @staticmethod
     def _key(container: Container, query: ListQuery) -> Hashable:
         return (container.kind, container.id, query.matching, query.order, query.direction)
 
     def to_read(self, container: Container, query: ListQuery, *, version: int) -> int | None:
-        """How many first matches a scan for `query`'s page should read to keep (twice
-        what the page needs, or what is kept at `version` now, at least `_FIRST`, at most
-        `PREFIX`); None when the page ends past `PREFIX`."""
+        """How many first matches a scan for `query`'s page should read to keep: None the
+        first time this list is asked at `version` (its page alone is read, as cheap as
+        before: most lists are asked once per version), and when the page ends past
+        `PREFIX`; else twice what the page needs or what is kept now, at least `_FIRST`, at
+        most `PREFIX`."""
         stop = query.offset + query.per_page
         if not query.filtered or stop > PREFIX:
             return None
-        kept = self._lru.get(self._key(container, query))
+        key = self._key(container, query)
+        kept = self._lru.get(key)
         held = len(kept.fragments) if kept is not None and kept.version == version else 0
+        if not held and self._asked.get(key) != version:
+            self._asked.put(key, version)
+            return None
         return min(PREFIX, max(_FIRST, 2 * stop, 2 * held))
 
     def page(

@@ -236,6 +236,7 @@ class TokenStore(Session):
     def insert(self, token: ServiceToken) -> None:
         """Store a new token."""
         self._conn.execute(_INSERT_TOKEN, token_values(token))
+        self._versions.bump_keys(token.container)
 
     def insert_many(self, tokens: Sequence[ServiceToken]) -> None:
         """Store many new tokens in one statement (bulk seeding), and count them."""
@@ -247,6 +248,7 @@ class TokenStore(Session):
             per_container[token.container] = per_container.get(token.container, 0) + 1
         for container, added in per_container.items():
             self._versions.bump_container(container, count_delta=added)
+            self._versions.bump_keys(container)
 
     def save(self, token: ServiceToken) -> None:
         """Overwrite a token's mutable fields (last_seen_at is left to `touch_last_seen`)."""
@@ -254,13 +256,31 @@ class TokenStore(Session):
         for fixed in ("id", "container_kind", "container_id", "account_id", "created_at"):
             values.pop(fixed)
         values.pop("last_seen_at")
+        renamed = self._conn.execute(
+            select(service_tokens.c.name).where(
+                service_tokens.c.id == token.id, service_tokens.c.name != token.name
+            )
+        ).first()
         self._conn.execute(
             update(service_tokens).where(service_tokens.c.id == token.id).values(**values)
         )
+        if renamed is not None:  # its search key changed: so may what a filter matches
+            self._versions.bump_keys(token.container)
 
     def delete(self, token_id: str) -> None:
         """Remove a token for good."""
-        self._conn.execute(delete(service_tokens).where(service_tokens.c.id == token_id))
+        gone = self._conn.execute(
+            delete(service_tokens)
+            .where(service_tokens.c.id == token_id)
+            .returning(
+                service_tokens.c.container_kind,
+                service_tokens.c.container_id,
+                service_tokens.c.account_id,
+            )
+        ).first()
+        if gone is not None:
+            kind, container_id, account_id = gone
+            self._versions.bump_keys(Container(ContainerKind(kind), container_id, account_id))
 
     def touch_last_seen(self, seen: Iterable[tuple[str, datetime]]) -> None:
         """Move `last_seen_at` forward (never back) for each (token id, time), in one

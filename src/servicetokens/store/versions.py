@@ -48,6 +48,9 @@ _CONTROL_PLANE = "control_plane"
 
 _CONTROL_PLANE_LOCK = 1 << 61
 
+_KEYS = "keys_"
+"""Prefix of the container_kind of a container's keys-version row (`bump_keys`)."""
+
 _CREDENTIALS = ("credentials", "all")
 """The container_versions row whose version covers every API credential."""
 
@@ -87,6 +90,10 @@ _VERSIONS = {
     name: Dialect(name).placeholders(VERSIONS_SQL, "kind", "id")
     for name in ("sqlite", "postgresql")
 }
+
+
+def _keys_kind(container: Container) -> str:
+    return _KEYS + container.kind.value
 
 
 def fold_versions(rows: Sequence[Any]) -> tuple[int, int, int]:
@@ -184,6 +191,28 @@ class VersionStore(Session):
             {"kind": _CONTROL_PLANE, "id": account_id, "initial": 0, "delta": 0},
         )
         self._dialect.notify(self._conn, CONTROL_PLANE_CHANNEL, account_id)
+
+    def bump_keys(self, container: Container) -> None:
+        """Advance the container's keys version: the set of its tokens' search keys (names
+        and client ids) changed (a token created, deleted or renamed)."""
+        self._conn.execute(
+            _BUMP[self._dialect.name],
+            {"kind": _keys_kind(container), "id": container.id, "initial": 0, "delta": 0},
+        )
+
+    def keys_version(self, container: Container) -> int:
+        """The container's keys version (`bump_keys`); 0 before its first token.
+
+        Unlike the container's version it does not move when a token is seen, rotated,
+        refreshed or enabled: what matches a `name` or `search` filter, and so its count,
+        is the same at every version with the same keys version."""
+        row = self._conn.execute(
+            select(container_versions.c.version).where(
+                container_versions.c.container_kind == _keys_kind(container),
+                container_versions.c.container_id == container.id,
+            )
+        ).first()
+        return 0 if row is None else int(row.version)
 
     def control_plane_version(self, account_id: str) -> int:
         """The account's control-plane version; 0 before its first control-plane write."""

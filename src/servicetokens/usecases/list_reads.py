@@ -18,7 +18,14 @@ from servicetokens.domain.permissions import Permission, Principal, is_allowed
 from servicetokens.store.database import Database
 from servicetokens.store.token_rows import StoredPage, token_seek_key
 from servicetokens.usecases.authorization import Authorization, ContainerRef
-from servicetokens.usecases.list_walks import ListAccess, PageEnd, PendingScan, TokenPage, Walks
+from servicetokens.usecases.list_walks import (
+    ListAccess,
+    PageEnd,
+    PendingScan,
+    TokenPage,
+    Walks,
+    keys_only,
+)
 
 __all__ = ["ListReads"]
 
@@ -99,10 +106,18 @@ class ListReads:
 
     def _read(self, access: ListAccess, query: ListQuery, before: PageEnd | None) -> TokenPage:
         total = self._known_total(access, query, before)
+        counted = total is None
+        keys: int | None = None
         # A search sets its scan's settings for its transaction; other pages are one or two
         # statements, each its own snapshot either way (READ COMMITTED), read in autocommit.
         reading = self._database.read if query.search is not None else self._database.single_read
         with reading() as tx:
+            if total is None and keys_only(query):
+                # What a name or search filter matches moves only with creates, deletes and
+                # renames: its count read at another version may still hold (one indexed
+                # read, read before the rows it may label, instead of a walk to count).
+                keys = tx.versions.keys_version(access.container)
+                total = self._walks.keys_count(access.container, query, keys=keys)
             found = tx.tokens.read_page(
                 access.container,
                 query,
@@ -110,7 +125,9 @@ class ListReads:
                 after=None if before is None else before.end,
                 total=total,
             )
-        return self._noted(access, query, before, found, counted=total is None)
+        if keys is not None and total is None:
+            self._walks.note_keys_count(access.container, query, keys=keys, total=found.total)
+        return self._noted(access, query, before, found, counted=counted)
 
     async def _read_async(
         self, access: ListAccess, query: ListQuery, before: PageEnd | None, index_term: str

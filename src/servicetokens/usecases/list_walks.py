@@ -27,7 +27,7 @@ from servicetokens.domain.permissions import Container, Principal
 from servicetokens.domain.tokens import ServiceToken
 from servicetokens.usecases.caches import BoundedLru
 
-__all__ = ["ListAccess", "PageEnd", "PendingScan", "TokenPage", "Walks"]
+__all__ = ["ListAccess", "PageEnd", "PendingScan", "TokenPage", "Walks", "keys_only"]
 
 _WalkKey = tuple[str, str, str, str, ListQuery]
 
@@ -114,6 +114,9 @@ class Walks:
         self._counts: BoundedLru[tuple[str, str, ListQuery], tuple[int, int]] = BoundedLru(
             max_entries=max_entries, max_weight=max_entries
         )
+        self._key_counts: BoundedLru[tuple[str, str, ListQuery], tuple[int, int]] = BoundedLru(
+            max_entries=max_entries, max_weight=max_entries
+        )
 
     def count(self, container: Container, query: ListQuery, *, version: int) -> int | None:
         """The number of tokens matching `query`'s filters at `version`, if counted then
@@ -126,6 +129,19 @@ class Walks:
     ) -> None:
         """Remember the number of tokens matching `query`'s filters at `version`."""
         self._counts.put((container.kind.value, container.id, query.matching), (version, total))
+
+    def keys_count(self, container: Container, query: ListQuery, *, keys: int) -> int | None:
+        """The number of tokens matching `query`'s filters, if counted at the container's
+        keys version `keys` (`VersionStore.keys_version`); only for filters on what a keys
+        version covers (`name`, `search`: `keys_only`)."""
+        kept = self._key_counts.get((container.kind.value, container.id, query.matching))
+        return kept[1] if kept is not None and kept[0] == keys else None
+
+    def note_keys_count(
+        self, container: Container, query: ListQuery, *, keys: int, total: int
+    ) -> None:
+        """Remember the number of tokens matching `query`'s filters at keys version `keys`."""
+        self._key_counts.put((container.kind.value, container.id, query.matching), (keys, total))
 
     @staticmethod
     def _key(principal: Principal, container: Container, query: ListQuery) -> _WalkKey:
@@ -144,3 +160,14 @@ class Walks:
     ) -> None:
         """Remember where this caller's page `query` ended."""
         self._ends.put(self._key(principal, container, query), end)
+
+
+def keys_only(query: ListQuery) -> bool:
+    """Whether `query` filters on `name` or `search` and nothing else: what matches then
+    moves only with the container's keys version (creates, deletes, renames)."""
+    return (query.name is not None or query.search is not None) and (
+        query.expires_before is None
+        and query.expires_after is None
+        and query.last_seen_before is None
+        and query.enabled is None
+    )
