@@ -11,8 +11,10 @@ a user would). Against one `servicetokens serve --workers W`:
    substring of `.access`, which ends every client id; of `svc-00`, which starts every bulk
    name; each hex digit, in ~87% of client ids; each in every spelling of its case, since
    search folds case but the page memo does not), each paired with a `per_page` from 20 to
-   40, so no URL repeats within the run and every search misses the page memo and reads A's
-   tokens. A's load starts a second before B's measurement and ends after it.
+   40 and an `expires_after` of its own in the past (which every token matches), so no URL
+   and no filter set repeats within the run: every search misses the page memo, the
+   first-matches memo and the kept counts, and reads A's tokens. A's load starts a second
+   before B's measurement and ends after it.
 
 Rows: B alone, B under A's load (its note gives B's p99 under load ÷ alone), and A's
 searches themselves (their throughput and latency: the cost the searcher pays).
@@ -141,11 +143,14 @@ def run_search_isolation(engine: str, count: int, opts: Options) -> tuple[list[R
         b_path = f"{_collection(second.account_id)}?per_page=20"
         b_load = Load("GET", [b_path], {"Authorization": f"Bearer {second.api_token}"})
         terms = near_universal_terms()
-        # per_page outermost: consecutive requests differ in term and page size.
+        # per_page outermost: consecutive requests differ in term and page size; each has an
+        # `expires_after` of its own (in 2000: every token matches), so no two share a filter
+        # set and none is answered by what another read (the first-matches memo, a count).
+        pairs = [(t, pp) for pp in PER_PAGES for t in terms]
         a_paths = [
             f"{_collection(seeded.account_id)}?search={t}&per_page={pp}"
-            for pp in PER_PAGES
-            for t in terms
+            f"&expires_after=2000-01-01T00:00:00.{i:06d}Z"
+            for i, (t, pp) in enumerate(pairs)
         ]
         a_load = Load("GET", a_paths, {"Authorization": f"Bearer {seeded.api_token}"})
         with api_server(seeded, opts) as server:
@@ -195,7 +200,7 @@ def run_search_isolation(engine: str, count: int, opts: Options) -> tuple[list[R
             a,
             rss_loaded,
             f"A: {SEARCHERS} conns, search=<{len(terms)} near-universal terms>, "
-            f"per_page={PER_PAGES.start}..{PER_PAGES.stop - 1}; "
+            f"per_page={PER_PAGES.start}..{PER_PAGES.stop - 1}, expires_after=<one each>; "
             f"{distinct:,} distinct, {a.requests:,} requests: {misses}",
         ),
     ]
