@@ -10,6 +10,7 @@ gates within a second with LISTEN on a direct connection and without.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,12 @@ import pytest
 from bench.harness import Server
 from sqlalchemy.exc import DBAPIError
 
-from servicetokens.bootstrap import open_database
+from servicetokens.bootstrap import build_service, open_database
 from servicetokens.config import TRANSACTION_POOLER_ENV, Settings
-from servicetokens.domain.permissions import ContainerKind
+from servicetokens.domain.fields import TokenFields
+from servicetokens.domain.paging import ListQuery
+from servicetokens.domain.permissions import Container, ContainerKind
+from servicetokens.domain.tokens import create_token
 from servicetokens.store.database import Database
 from servicetokens.store.migrate import upgrade
 from tests import prerequisites
@@ -61,6 +65,62 @@ def _hammer(database: Database, rounds: int = 40) -> None:
 
 def test_statements_run_again_and_again_on_any_server_session(pooled: Database) -> None:
     _hammer(pooled)
+
+
+def test_the_event_loops_reads_run_again_and_again_through_the_pooler(
+    pg_database: str, pgbouncer: PgBouncer
+) -> None:
+    """The probe, token reads and searches sent from an event loop (`store.loop_connections`)
+    prepare nothing and hold nothing in a session: many times each, on several connections of
+    one loop at once, through transaction pooling."""
+    service = build_service(
+        Settings(database_url=pgbouncer.url(pg_database), pool_size=2, transaction_pooler=True)
+    )
+    database = service.database
+    try:
+        account = service.admin.create_account("pooled-searches")
+        container = Container(ContainerKind.ACCOUNT, account, account)
+        made = [
+            create_token(
+                TokenFields(name=f"pool-{i:03d}"), container=container, now=service.clock()
+            )[0]
+            for i in range(30)
+        ]
+        with database.write() as tx:
+            tx.tokens.insert_many(made)
+
+        async def rounds() -> list[object]:
+            try:
+                return list(
+                    await asyncio.gather(
+                        *(
+                            call
+                            for i in range(90)
+                            for call in (
+                                database.search_page_async(
+                                    container,
+                                    ListQuery(search=f"pool-{i % 30:03d}", per_page=5),
+                                    index_term=f"{i % 30:03d}",
+                                    after=None,
+                                    total=None,
+                                ),
+                                database.token_async(container, made[i % 30].id),
+                                database.probe_versions_async(ContainerKind.ACCOUNT, account),
+                            )
+                        )
+                    )
+                )
+            finally:
+                await database.close_async()
+
+        answers = asyncio.run(rounds())
+        pages, tokens = answers[0::3], answers[1::3]
+        assert [[t.name for t in p.tokens] for p in pages] == [
+            [f"pool-{i % 30:03d}"] for i in range(90)
+        ]
+        assert [t.id for t in tokens] == [made[i % 30].id for i in range(90)]
+    finally:
+        database.dispose()
 
 
 def test_without_the_setting_the_pooler_refuses_or_breaks(

@@ -21,6 +21,7 @@ from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken, create_token
 from servicetokens.store.search import SearchPlan
 from servicetokens.store.token_rows import StoredPage
+from servicetokens.store.trigrams import TrigramSample
 from servicetokens.usecases.facade import UseCases
 from tests.conftest import own_postgres_database
 
@@ -82,8 +83,9 @@ def test_reads_the_page_count_and_end_the_lane_reads(pg_service: UseCases) -> No
             for q, e in zip(queries, expected, strict=True)
             if e.end is not None
         ]
+        sample = TrigramSample()
         words = [
-            database._trigrams.narrowest(tx.connection, q.search.casefold(), total=1)[0]  # type: ignore[union-attr]
+            sample.narrowest(tx.connection, (q.search or "").casefold(), total=len(tokens))[0]
             for q in queries
         ]
 
