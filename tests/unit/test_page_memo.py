@@ -4,6 +4,7 @@ process, nor a revocation, is ever answered from a stale entry."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from servicetokens.api.page_memo import ListPages, PageMemo
+from servicetokens.api.scan_lane import ScanLane
 from servicetokens.bootstrap import build_use_cases
 from servicetokens.domain.credentials import ApiTokenCredential
 from servicetokens.domain.errors import InvalidAccessToken
@@ -221,6 +223,39 @@ def test_a_walk_continues_from_a_page_cut_from_the_first_matches(
         seen += names
         page += 1
     assert sorted(n for n in seen if n != "w-new") == sorted(in_order)
+
+
+def test_scans_of_one_list_at_one_version_count_its_matches_once(
+    use_cases: UseCases, tenant: Tenant, checkouts: list[str]
+) -> None:
+    """A burst of one search at several page sizes (after a write, say): the scans run one
+    after another, the first counts the matches, the others reuse the count and the
+    first matches read by the second."""
+    lists = ListPages(use_cases.tokens, inline=True)
+    writer = tenant.principal(tenant.writer)
+    for i in range(12):
+        use_cases.tokens.create(writer, tenant.account, TokenFields(name=f"b-{i}"))
+    credential = ApiTokenCredential(tenant.reader.secret)
+    pending = [
+        lists.find(credential, tenant.account, ListQuery(search="B-", per_page=per_page))
+        for per_page in (2, 3, 4, 5)
+    ]
+    scans = [p for p in pending if isinstance(p, PendingScan)]
+    assert len(scans) == 4
+    lane = ScanLane()
+
+    async def burst() -> list[bytes]:
+        return list(await asyncio.gather(*(lists.scan(p, lane) for p in scans)))
+
+    checkouts.clear()
+    try:
+        bodies = asyncio.run(burst())
+    finally:
+        lane.close()
+    counts = [sql for sql in checkouts if "count(*)" in sql]
+    assert len(counts) == 1, counts
+    assert [len(orjson.loads(b)["result"]) for b in bodies] == [2, 3, 4, 5]
+    assert {orjson.loads(b)["result_info"]["total_count"] for b in bodies} == {12}
 
 
 def _served(

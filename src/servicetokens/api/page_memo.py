@@ -106,7 +106,7 @@ class ListPages:
         self._bodies = PageMemo(max_bytes=4 * 1024 * 1024, max_entries=8192)
         self._prefixes = PrefixMemo()
         self._flights: dict[Hashable, tuple[int, asyncio.Future[None]]] = {}
-        """Reads of a list's first matches running now: list → (version, done)."""
+        """Reads of a filtered list running now: list → (version, done)."""
         self.inline = inline
         """Whether `find` may run on the event loop (the database is embedded: SQLite answers
         a memoised or near unfiltered page in microseconds without blocking I/O)."""
@@ -155,30 +155,38 @@ class ListPages:
     async def scan(self, pending: PendingScan, lane: ScanLane) -> bytes:
         """The body of `pending`'s page, read in the scan lane: in its threads, a few at a
         time per account or zone; or, for a search PostgreSQL answers from a few index
-        entries, awaited on the loop (as few at a time per account or zone). A read of a
-        list's first matches already running for the same list at the same version is
-        waited for, and the page cut from what it read, instead of a second read."""
-        key = (pending.container.kind, pending.container.id)
-        if pending.run_async is not None:
-            start = partial(lane.run_async, key, partial(self.run_async, pending))
-        else:
-            start = partial(lane.run, key, partial(self.run, pending))
-        if pending.prefix is None or pending.memo_version is None:
-            return await start()
-        flight = (key, pending.query.matching, pending.query.order, pending.query.direction)
-        running = self._flights.get(flight)
-        if running is not None and running[0] == pending.memo_version:
+        entries, awaited on the loop (as few at a time per account or zone).
+
+        One read per filtered list and version at a time: a scan of a list already being
+        read at the same version waits for that read, then is answered from what it kept
+        (its page, or the list's first matches), or plans again (the count is known by
+        then; a second ask reads the first matches). So a burst of one search at another
+        page size after a write counts its matches once, not once per request."""
+        while True:
+            key = (pending.container.kind, pending.container.id)
+            if pending.run_async is not None:
+                start = partial(lane.run_async, key, partial(self.run_async, pending))
+            else:
+                start = partial(lane.run, key, partial(self.run, pending))
+            version, query = pending.memo_version, pending.query
+            if version is None or not query.filtered:
+                return await start()
+            flight = (key, query.matching, query.order, query.direction)
+            running = self._flights.get(flight)
+            if running is None or running[0] != version:
+                break
             await asyncio.wait([running[1]])
             kept = self._kept_meanwhile(pending)
             if kept is not None:
                 return kept
-            return await start()
+            if pending.access is not None:
+                pending = self.pending(pending.access, query) or pending
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._flights[flight] = (pending.memo_version, done)
+        self._flights[flight] = (version, done)
         try:
             return await start()
         finally:
-            if self._flights.get(flight) == (pending.memo_version, done):
+            if self._flights.get(flight) == (version, done):
                 del self._flights[flight]
             done.set_result(None)
 
