@@ -158,7 +158,7 @@ def test_other_pages_of_a_search_are_cut_from_its_first_matches_at_that_version_
     assert [t["name"] for t in first["result"]] == in_order[:4]
     pending = lists.find(credential, tenant.account, ListQuery(search="N-", per_page=6))
     assert isinstance(pending, PendingScan)
-    assert pending.prefix == 100  # asked again: the first matches, 100 at least
+    assert pending.prefix == 1000  # asked again: its first matches (all 30 here)
     assert [t["name"] for t in orjson.loads(lists.run(pending))["result"]] == in_order[:6]
     assert first["result_info"] == {
         "page": 1,
@@ -175,7 +175,7 @@ def test_other_pages_of_a_search_are_cut_from_its_first_matches_at_that_version_
         assert [t["name"] for t in body["result"]] == names, (per_page, page)
         assert body["result_info"]["total_count"] == 30
         assert body["result_info"]["count"] == len(names)
-    # The first read asked for 100 matches and found all 30: any page is cut from them.
+    # The second read asked for 1,000 matches and found all 30: any page is cut from them.
     everything = _body(lists.find(credential, tenant.account, ListQuery(search="N-", per_page=400)))
     assert len(orjson.loads(everything)["result"]) == 30
     assert checkouts == [] or all("container_versions" in s for s in checkouts), checkouts

@@ -2,18 +2,17 @@
 
 The page memo (`page_memo.PageMemo`) keeps whole pages, so the same search asked with another
 page size or page number is a new scan, and a search's scan is the expensive read (a walk of
-the account for a term most tokens share). Here a scan that misses reads the list's first
-matches instead of its one page (`PendingScan.prefix`: at least twice as far as the page
-reaches, at most `PREFIX` matches) and keeps each token's rendered JSON with its sort key and
-the count of all matches, under (container, filters, order, direction). Any page lying inside
-what was read is then cut from memory, whatever its size, at that version only: every token
-mutation moves the version, and an entry at another version is never used.
+the account for a term most tokens share). Here, when a list is asked a second time at one
+container version, its scan reads the list's first `PREFIX` matches instead of its one page
+(`PendingScan.prefix`) and keeps each token's rendered JSON with its sort key and the count
+of all matches, under (container, filters, order, direction). Any page lying inside what was
+read is then cut from memory, whatever its size, at that version only: every token mutation
+moves the version, and an entry at another version is never used. A list asked only once at
+a version costs what it did before: its first scan reads its page alone.
 
 A prefix is read from the first match at the version the caller's probe reported, so the
 pages cut from it are the pages `OFFSET` gives there (canonical, `list_walks`); a caller whose
-walk continues across a write is served by a seek from its own page instead. A list asked
-only once at a version costs what it did before: the first scan reads its page alone, and
-only a second one at the same version reads the first matches.
+walk continues across a write is served by a seek from its own page instead.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ __all__ = ["PREFIX", "PrefixMemo"]
 
 PREFIX = 1_000
 """The most matches one prefix holds (the largest page size)."""
-_FIRST = 100
-"""The fewest matches a prefix read asks for."""
 
 
 class _Prefix(NamedTuple):
@@ -65,19 +62,16 @@ class PrefixMemo:
     def to_read(self, container: Container, query: ListQuery, *, version: int) -> int | None:
         """How many first matches a scan for `query`'s page should read to keep: None the
         first time this list is asked at `version` (its page alone is read, as cheap as
-        before: most lists are asked once per version), and when the page ends past
-        `PREFIX`; else twice what the page needs or what is kept now, at least `_FIRST`, at
-        most `PREFIX`."""
+        before: most lists are asked once per version) and for a page ending past `PREFIX`;
+        else `PREFIX` (one read then holds every page a client can ask within it)."""
         stop = query.offset + query.per_page
         if not query.filtered or stop > PREFIX:
             return None
         key = self._key(container, query)
-        kept = self._lru.get(key)
-        held = len(kept.fragments) if kept is not None and kept.version == version else 0
-        if not held and self._asked.get(key) != version:
+        if self._asked.get(key) != version:
             self._asked.put(key, version)
             return None
-        return min(PREFIX, max(_FIRST, 2 * stop, 2 * held))
+        return PREFIX
 
     def page(
         self, container: Container, query: ListQuery, *, version: int
