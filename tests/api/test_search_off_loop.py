@@ -52,7 +52,12 @@ def statements(service: UseCases) -> Iterator[list[tuple[str, str, bool]]]:
 
 
 def _searches(seen: list[tuple[str, str, bool]]) -> list[tuple[str, str, bool]]:
-    return [s for s in seen if "search_key" in s[0] and "service_tokens" in s[0]]
+    # (Not the trigram sample plan choices read, in a thread of its own: `TABLESAMPLE`.)
+    return [
+        s
+        for s in seen
+        if "search_key" in s[0] and "service_tokens" in s[0] and "TABLESAMPLE" not in s[0]
+    ]
 
 
 @pytest.mark.parametrize("term", ["access", "ac", "n-7"])

@@ -165,6 +165,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.usage.start()  # API tokens' last_used_at, written behind
+        service.prepare()  # what search plans are chosen from, read in the background
         for job in background:
             job.start()
         # What is alive now lives as long as the process (modules, the app, its routes):

@@ -161,7 +161,7 @@ class Database:
                 engine.dialect,
                 token_total=self._token_total,
                 trigrams=self._trigrams,
-                refresh=self._refresh_plan_statistics,
+                refresh=self.refresh_plan_statistics,
             )
         self._refreshing = threading.Lock()
 
@@ -228,10 +228,11 @@ class Database:
             container, query, index_term=index_term, after=after, total=total
         )
 
-    def _refresh_plan_statistics(self) -> None:
-        """Re-read the number of tokens and the trigram sample in a thread of their own
-        (one at a time), for plan choices made where no statement is sent."""
-        if not self._refreshing.acquire(blocking=False):
+    def refresh_plan_statistics(self) -> None:
+        """On PostgreSQL, re-read the number of tokens and the trigram sample (when older
+        than their time to live) in a thread of their own, one at a time, for plan choices
+        made where no statement is sent (`loop_search_term`)."""
+        if self._async_searches is None or not self._refreshing.acquire(blocking=False):
             return
 
         def refresh() -> None:

@@ -72,6 +72,12 @@ class UseCases:
         """Whether short reads may run on an event loop (an embedded engine: no network)."""
         return self.database.inline_reads
 
+    def prepare(self) -> None:
+        """Start reading, in the background, what a search's plan is chosen from (the
+        number of tokens, the trigram sample), so that the first searches of a process find
+        it read (the app's start; nothing to read on SQLite)."""
+        self.database.refresh_plan_statistics()
+
     def close(self) -> None:
         """Close the database's pooled connections (a process's last act on it)."""
         self.database.dispose()
