@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from servicetokens.domain.permissions import Container
 from servicetokens.domain.tokens import ServiceToken
+from servicetokens.store.probe import reap_closed_loops
 from servicetokens.store.token_rows import token_from_row
 
 __all__ = ["AsyncTokenReads"]
@@ -63,6 +64,7 @@ class AsyncTokenReads:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
+            reap_closed_loops(self._loops)
             state = self._loops[loop] = _LoopState()
         answer: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
         state.waiting.setdefault(token_id, []).append(answer)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from servicetokens.store.versions import fold_versions
 
-__all__ = ["AsyncVersionProbe"]
+__all__ = ["AsyncVersionProbe", "reap_closed_loops"]
 
 _Key = tuple[str, str]
 _ONE = (
@@ -52,6 +52,22 @@ class _LoopState:
         self.runner: asyncio.Task[None] | None = None
 
 
+def reap_closed_loops(states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]) -> None:
+    """Close the connections of event loops that have closed, and forget them.
+
+    A server has one loop per worker for its whole life, but a process may run many loops
+    one after another (a test client that starts one per request, `asyncio.run` in a CLI):
+    a closed loop can never run its connection's close, and the loop and its connection
+    wait for the cyclic collector, holding a database session each meanwhile. Called when a
+    new loop appears, so at most one connection per live loop stays open."""
+    for loop, state in list(states.items()):
+        if loop.is_closed():
+            del states[loop]
+            connection, state.connection = state.connection, None
+            if connection is not None and not connection.closed:
+                connection.pgconn.finish()  # libpq's close: synchronous, needs no loop
+
+
 class AsyncVersionProbe:
     """`VersionStore.versions` for PostgreSQL, awaited on the event loop."""
 
@@ -67,6 +83,7 @@ class AsyncVersionProbe:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
+            reap_closed_loops(self._loops)
             state = self._loops[loop] = _LoopState()
         answer: asyncio.Future[tuple[int, int, int]] = loop.create_future()
         state.waiting.setdefault((kind, container_id), []).append(answer)
