@@ -19,11 +19,12 @@ from servicetokens.dashboard.http import (
     redirect,
     set_cookie,
 )
+from servicetokens.domain.sign_in import DEVICE_REMEMBERED
 from servicetokens.usecases.sign_in import SignInRefused
 
 __all__ = ["routes", "safe_next"]
 
-_DEVICE_MAX_AGE = 400 * 86_400  # browsers cap cookie lifetimes near 400 days
+_DEVICE_MAX_AGE = int(DEVICE_REMEMBERED.total_seconds())
 
 
 def safe_next(target: str) -> str:

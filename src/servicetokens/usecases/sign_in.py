@@ -19,7 +19,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +36,7 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.secrets import digest, new_api_key
 from servicetokens.domain.sign_in import (
     ADDRESS_RULE,
+    DEVICE_REMEMBERED,
     DEVICE_RULE,
     EMAIL_RULE,
     STALE_AFTER,
@@ -214,9 +215,7 @@ class DashboardAuth:
                 for k, r, f in found:
                     counted = after_failure(None if f is None else f[0], r, now=now)
                     tx.dashboard.put_attempts(k, counted, email=None if f is None else f[1])
-                tx.dashboard.prune_attempts(
-                    stale_before=now - STALE_AFTER, now=now, batch=_PRUNE_BATCH
-                )
+                self._prune(tx, now)
             stored = tx.dashboard.password_hash(email) if wait is None else None
         if wait is not None:
             seconds = max(1, int(wait.total_seconds() + 0.999))
@@ -248,6 +247,7 @@ class DashboardAuth:
                 tx.dashboard.put_attempts(address, taken_back(held[0], ADDRESS_RULE))
             tx.dashboard.clear_attempts(_email_key(email))
             tx.dashboard.put_attempts(_device_key(device), Attempts(0, now), email=email)
+            self._prune(tx, now)
             record_user_event(tx, email, "dashboard.sign_in", now=now, origin=origin)
         return SignedIn(session_id, device)
 
@@ -315,6 +315,16 @@ class DashboardAuth:
         except InvalidTag:
             return None
         return plain.decode()
+
+    @staticmethod
+    def _prune(tx: Transaction, now: datetime) -> None:
+        """Forget counts that no longer slow anyone, and browsers whose cookie has expired."""
+        tx.dashboard.prune_attempts(
+            stale_before=now - STALE_AFTER,
+            forget_devices_before=now - DEVICE_REMEMBERED,
+            now=now,
+            batch=_PRUNE_BATCH,
+        )
 
     @staticmethod
     def _device_of(tx: Transaction, device: str) -> str | None:
