@@ -85,7 +85,8 @@ def test_a_browser_unused_for_longer_than_its_cookie_lives_is_forgotten(
 ) -> None:
     sign_in(browser, people.email_a)
     old_device = browser.cookies.get("st_device")
-    assert old_device is not None and _device_known(dash_service, old_device)
+    assert old_device is not None
+    assert _device_known(dash_service, old_device)
     clock.advance(DEVICE_REMEMBERED - timedelta(days=1))
     with dashboard_app(dash_service) as other:  # someone else signs in: rows are pruned
         sign_in(other, people.email_b)
