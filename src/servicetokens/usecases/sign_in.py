@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
@@ -104,6 +104,8 @@ class Visitor:
     account_ids: tuple[str, ...]
     csrf_token: str
     """What every state-changing form of this session must carry."""
+    account_names: dict[str, str] = field(default_factory=dict)
+    """Each account's name by id, read when the person has more than one (the switcher)."""
 
 
 def _session_digest(session_id: str) -> bytes:
@@ -261,6 +263,8 @@ class DashboardAuth:
         with self._database.read() as tx:
             session = tx.dashboard.session(id_digest)
             user = None if session is None else tx.principals.user(session.email)
+            several = user is not None and len(user.account_ids) > 1
+            names = tx.containers.account_names(user.account_ids) if user and several else {}
         if session is None or user is None or not session.alive(now):
             return None
         if now - session.last_used_at >= _TOUCH_EVERY:
@@ -269,7 +273,7 @@ class DashboardAuth:
                 tx.dashboard.touch_session(id_digest, now=now, idle_until=idle_until)
         grants = tuple(Grant(ContainerKind.ACCOUNT, a, Permission.WRITE) for a in user.account_ids)
         principal = Principal(PrincipalKind.USER, user.email, grants, origin=origin)
-        return Visitor(principal, user.account_ids, csrf_token_for(session_id))
+        return Visitor(principal, user.account_ids, csrf_token_for(session_id), names)
 
     def sign_out(self, session_id: str | None, *, origin: str | None = None) -> None:
         """End the session (nothing when there is none)."""
