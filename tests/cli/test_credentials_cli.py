@@ -1,6 +1,6 @@
-"""`users rotate-key`, `users remove`, `api-tokens list` and `api-tokens create --expires-in`:
-their JSON shapes are a contract, their refusals are clear, and no token is ever printed
-twice."""
+"""`users rotate-key`, `users add-account`, `users remove`, `api-tokens list` and
+`api-tokens create --expires-in`: their JSON shapes are a contract, their refusals are clear,
+and no token is ever printed twice."""
 
 from __future__ import annotations
 
@@ -99,6 +99,30 @@ def test_remove_user(db: str, setup: dict[str, str]) -> None:
     assert "not a member" in _text(again.stderr)
     # The email is free again: a new user may take it.
     run_json(db, "users", "create", "gone@example.com", "--account", setup["other"])
+
+
+def test_add_account_gives_a_user_a_second_account(db: str, setup: dict[str, str]) -> None:
+    user = run_json(db, "users", "create", "two@example.com", "--account", setup["account"])
+    added = run_json(db, "users", "add-account", "Two@Example.com", "--account", setup["other"])
+    assert added == {"email": "two@example.com", "account_id": setup["other"], "member": True}
+    service = build_service(Settings(database_url=db))
+    try:
+        principal = service.authentication.principal_for_api_key(user["email"], user["api_key"])
+        assert {g.id for g in principal.grants} == {setup["account"], setup["other"]}
+    finally:
+        service.database.engine.dispose()
+    for args, message in (
+        (("two@example.com", "--account", setup["other"]), "already a member of account"),
+        (("nobody@example.com", "--account", setup["other"]), "no user nobody@example.com"),
+        (("two@example.com", "--account", "0" * 32), "no account"),
+    ):
+        refused = run(db, "users", "add-account", *args, check=False)
+        assert refused.returncode == 1
+        assert message in _text(refused.stderr)
+        assert refused.stdout == ""
+    # Removed from the first account, the user keeps the second (and its key).
+    kept = run_json(db, "users", "remove", "two@example.com", "--account", setup["account"])
+    assert kept["user_deleted"] is False
 
 
 def test_api_tokens_list_json_shape(db: str, setup: dict[str, str]) -> None:

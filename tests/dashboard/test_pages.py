@@ -62,20 +62,38 @@ def test_cookies_are_httponly_and_samesite(browser: TestClient, people: People) 
     assert "Secure" not in session  # plain HTTP here; HTTPS requests get Secure
 
 
-def test_secure_cookie_over_https(dash_service: UseCases, people: People) -> None:
+def test_over_https_cookies_are_secure_and_host_only(
+    dash_service: UseCases, people: People
+) -> None:
+    """Over HTTPS every dashboard cookie is `Secure` and named `__Host-...` (the browser
+    keeps it only if this host set it for `/` with no `Domain`, so a sibling subdomain
+    cannot plant one); a cookie under the plain name is not read there."""
     from tests.dashboard.conftest import dashboard_app
 
     with dashboard_app(dash_service) as client:
         client.base_url = client.base_url.copy_with(scheme="https")  # type: ignore[misc]
         form = client.get("https://testserver/sign-in")
+        pre = form.headers["set-cookie"]
+        assert pre.startswith("__Host-st_signin=")
         response = client.post(
             "https://testserver/sign-in",
             data={"csrf_token": csrf_of(form.text), "email": people.email_a, "password": PASSWORD},
         )
-        session = next(
-            c for c in response.headers.get_list("set-cookie") if c.startswith("st_session=")
-        )
-        assert "Secure" in session
+        assert response.status_code == 303, response.text
+        cookies = response.headers.get_list("set-cookie")
+        for name in ("__Host-st_session=", "__Host-st_device="):
+            made = next(c for c in cookies if c.startswith(name))
+            assert "Secure" in made
+            assert "Path=/" in made
+            assert "Domain" not in made
+        assert not any(c.startswith(("st_session=", "st_device=")) for c in cookies)
+        tokens = f"https://testserver/accounts/{people.account_a}/tokens"
+        assert client.get(tokens).status_code == 200  # the __Host- session is the session
+        session = client.cookies.get("__Host-st_session")
+        assert session is not None
+        client.cookies.clear()
+        client.cookies.set("st_session", session)  # the same id under the plain name
+        assert client.get(tokens).status_code == 303  # not read over HTTPS: sign in first
 
 
 def test_wrong_password_is_refused_beside_the_form(browser: TestClient, people: People) -> None:

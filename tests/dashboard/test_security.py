@@ -146,12 +146,31 @@ def test_a_removed_membership_takes_effect_at_once(
 ) -> None:
     other = dash_service.admin.create_account("C")
     dash_service.admin.create_user("second@example.com", account_id=other)
-    with dash_service.database.write() as tx:
-        tx.principals.add_membership(people.email_a, other)
+    dash_service.admin.add_user_to_account(people.email_a, account_id=other)
     sign_in(browser, people.email_a)
     assert browser.get(f"/accounts/{other}/tokens").status_code == 200
     dash_service.admin.remove_user(people.email_a, account_id=other)
     assert browser.get(f"/accounts/{other}/tokens").status_code == 404
+
+
+def test_the_account_switcher_names_only_the_users_own_accounts(
+    browser: TestClient, people: People, dash_service: UseCases
+) -> None:
+    second = dash_service.admin.create_account("Second <b>& Co</b>")
+    sign_in(browser, people.email_a)
+    page = browser.get(f"/accounts/{people.account_a}/tokens").text
+    assert 'aria-label="Accounts"' not in page  # one account: no switcher
+    dash_service.admin.add_user_to_account(people.email_a, account_id=second)
+    page = browser.get(f"/accounts/{people.account_a}/tokens").text
+    switcher = page[
+        page.index('aria-label="Accounts"') : page.index(
+            "</nav>", page.index('aria-label="Accounts"')
+        )
+    ]
+    assert f'href="/accounts/{people.account_a}/tokens" aria-current="page">A</a>' in switcher
+    assert f'href="/accounts/{second}/tokens">Second &lt;b&gt;&amp; Co&lt;/b&gt;</a>' in switcher
+    assert people.account_b not in page  # B's account is named nowhere
+    assert ">B<" not in switcher
 
 
 def test_the_session_id_is_stored_only_as_a_digest(

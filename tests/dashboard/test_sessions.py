@@ -4,12 +4,14 @@ signing in again ends the session the browser held."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from starlette.testclient import TestClient
 
 from servicetokens.bootstrap import build_service
 from servicetokens.config import Settings
+from servicetokens.domain.sign_in import DEVICE_REMEMBERED
 from servicetokens.usecases.facade import UseCases
 from tests.clocks import HandClock
 from tests.dashboard.conftest import PASSWORD, People, csrf_of, dashboard_app, make_people, sign_in
@@ -70,3 +72,29 @@ def test_a_planted_cookie_is_ended_by_signing_in(
     browser.cookies.set("st_session", planted)
     sign_in(browser, people.email_a)
     assert dash_service.people.resume(planted) is None
+
+
+def _device_known(service: UseCases, device: str) -> bool:
+    key = "device:" + hashlib.sha256(device.encode()).hexdigest()
+    with service.database.read() as tx:
+        return tx.dashboard.attempts(key) is not None
+
+
+def test_a_browser_unused_for_longer_than_its_cookie_lives_is_forgotten(
+    browser: TestClient, people: People, dash_service: UseCases, clock: HandClock
+) -> None:
+    sign_in(browser, people.email_a)
+    old_device = browser.cookies.get("st_device")
+    assert old_device is not None
+    assert _device_known(dash_service, old_device)
+    clock.advance(DEVICE_REMEMBERED - timedelta(days=1))
+    with dashboard_app(dash_service) as other:  # someone else signs in: rows are pruned
+        sign_in(other, people.email_b)
+        recent_device = other.cookies.get("st_device")
+    assert recent_device is not None
+    assert _device_known(dash_service, old_device)  # still within its cookie's life
+    clock.advance(timedelta(days=2))
+    with dashboard_app(dash_service) as third:
+        sign_in(third, people.email_b)
+    assert not _device_known(dash_service, old_device)  # its cookie has expired by now
+    assert _device_known(dash_service, recent_device)

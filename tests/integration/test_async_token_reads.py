@@ -5,6 +5,7 @@ connection the server dropped replaced by the next read."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import psycopg
@@ -95,3 +96,40 @@ def test_a_dropped_connection_fails_one_read_and_the_next_reconnects(pg_service:
     assert again is not None
     assert first.id == again.id == token.id
     assert isinstance(failure, OperationalError)  # a database error, never a 500's crash
+
+
+@pytest.mark.postgres
+def test_loops_that_closed_leave_no_session_open(pg_service: UseCases) -> None:
+    """A process that runs loop after loop (a test client starts one per request) keeps at
+    most one probe and one read connection open: a closed loop's are closed when the next
+    loop first asks. Without that, each loop's sessions waited for the cyclic collector,
+    and a long property-based run exhausted the server's `max_connections`."""
+    a = pg_service.admin.create_account("A")
+    mine = Container(ContainerKind.ACCOUNT, a, a)
+    token = _tokens(pg_service, mine, 1)[0]
+    database = pg_service.database
+    url = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def sessions() -> int:
+        with psycopg.connect(url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def one_request() -> None:  # as a request would: the probe, then the read
+        await database.probe_versions_async(ContainerKind.ACCOUNT, a)
+        assert await database.token_async(mine, token.id) is not None
+
+    database.engine.dispose()
+    before = sessions()
+    gc.disable()  # the collector would close some of them by chance; the reaping must
+    try:
+        for _ in range(12):
+            asyncio.run(one_request())  # a new loop each time, never `close_async`
+        during = sessions()
+    finally:
+        gc.enable()
+    assert during - before <= 2  # the last loop's probe and read connections

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -117,6 +118,39 @@ def test_policies_per_account_are_capped(
         f"{alerting(world.account_a)}/policies", headers=World.bearer(world.write_a)
     )
     assert len(listed.json()["result"]) == 3
+
+
+def test_concurrent_creates_never_pass_the_cap(
+    capped_api: TestClient, capped: UseCases, receiver: Receiver
+) -> None:
+    """Creates racing each other (PostgreSQL's READ COMMITTED would let each count the
+    others' rows as absent) still stop at the cap: the account's notifications lock."""
+    world = make_world(capped)
+    webhook_id = ok(_webhook(capped_api, world.account_a, world.write_a, receiver.url), 201)[
+        "result"
+    ]["id"]
+
+    def create(n: int) -> int:
+        answer = _policy(capped_api, world.account_a, world.write_a, [webhook_id], name=f"r{n}")
+        return int(answer.status_code)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = Counter(pool.map(create, range(24)))
+    assert statuses == Counter({200: 3, 400: 21})
+    listed = capped_api.get(
+        f"{alerting(world.account_a)}/policies", headers=World.bearer(world.write_a)
+    )
+    assert len(listed.json()["result"]) == 3
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        made = Counter(
+            pool.map(
+                lambda _: (
+                    _webhook(capped_api, world.account_a, world.write_a, receiver.url).status_code
+                ),
+                range(12),
+            )
+        )
+    assert made == Counter({201: 1, 400: 11})  # one more destination fits beside the first
 
 
 def test_webhooks_per_policy_are_capped(

@@ -190,6 +190,20 @@ def users_rotate_key(
     )
 
 
+@users_app.command("add-account")
+def users_add_account(
+    ctx: typer.Context, email: str, account: AccountOption, as_json: JsonFlag = False
+) -> None:
+    """Make an existing user a member of another account too (same key and password)."""
+    with refusals():
+        admin_for(ctx).add_user_to_account(email, account_id=account)
+    emit(
+        {"email": email.strip().lower(), "account_id": account, "member": True},
+        as_json=as_json,
+        title="user added to account",
+    )
+
+
 @users_app.command("remove")
 def users_remove(
     ctx: typer.Context, email: str, account: AccountOption, as_json: JsonFlag = False

@@ -35,6 +35,8 @@ __all__ = [
     "FormRefused",
     "Page",
     "Seen",
+    "cookie",
+    "delete_cookie",
     "origin_of",
     "read_form",
     "redirect",
@@ -100,18 +102,39 @@ def _https(request: Request) -> bool:
     return resolved.trusted_peer and request.headers.get("x-forwarded-proto") == "https"
 
 
+def _cookie_name(request: Request, name: str) -> str:
+    # Over HTTPS the `__Host-` prefix: a browser keeps such a cookie only if this host set it
+    # `Secure`, for `/`, with no `Domain`, so a sibling subdomain or a plain-HTTP answer
+    # cannot plant or shadow it (cookie tossing).
+    return f"__Host-{name}" if _https(request) else name
+
+
+def cookie(request: Request, name: str, default: str | None = None) -> str | None:
+    """The value of one of the dashboard's cookies, under the name the scheme gives it."""
+    return request.cookies.get(_cookie_name(request, name), default)
+
+
 def set_cookie(
     request: Request, response: Response, name: str, value: str, *, max_age: int | None
 ) -> None:
-    """Set an `HttpOnly`, `SameSite=Lax` cookie for the whole site (`Secure` over HTTPS)."""
+    """Set an `HttpOnly`, `SameSite=Lax` cookie for the whole site (`Secure` and named with
+    the `__Host-` prefix over HTTPS)."""
+    https = _https(request)
     response.set_cookie(
-        name,
+        _cookie_name(request, name),
         value,
         max_age=max_age,
         path="/",
         httponly=True,
         samesite="lax",
-        secure=_https(request),
+        secure=https,
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    """Tell the browser to drop one of the dashboard's cookies."""
+    response.delete_cookie(
+        _cookie_name(request, name), path="/", httponly=True, samesite="lax", secure=_https(request)
     )
 
 
@@ -200,7 +223,7 @@ class Page:
 
     async def visitor(self, request: Request) -> Seen | None:
         """The signed-in visitor of this request, or None."""
-        session_id = request.cookies.get(SESSION_COOKIE)
+        session_id = cookie(request, SESSION_COOKIE)
         if not session_id:
             return None
         visitor = await run_in_threadpool(
@@ -211,7 +234,7 @@ class Page:
 
 def pre_session_token(request: Request) -> str:
     """The sign-in form's CSRF token: the one in the pre-session cookie, or a new one."""
-    existing = request.cookies.get(PRE_SESSION_COOKIE, "")
+    existing = cookie(request, PRE_SESSION_COOKIE, "") or ""
     return existing if 20 <= len(existing) <= 64 else secrets.token_urlsafe(24)
 
 

@@ -13,17 +13,20 @@ from servicetokens.dashboard.http import (
     SESSION_COOKIE,
     FormRefused,
     Page,
+    cookie,
+    delete_cookie,
     origin_of,
     pre_session_token,
     read_form,
     redirect,
     set_cookie,
 )
+from servicetokens.domain.sign_in import DEVICE_REMEMBERED
 from servicetokens.usecases.sign_in import SignInRefused
 
 __all__ = ["routes", "safe_next"]
 
-_DEVICE_MAX_AGE = 400 * 86_400  # browsers cap cookie lifetimes near 400 days
+_DEVICE_MAX_AGE = int(DEVICE_REMEMBERED.total_seconds())
 
 
 def safe_next(target: str) -> str:
@@ -72,7 +75,7 @@ def routes(page: Page) -> list[BaseRoute]:
         return sign_in_form(request, token=pre_session_token(request))
 
     async def sign_in(request: Request) -> Response:
-        expected = request.cookies.get(PRE_SESSION_COOKIE, "")
+        expected = cookie(request, PRE_SESSION_COOKIE, "") or ""
         try:
             form = await read_form(request, csrf_token=expected)
         except FormRefused as exc:
@@ -86,7 +89,7 @@ def routes(page: Page) -> list[BaseRoute]:
                 email,
                 password,
                 origin=origin_of(request),
-                device=request.cookies.get(DEVICE_COOKIE),
+                device=cookie(request, DEVICE_COOKIE),
             )
         except SignInRefused as exc:
             status = 401 if exc.retry_after is None else 429
@@ -102,7 +105,7 @@ def routes(page: Page) -> list[BaseRoute]:
         # session, and a cookie planted before sign-in (fixation) never outlives it.
         await run_in_threadpool(
             page.service.people.sign_out,
-            request.cookies.get(SESSION_COOKIE),
+            cookie(request, SESSION_COOKIE),
             origin=origin_of(request),
         )
         response = redirect(safe_next(form.get("next", "/")))
@@ -114,7 +117,7 @@ def routes(page: Page) -> list[BaseRoute]:
             max_age=int(page.service.people.lifetime.total_seconds()),
         )
         set_cookie(request, response, DEVICE_COOKIE, signed.device, max_age=_DEVICE_MAX_AGE)
-        response.delete_cookie(PRE_SESSION_COOKIE, path="/")
+        delete_cookie(request, response, PRE_SESSION_COOKIE)
         return response
 
     async def sign_out(request: Request) -> Response:
@@ -125,7 +128,7 @@ def routes(page: Page) -> list[BaseRoute]:
                 page.service.people.sign_out, seen.session_id, origin=origin_of(request)
             )
         response = redirect("/sign-in")
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        delete_cookie(request, response, SESSION_COOKIE)
         return response
 
     async def guarded_sign_out(request: Request) -> Response:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 __all__ = [
     "ADDRESS_RULE",
+    "DEVICE_REMEMBERED",
     "DEVICE_RULE",
     "EMAIL_RULE",
     "STALE_AFTER",
@@ -72,6 +73,10 @@ DEVICE_RULE = ThrottleRule(5, timedelta(minutes=15), timedelta(seconds=30), time
 
 STALE_AFTER = max(r.window + r.max_block for r in (ADDRESS_RULE, EMAIL_RULE, DEVICE_RULE))
 """A count this old has neither a window nor a block running: it is as good as none."""
+
+DEVICE_REMEMBERED = timedelta(days=400)
+"""How long a browser's device cookie lives after its last sign-in (browsers cap cookie
+lifetimes near 400 days); a known browser's row unused for longer is forgotten."""
 
 
 def address_key(origin: str | None) -> str:

@@ -36,6 +36,15 @@ class ContainerStore(Session):
         name = self._conn.execute(select(zones.c.name).where(zones.c.id == zone_id)).scalar()
         return None if name is None else str(name)
 
+    def account_names(self, account_ids: tuple[str, ...]) -> dict[str, str]:
+        """The names of those accounts that exist, by id."""
+        if not account_ids:
+            return {}
+        rows = self._conn.execute(
+            select(accounts.c.id, accounts.c.name).where(accounts.c.id.in_(account_ids))
+        )
+        return {str(row.id): str(row.name) for row in rows}
+
     def add_account(self, account_id: str, name: str, *, now: datetime) -> None:
         """Store a new account."""
         self._conn.execute(

@@ -183,17 +183,28 @@ class DashboardStore(Session):
         statement = self._dialect.upsert(login_throttle).values(key=key, **values)
         self._conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=values))
 
-    def prune_attempts(self, *, stale_before: datetime, now: datetime, batch: int) -> None:
+    def prune_attempts(
+        self, *, stale_before: datetime, forget_devices_before: datetime, now: datetime, batch: int
+    ) -> None:
         """Forget up to `batch` counts of addresses and emails whose window began before
         `stale_before` and whose block (if any) has ended: they are as good as none. Known
-        browsers' rows (with an email) are kept."""
+        browsers' rows (with an email) are kept until their last use is older than
+        `forget_devices_before` (their cookie has expired in the browser by then)."""
         table = login_throttle
+        ended = table.c.blocked_until.is_(None) | (table.c.blocked_until <= to_micros(now))
         stale = (
             select(table.c.key)
             .where(
-                table.c.email.is_(None),
-                table.c.window_started_at < to_micros(stale_before),
-                table.c.blocked_until.is_(None) | (table.c.blocked_until <= to_micros(now)),
+                (
+                    table.c.email.is_(None)
+                    & (table.c.window_started_at < to_micros(stale_before))
+                    & ended
+                )
+                | (
+                    table.c.email.is_not(None)
+                    & (table.c.window_started_at < to_micros(forget_devices_before))
+                    & ended
+                )
             )
             .limit(batch)
         )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -42,18 +41,30 @@ PgConnection = psycopg.AsyncConnection[Any]
 
 
 class _PerLoop(Generic[S]):
-    """A value per event loop, made on first use there and dropped with the loop."""
+    """A value per event loop, made on first use there, dropped once the loop has closed.
 
-    def __init__(self, make: Callable[[], S]) -> None:
+    A server has one loop per worker for its whole life, but a process may run many loops
+    one after another (a test client that starts one per request, `asyncio.run` in a CLI):
+    a closed loop can never run its connections' close, and left to the cyclic collector
+    they would hold a database session each meanwhile. So the loops are held (not weakly:
+    a loop freed first would take its value out of reach) until a new loop appears; then
+    the values of loops that have closed are handed to `reap` and dropped. At most the
+    live loops' connections, and the last closed loop's, stay open."""
+
+    def __init__(self, make: Callable[[], S], *, reap: Callable[[S], None] | None = None) -> None:
         self._make = make
-        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, S] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._reap = reap
+        self._values: dict[asyncio.AbstractEventLoop, S] = {}
 
     def get(self) -> S:
         loop = asyncio.get_running_loop()
         value = self._values.get(loop)
         if value is None:
+            for other, state in list(self._values.items()):
+                if other.is_closed():
+                    del self._values[other]
+                    if self._reap is not None:
+                        self._reap(state)
             value = self._values[loop] = self._make()
         return value
 
@@ -75,7 +86,7 @@ class LoopConnections:
     def __init__(self, url: URL, *, size: int = 1, what: str = "read") -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._what = what
-        self._loops = _PerLoop(lambda: _Connections(size))
+        self._loops = _PerLoop(lambda: _Connections(size), reap=_finish)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[PgConnection]:
@@ -106,6 +117,14 @@ class LoopConnections:
             for connection in state.idle:
                 await _close(connection)
             state.idle.clear()
+
+
+def _finish(state: _Connections) -> None:
+    """Close a closed loop's idle connections without that loop (libpq's close)."""
+    for connection in state.idle:
+        if not connection.closed:
+            connection.pgconn.finish()
+    state.idle.clear()
 
 
 async def _close(connection: PgConnection | None) -> None:

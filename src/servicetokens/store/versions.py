@@ -47,6 +47,7 @@ _CONTROL_PLANE = "control_plane"
 """The container_kind of an account's control-plane version row."""
 
 _CONTROL_PLANE_LOCK = 1 << 61
+_NOTIFICATIONS_LOCK = 1 << 62
 
 _KEYS = "keys_"
 """Prefix of the container_kind of a container's keys-version row (`bump_keys`)."""
@@ -182,6 +183,12 @@ class VersionStore(Session):
         token, an application claiming a hostname) then see no concurrent change."""
         # 60 bits of the account id, well away from the migration lock's key.
         self._dialect.advisory_lock(self._conn, _CONTROL_PLANE_LOCK | int(account_id[:15], 16))
+
+    def lock_notifications(self, account_id: str) -> None:
+        """Serialise, until this transaction ends, with every other write to the account's
+        notification destinations and policies (PostgreSQL; an SQLite write transaction
+        holds the database lock already), so their per-account caps hold exactly."""
+        self._dialect.advisory_lock(self._conn, _NOTIFICATIONS_LOCK | int(account_id[:15], 16))
 
     def bump_control_plane(self, account_id: str) -> None:
         """Advance the account's control-plane version (policies, applications,

@@ -213,6 +213,28 @@ class Admin:
             )
         return IssuedCredential(email, key)
 
+    def add_user_to_account(self, email: str, *, account_id: str) -> None:
+        """Make an existing user a member of one more account (the dashboard then offers an
+        account switcher); their key and password are unchanged."""
+        email = normal_email(email)
+        with self._database.write() as tx:
+            if tx.containers.get(ContainerKind.ACCOUNT, account_id) is None:
+                raise ValidationError(f"no account {account_id}")
+            user = tx.principals.user(email)
+            if user is None:
+                raise ValidationError(f"no user {email}")
+            if account_id in user.account_ids:
+                raise ValidationError(f"{email} is already a member of account {account_id}")
+            tx.principals.add_membership(email, account_id)
+            record_operator_change(
+                tx,
+                "user.add_membership",
+                now=self._clock(),
+                account_id=account_id,
+                target=email,
+                credentials=True,
+            )
+
     def remove_user(self, email: str, *, account_id: str) -> bool:
         """End a user's membership of `account_id`; the user (and their key) is deleted when
         no membership remains. Returns whether the user was deleted."""

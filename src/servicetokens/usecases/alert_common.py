@@ -64,6 +64,13 @@ class NotificationScope:
         """The account the request names, once `principal` holds `need` on it."""
         return self.authorization.require(principal, ref, need)
 
-    def write(self, unit: Callable[[Transaction, datetime], T]) -> T:
-        """`unit(tx, now)` in a committed write transaction."""
-        return self.database.run_write(lambda tx: unit(tx, self.clock()))
+    def write(self, unit: Callable[[Transaction, datetime], T], *, account_id: str) -> T:
+        """`unit(tx, now)` in a committed write transaction holding the account's
+        notifications lock: the caps on destinations and policies, and a policy's check that
+        its destinations exist, see no concurrent create or delete (PostgreSQL)."""
+
+        def locked(tx: Transaction) -> T:
+            tx.versions.lock_notifications(account_id)
+            return unit(tx, self.clock())
+
+        return self.database.run_write(locked)

@@ -155,7 +155,7 @@ class WebhookDestinations:
             )
             return webhook
 
-        return self._scope.write(unit)
+        return self._scope.write(unit, account_id=account.account_id)
 
     def update(
         self, principal: Principal, ref: ContainerRef, webhook_id: str, body: object
@@ -202,7 +202,7 @@ class WebhookDestinations:
             )
             return webhook
 
-        return self._scope.write(unit)
+        return self._scope.write(unit, account_id=account.account_id)
 
     def delete(self, principal: Principal, ref: ContainerRef, webhook_id: str) -> None:
         """Remove a destination (Write): from every policy of the account too, and its
@@ -229,7 +229,7 @@ class WebhookDestinations:
                 name=webhook.name,
             )
 
-        self._scope.write(unit)
+        self._scope.write(unit, account_id=account.account_id)
 
     def seal_stored(self) -> int:
         """Seal the secrets of destinations stored before secrets were sealed (the API

@@ -110,7 +110,7 @@ class NotificationPolicies:
             self._record(tx, principal, "create", policy, now)
             return PolicyWrite(policy, _notices(fields))
 
-        return self._scope.write(unit)
+        return self._scope.write(unit, account_id=account.account_id)
 
     def update(
         self, principal: Principal, ref: ContainerRef, policy_id: str, body: object
@@ -129,7 +129,7 @@ class NotificationPolicies:
             self._record(tx, principal, "update", policy, now)
             return PolicyWrite(policy, _notices(fields))
 
-        return self._scope.write(unit)
+        return self._scope.write(unit, account_id=account.account_id)
 
     def delete(self, principal: Principal, ref: ContainerRef, policy_id: str) -> None:
         """Remove a policy (Write); what it queued is still delivered."""
@@ -141,7 +141,7 @@ class NotificationPolicies:
             tx.alert_state.forget_policy(policy.id)
             self._record(tx, principal, "delete", policy, now)
 
-        self._scope.write(unit)
+        self._scope.write(unit, account_id=account.account_id)
 
     @staticmethod
     def _record(

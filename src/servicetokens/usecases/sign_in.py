@@ -18,8 +18,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +36,7 @@ from servicetokens.domain.permissions import (
 from servicetokens.domain.secrets import digest, new_api_key
 from servicetokens.domain.sign_in import (
     ADDRESS_RULE,
+    DEVICE_REMEMBERED,
     DEVICE_RULE,
     EMAIL_RULE,
     STALE_AFTER,
@@ -103,6 +104,8 @@ class Visitor:
     account_ids: tuple[str, ...]
     csrf_token: str
     """What every state-changing form of this session must carry."""
+    account_names: dict[str, str] = field(default_factory=dict)
+    """Each account's name by id, read when the person has more than one (the switcher)."""
 
 
 def _session_digest(session_id: str) -> bytes:
@@ -214,9 +217,7 @@ class DashboardAuth:
                 for k, r, f in found:
                     counted = after_failure(None if f is None else f[0], r, now=now)
                     tx.dashboard.put_attempts(k, counted, email=None if f is None else f[1])
-                tx.dashboard.prune_attempts(
-                    stale_before=now - STALE_AFTER, now=now, batch=_PRUNE_BATCH
-                )
+                self._prune(tx, now)
             stored = tx.dashboard.password_hash(email) if wait is None else None
         if wait is not None:
             seconds = max(1, int(wait.total_seconds() + 0.999))
@@ -248,6 +249,7 @@ class DashboardAuth:
                 tx.dashboard.put_attempts(address, taken_back(held[0], ADDRESS_RULE))
             tx.dashboard.clear_attempts(_email_key(email))
             tx.dashboard.put_attempts(_device_key(device), Attempts(0, now), email=email)
+            self._prune(tx, now)
             record_user_event(tx, email, "dashboard.sign_in", now=now, origin=origin)
         return SignedIn(session_id, device)
 
@@ -261,6 +263,8 @@ class DashboardAuth:
         with self._database.read() as tx:
             session = tx.dashboard.session(id_digest)
             user = None if session is None else tx.principals.user(session.email)
+            several = user is not None and len(user.account_ids) > 1
+            names = tx.containers.account_names(user.account_ids) if user and several else {}
         if session is None or user is None or not session.alive(now):
             return None
         if now - session.last_used_at >= _TOUCH_EVERY:
@@ -269,7 +273,7 @@ class DashboardAuth:
                 tx.dashboard.touch_session(id_digest, now=now, idle_until=idle_until)
         grants = tuple(Grant(ContainerKind.ACCOUNT, a, Permission.WRITE) for a in user.account_ids)
         principal = Principal(PrincipalKind.USER, user.email, grants, origin=origin)
-        return Visitor(principal, user.account_ids, csrf_token_for(session_id))
+        return Visitor(principal, user.account_ids, csrf_token_for(session_id), names)
 
     def sign_out(self, session_id: str | None, *, origin: str | None = None) -> None:
         """End the session (nothing when there is none)."""
@@ -315,6 +319,16 @@ class DashboardAuth:
         except InvalidTag:
             return None
         return plain.decode()
+
+    @staticmethod
+    def _prune(tx: Transaction, now: datetime) -> None:
+        """Forget counts that no longer slow anyone, and browsers whose cookie has expired."""
+        tx.dashboard.prune_attempts(
+            stale_before=now - STALE_AFTER,
+            forget_devices_before=now - DEVICE_REMEMBERED,
+            now=now,
+            batch=_PRUNE_BATCH,
+        )
 
     @staticmethod
     def _device_of(tx: Transaction, device: str) -> str | None:
