@@ -154,8 +154,8 @@ class ListPages:
 
     async def scan(self, pending: PendingScan, lane: ScanLane) -> bytes:
         """The body of `pending`'s page, read in the scan lane: in its threads, a few at a
-        time per account or zone; or, for a search PostgreSQL answers from a few index
-        entries, awaited on the loop (as few at a time per account or zone).
+        time per account (its zones included); or, for a search PostgreSQL answers from a
+        few index entries, awaited on the loop (as few at a time per account).
 
         One read per filtered list and version at a time: a scan of a list already being
         read at the same version waits for that read, then is answered from what it kept
@@ -164,10 +164,13 @@ class ListPages:
         page size after a write counts its matches once, not once per request."""
         while True:
             key = (pending.container.kind, pending.container.id)
+            # The lane's slots are the account's: its zones share them, so an account with
+            # many zones holds no more of the lane (or of the loop's search connections).
+            owner = pending.container.account_id
             if pending.run_async is not None:
-                start = partial(lane.run_async, key, partial(self.run_async, pending))
+                start = partial(lane.run_async, owner, partial(self.run_async, pending))
             else:
-                start = partial(lane.run, key, partial(self.run, pending))
+                start = partial(lane.run, owner, partial(self.run, pending))
             version, query = pending.memo_version, pending.query
             if version is None or not query.filtered:
                 return await start()
