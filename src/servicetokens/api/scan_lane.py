@@ -2,9 +2,10 @@
 
 Off the event loop, in a few threads of their own at a lower CPU priority, so that neither
 the loop nor the shared thread pool (which serves every other request, and on PostgreSQL every
-list page) waits for them; and fairly, at most `per_container` scans at a time for one
-key (the API's is the owning account, so an account's zones share its slots), so that one caller's burst of searches queues behind itself and not in front
-of other accounts' work (a container never holds every thread).
+list page) waits for them; and fairly, at most `per_container` scans at a time for one key
+(the API's is the owning account, so an account's zones share its slots), so that one
+caller's burst of searches queues behind itself and not in front of other accounts' work (a
+container never holds every thread).
 """
 
 from __future__ import annotations
