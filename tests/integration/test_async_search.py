@@ -170,3 +170,36 @@ def test_a_dropped_search_connection_fails_one_search_and_the_next_reconnects(
     first, again, failure = asyncio.run(scenario())
     assert [t.name for t in first.tokens] == [t.name for t in again.tokens] == ["alpha-1"]
     assert isinstance(failure, OperationalError)  # a database error, never a 500's crash
+
+
+def test_a_search_on_the_loop_is_bounded_by_the_statement_timeout_of_the_pool(
+    pg_service: UseCases,
+) -> None:
+    # Connected directly, every pooled connection runs under a statement timeout (10 s): a
+    # search read on the event loop must be bounded as the same search in the lane is, not
+    # hold one of the loop's few search connections for as long as the server takes.
+    a = pg_service.admin.create_account("A")
+    mine = Container(ContainerKind.ACCOUNT, a, a)
+    _seed(pg_service, a, ["alpha-1"])
+    database = pg_service.database
+    url = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with database.single_read() as tx:
+        assert tx.connection.exec_driver_sql("SHOW statement_timeout").scalar_one() == "10s"
+
+    async def scenario() -> BaseException:
+        try:
+            # Another session holds the table, so the search waits for as long as it may.
+            with psycopg.connect(url) as holder:
+                holder.execute("LOCK TABLE service_tokens IN ACCESS EXCLUSIVE MODE")
+                search = database.search_page_async(
+                    mine, ListQuery(search="alpha-1"), index_term="alpha", after=None, total=None
+                )
+                with pytest.raises(Exception) as failed:  # noqa: PT011 (either, told apart below)
+                    await asyncio.wait_for(search, timeout=20)
+                holder.rollback()
+            return failed.value
+        finally:
+            await database.close_async()
+
+    failure = asyncio.run(scenario())
+    assert isinstance(failure, OperationalError), repr(failure)  # 503, not an endless wait

@@ -27,12 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Select
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy import Engine, Select
 from sqlalchemy.sql.compiler import Compiled
 
 from servicetokens.domain.paging import ListQuery, SeekKey
 from servicetokens.domain.permissions import Container
+from servicetokens.store.engine import startup_options
 from servicetokens.store.loop_connections import LoopConnections
 from servicetokens.store.search import SearchPlan, TokenTotal, index_offered, list_statements
 from servicetokens.store.token_rows import IN_EVERY_KEY, StoredPage, stored_page
@@ -56,15 +56,18 @@ class AsyncSearches:
 
     def __init__(
         self,
-        url: URL,
-        dialect: Dialect,
+        engine: Engine,
         *,
         token_total: TokenTotal,
         trigrams: TrigramSample,
         refresh: Callable[[], None],
     ) -> None:
-        self._connections = LoopConnections(url, size=CONNECTIONS, what="search")
-        self._dialect = dialect
+        # With the pool's statement timeout: a search the estimate got wrong is bounded as
+        # it would be in the scan lane, and cannot hold a search connection for longer.
+        self._connections = LoopConnections(
+            engine.url, size=CONNECTIONS, what="search", options=startup_options(engine)
+        )
+        self._dialect = engine.dialect
         self._token_total = token_total
         self._trigrams = trigrams
         self._refresh = refresh

@@ -157,8 +157,7 @@ class Database:
         self._async_searches: AsyncSearches | None = None
         if self._trigrams is not None:
             self._async_searches = AsyncSearches(
-                engine.url,
-                engine.dialect,
+                engine,
                 token_total=self._token_total,
                 trigrams=self._trigrams,
                 refresh=self.refresh_plan_statistics,

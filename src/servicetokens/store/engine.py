@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from servicetokens.store.files import create_private, sqlite_file
 
-__all__ = ["SNAPSHOT_INTENT", "WRITE_INTENT", "make_engine", "normalise_url"]
+__all__ = ["SNAPSHOT_INTENT", "WRITE_INTENT", "make_engine", "normalise_url", "startup_options"]
 
 WRITE_INTENT = "servicetokens.write"
 """Connection-info flag: the next transaction writes (SQLite then takes the lock up front)."""
@@ -93,7 +94,7 @@ def make_engine(url: str, *, pool_size: int = 10, transaction_pooler: bool = Fal
         connect_args["prepare_threshold"] = None
     else:
         connect_args["options"] = f"-c statement_timeout={_STATEMENT_TIMEOUT_MS}"
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -101,3 +102,16 @@ def make_engine(url: str, *, pool_size: int = 10, transaction_pooler: bool = Fal
         pool_timeout=5,
         connect_args=connect_args,
     )
+    if "options" in connect_args:
+        _STARTUP_OPTIONS[engine] = connect_args["options"]
+    return engine
+
+
+_STARTUP_OPTIONS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
+def startup_options(engine: Engine) -> str | None:
+    """The `options` startup parameter `make_engine` gave `engine`'s connections (the
+    statement timeout; None behind a transaction pooler, or for an engine made elsewhere),
+    for the connections made beside its pool (`store.loop_connections`) to send too."""
+    return _STARTUP_OPTIONS.get(engine)

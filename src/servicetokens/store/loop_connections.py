@@ -83,8 +83,12 @@ class _Connections:
 class LoopConnections:
     """At most `size` PostgreSQL connections per event loop, lent one caller at a time."""
 
-    def __init__(self, url: URL, *, size: int = 1, what: str = "read") -> None:
+    def __init__(
+        self, url: URL, *, size: int = 1, what: str = "read", options: str | None = None
+    ) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._options: dict[str, Any] = {} if options is None else {"options": options}
+        """The pool's startup options (its statement timeout) when connected directly."""
         self._what = what
         self._loops = _PerLoop(lambda: _Connections(size), reap=_finish)
 
@@ -99,7 +103,11 @@ class LoopConnections:
             try:
                 if connection is None or connection.closed:
                     connection = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, connect_timeout=3, prepare_threshold=None
+                        self._conninfo,
+                        autocommit=True,
+                        connect_timeout=3,
+                        prepare_threshold=None,
+                        **self._options,
                     )
                 yield connection
             except psycopg.Error as exc:
