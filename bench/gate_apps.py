@@ -21,8 +21,10 @@ taken out), `checked` (the single-upstream form, `--no-cookie`, for reference), 
 `apps-N` driven twice: every request to one application (`apps-N-one`), and requests cycling
 through every application (`apps-N-spread`, a wrk Lua script setting `Host` and path), which
 is compared with the unchecked gate driven by the same script (`unchecked-spread`: the
-script costs wrk time). Before timing, every application is asked once and must admit with
-its own JWT.
+script costs wrk time). The other modes all send the same request (the first application's
+`Host`, path and query, `/index.html?x=1`), so the unchecked proxy forwards what the
+application gates forward. Before timing, every application is asked once and must admit
+with its own JWT.
 
 Then, in this process: µs per decision (`AccessDecider.decide` on a cached token, and the
 single-upstream `Verifier.decide` beside it), no HTTP.
@@ -157,10 +159,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         check_world(gates["apps-1"], small)
         check_world(gates["apps-N"], large)
         host, path = small.targets[0]
+        one = {"Host": host, **small.headers}  # every single-request mode sends this request
         plan = {
-            "unchecked": (gates["unchecked"] + "/bench", small.headers, None, "unchecked"),
-            "checked": (gates["checked"] + "/bench", small.headers, None, "checked"),
-            "apps-1": (gates["apps-1"] + path, {"Host": host, **small.headers}, None, "apps-1"),
+            "unchecked": (gates["unchecked"] + path, one, None, "unchecked"),
+            "checked": (gates["checked"] + path, one, None, "checked"),
+            "apps-1": (gates["apps-1"] + path, one, None, "apps-1"),
             "apps-N-one": (
                 gates["apps-N"] + large.targets[0][1],
                 {"Host": large.targets[0][0], **large.headers},

@@ -40,7 +40,7 @@ from servicetokens.domain.enforcement import (
     issuer,
 )
 from servicetokens.gate.access_memo import Memo, Ticket, token_facts
-from servicetokens.gate.app_jwt import AppJwts, AppSession
+from servicetokens.gate.app_jwt import AppJwts, AppSession, IssuedAppJwt
 from servicetokens.gate.credentials import (
     ClientCredentials,
     JwtCredential,
@@ -148,11 +148,69 @@ class AccessDecider:
             decision = _STALE
         else:
             try:
-                decision = await self._decide(state, headers, host, target, client, method)
+                again = self._again(state, headers, host, target, client, method)
+                decision = (
+                    again
+                    if again is not None
+                    else await self._decide(state, headers, host, target, client, method)
+                )
             except Exception:  # the store is down: fail closed, say so
                 decision = _UNAVAILABLE
         self._decisions[decision.status] = self._decisions.get(decision.status, 0) + 1
         return decision
+
+    def _again(
+        self,
+        state: AccessState,
+        headers: Headers,
+        host: str | None,
+        target: str | None,
+        client: str | None,
+        method: str,
+    ) -> Decision | None:
+        """A token admitted again, without an await: the standard header pair, its cached
+        record authenticates it (`Verifier.authenticate_cached`), the verdict on it for
+        this application and address is remembered as an admission, and the JWT issued on
+        that verdict may be reused. None for anything else, which `_decide` answers in full
+        (the same checks, in the same order)."""
+        memo = self._memo
+        if memo.state is not state or host is None or target is None or method == "OPTIONS":
+            return None
+        spot = memo.spot(host, target)
+        if spot is None or not spot.plain:
+            return None
+        presented = read_credentials(headers)
+        if type(presented) is not ClientCredentials:
+            return None
+        authenticated = self._verifier.authenticate_cached(presented)
+        if authenticated is None:
+            return None
+        token, now = authenticated.token, authenticated.now
+        ticket = memo.known_ticket(spot, token, client)
+        if ticket is None or ticket.verdict.outcome is not Outcome.ADMIT:
+            return None
+        issued = ticket.issued
+        if issued is None or not self.jwts.reusable(issued, authenticated.fingerprint, now):
+            return None
+        self._verification.record_use(token.id, now)
+        return self._admission(issued, ticket.verdict, presented)
+
+    def _admission(
+        self, issued: IssuedAppJwt, verdict: Verdict, presented: Presented | None
+    ) -> Decision:
+        """Admitting with `issued`, offering it as the cookie where the verdict says so,
+        unless the client already holds it."""
+        if (
+            not verdict.set_cookie
+            or not self._cookie
+            or (
+                isinstance(presented, ClientCredentials)
+                and presented.cookies
+                and presents_cookie(presented.cookies, issued.encoded)
+            )
+        ):
+            return issued.admit
+        return issued.admit_offering_cookie
 
     def _refused(self, status: int, reason: str) -> Decision:
         decision = self._refusals.get((status, reason))
@@ -172,21 +230,18 @@ class AccessDecider:
         memo = self._memo
         if memo.state is not state:
             memo = self._memo = Memo(state)
-        match = None if host is None or target is None else memo.lookup(host, target)
-        if match is None or host is None or target is None:
+        spot = None if host is None or target is None else memo.spot(host, target)
+        if spot is None or host is None or target is None:
             self._metrics.failures.labels("unmatched", "none").inc()
             return self._refused(403, "no application for this host and path")
-        app = match.app
-        org = state.org_for(app)
+        match, org = spot.match, spot.org
         if org is None:
             return _NO_ORGANIZATION
         preflight = method == "OPTIONS" and any(name == _ACAO for name, _ in headers)
-        if match.public or (preflight and app.options_preflight_bypass):
+        if match.public or (preflight and spot.app.options_preflight_bypass):
             facts = RequestFacts(host, target, client, preflight=preflight)
             return self._answer(decide(match, org, facts), state, match, org, client)
-        header = app.read_service_tokens_from_header
-        token_header = header.lower().encode("latin-1") if header else None
-        presented: Presented = read_credentials(headers, token_header=token_header)
+        presented: Presented = read_credentials(headers, token_header=spot.token_header)
         strict = org.strict_service_token_auth
         if presented is Malformed.BOTH_FORMS and not strict:
             presented = read_credentials(headers)  # non-strict: the standard pair (§5.5)
@@ -197,7 +252,7 @@ class AccessDecider:
                     facts = RequestFacts(host, target, client, token_facts(result.token))
                     ticket = Ticket(decide(match, org, replace(facts, preflight=True)))
                 else:
-                    ticket = memo.ticket(match, org, result.token, host, target, client)
+                    ticket = memo.ticket(spot, org, result.token, host, target, client)
                 verdict = ticket.verdict
                 return self._answer(
                     verdict, state, match, org, client, result, None, presented, ticket
@@ -257,17 +312,7 @@ class AccessDecider:
                     ticket.issued = issued
             if authenticated is not None:
                 self._verification.record_use(authenticated.token.id, now)
-            if (
-                not verdict.set_cookie
-                or not self._cookie
-                or (
-                    isinstance(presented, ClientCredentials)
-                    and presented.cookies
-                    and presents_cookie(presented.cookies, issued.encoded)
-                )
-            ):
-                return issued.admit
-            return issued.admit_offering_cookie
+            return self._admission(issued, verdict, presented)
         if outcome is Outcome.BYPASS:
             return _BYPASS
         if outcome is Outcome.SESSION:

@@ -91,6 +91,9 @@ class Verification:
         """Whether the policy admits an authenticated token of the account (else 403)."""
         self.record_use: Callable[[str, float], None] = self.last_seen.record
         """Note that token id authenticated a request at epoch seconds (written behind)."""
+        self.cached: Callable[[str], CachedToken | None] = self.cache.cached
+        """The cache entry for a client id if the cache holds one it trusts now (no read, no
+        await; ABSENT: it names no token); None: ask `lookup`."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
