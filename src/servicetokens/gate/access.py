@@ -19,6 +19,9 @@ Per request, in this order:
    with the engine's claims (`gate/app_jwt.py`), the cookie where the verdict offers it,
    401/403 (strict mode keeps the credential failure's precise reason), or a 302.
 
+A token admitted again (standard pair, cached record, remembered verdict for this
+application and address, reusable JWT) is answered by `_again` without an await, after the
+same checks on what is in memory (1, 2, the secret and expiry, the JWT's key and secret).
 A spent failure budget is 429 and a store that cannot be read 503 in either mode.
 """
 
@@ -168,11 +171,9 @@ class AccessDecider:
         client: str | None,
         method: str,
     ) -> Decision | None:
-        """A token admitted again, without an await: the standard header pair, its cached
-        record authenticates it (`Verifier.authenticate_cached`), the verdict on it for
-        this application and address is remembered as an admission, and the JWT issued on
-        that verdict may be reused. None for anything else, which `_decide` answers in full
-        (the same checks, in the same order)."""
+        """A token admitted again: the standard pair, a cached record that authenticates
+        it (`Verifier.authenticate_cached`), an admission remembered for this application
+        and address, and its JWT reusable. None for anything else: `_decide` answers."""
         memo = self._memo
         if memo.state is not state or host is None or target is None or method == "OPTIONS":
             return None

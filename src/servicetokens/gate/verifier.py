@@ -15,9 +15,10 @@ use or the failure) is the verification use case's (`usecases/verification.py`);
 reads the credentials, verifies and reuses JWTs, limits failures per address, counts metrics
 and answers in `Decision`s.
 
-The hot path (a cached token, the right secret) reads one wall clock and one monotonic
-clock, hashes the secret once, compares floats, and returns a `Decision` built once per
-issued JWT: no await, no lock but last-seen's, no allocation but the credentials'.
+The hot path (a cached token, the right secret: `authenticate_cached`) reads one wall clock
+and one monotonic clock, hashes the secret once, compares floats, and returns a `Decision`
+built once per issued JWT: no await, no lock but last-seen's. Anything else takes
+`authenticate` in full (a failure then hashes the secret once more, known id or not).
 """
 
 from __future__ import annotations
