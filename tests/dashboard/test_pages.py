@@ -221,3 +221,16 @@ def test_static_assets_are_small_and_served(browser: TestClient) -> None:
         total += len(response.content)
     assert total < 100_000
     assert browser.get("/static/../app.py").status_code == 404
+
+
+def test_a_page_past_the_last_is_not_the_empty_state(browser: TestClient, people: People) -> None:
+    """An address past the last page (an old bookmark, a token deleted meanwhile) says so
+    and links back; it does not tell an account with tokens to create its first."""
+    csrf = sign_in(browser, people.email_a)
+    for name in ("one", "two", "three"):
+        _create(browser, people.account_a, csrf, name)
+    page = browser.get(f"/accounts/{people.account_a}/tokens?per_page=25&search=&page=5")
+    assert page.status_code == 200
+    assert "No service tokens yet." not in page.text
+    assert "Page 5 is past the last page (1)." in page.text
+    assert re.search(r'<a href="[^"]*page=1">Go to the first page</a>', page.text)
