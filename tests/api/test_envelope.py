@@ -4,15 +4,23 @@ served OpenAPI): every body the writer makes validates against the description."
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from servicetokens.api import schemas
-from servicetokens.api.envelope import failure_body, render_page, serialize_token, success_body
+from servicetokens.api.envelope import (
+    dumps,
+    failure_body,
+    render_page,
+    serialize_token,
+    success_body,
+)
 from servicetokens.domain import errors
+from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.paging import PageInfo
 from servicetokens.domain.permissions import Container, ContainerKind
@@ -47,11 +55,12 @@ def test_every_token_body_matches_the_described_envelopes(
     name: str, duration: str, seconds: int
 ) -> None:
     token, secret = _token(name, duration, seconds)
-    schemas.ServiceTokenEnvelope.model_validate(success_body(serialize_token(token)))
-    schemas.ServiceTokenWithSecretEnvelope.model_validate(
-        success_body(serialize_token(token, secret=secret))
+    body = dumps(success_body(serialize_token(token)))
+    schemas.ServiceTokenEnvelope.model_validate_json(body)
+    schemas.ServiceTokenWithSecretEnvelope.model_validate_json(
+        dumps(success_body(serialize_token(token, secret=secret)))
     )
-    schemas.ServiceTokenUpdateEnvelope.model_validate(success_body(serialize_token(token)))
+    schemas.ServiceTokenUpdateEnvelope.model_validate_json(body)
 
 
 @given(count=st.integers(0, 5), page=st.integers(1, 50), per_page=st.integers(1, 1000))
@@ -93,3 +102,34 @@ def test_a_success_body_with_messages_and_info_keeps_both() -> None:
     )
     assert list(body) == ["success", "errors", "messages", "result", "result_info"]
     assert body["messages"] == [{"code": 1, "message": "m"}]
+
+
+moments = st.datetimes(
+    min_value=datetime(1970, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+    ),
+)
+
+
+@given(created=moments, seen=st.none() | moments, previous=st.none() | moments)
+def test_token_times_are_written_as_format_timestamp_writes_them(
+    created: datetime, seen: datetime | None, previous: datetime | None
+) -> None:
+    token, _ = _token("t", "forever", 0)
+    token = replace(
+        token,
+        created_at=created,
+        updated_at=created.replace(microsecond=0),
+        expires_at=created + timedelta(microseconds=1),
+        last_seen_at=seen,
+        previous_client_secret_expires_at=previous,
+    )
+    written = orjson.loads(dumps(serialize_token(token)))
+    fields = ("created_at", "updated_at", "expires_at", "last_seen_at")
+    for field in (*fields, "previous_client_secret_expires_at"):
+        moment = getattr(token, field)
+        assert written[field] == (None if moment is None else format_timestamp(moment)), field
+    page = TokenPage([token], PageInfo(1, 20, 1, 1), version=1)
+    assert orjson.loads(render_page(page))["result"] == [written]

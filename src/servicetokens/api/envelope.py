@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.responses import Response
 
-from servicetokens.domain.clock import format_timestamp
 from servicetokens.domain.errors import DomainError
 from servicetokens.domain.tokens import ServiceToken
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSONResponse",
+    "dumps",
     "failure",
     "failure_body",
     "render_page",
@@ -28,13 +29,23 @@ __all__ = [
 _JSON = "application/json"
 
 
+def dumps(content: Any) -> bytes:
+    """An API body as JSON bytes: every body the API writes goes through here.
+
+    Datetimes in it are UTC (`serialize_token` makes sure) and orjson writes them as RFC 3339
+    with a `Z` and fractional seconds only when there are any: `format_timestamp`'s text
+    (`tests/api/test_envelope.py` holds the two together), without a Python call per
+    timestamp (3,000 of them in a page of 1,000 tokens)."""
+    return orjson.dumps(content, option=orjson.OPT_UTC_Z)
+
+
 class JSONResponse(Response):
-    """A JSON response rendered with orjson."""
+    """A JSON response rendered with orjson (`dumps`)."""
 
     media_type = _JSON
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return dumps(content)
 
 
 def success_body(
@@ -87,26 +98,27 @@ def failure(error: DomainError, *, headers: Mapping[str, str] | None = None) -> 
     )
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
 def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[str, object]:
-    """A service token as the API shows it; `client_secret` only when one was just minted."""
+    """A service token as the API shows it; `client_secret` only when one was just minted.
+
+    Its times are UTC datetimes, for `dumps` to write."""
+    previous = token.previous_client_secret_expires_at
     body: dict[str, object] = {
         "id": token.id,
         "name": token.name,
         "client_id": token.client_id,
-        "created_at": format_timestamp(token.created_at),
-        "updated_at": format_timestamp(token.updated_at),
-        "expires_at": format_timestamp(token.expires_at),
+        "created_at": _utc(token.created_at),
+        "updated_at": _utc(token.updated_at),
+        "expires_at": _utc(token.expires_at),
         "duration": token.duration,
         "enabled": token.enabled,
-        "last_seen_at": (
-            None if token.last_seen_at is None else format_timestamp(token.last_seen_at)
-        ),
+        "last_seen_at": None if token.last_seen_at is None else _utc(token.last_seen_at),
         "client_secret_version": token.client_secret_version,
-        "previous_client_secret_expires_at": (
-            None
-            if token.previous_client_secret_expires_at is None
-            else format_timestamp(token.previous_client_secret_expires_at)
-        ),
+        "previous_client_secret_expires_at": None if previous is None else _utc(previous),
     }
     if secret is not None:
         body["client_secret"] = secret
@@ -115,7 +127,7 @@ def serialize_token(token: ServiceToken, *, secret: str | None = None) -> dict[s
 
 def render_page(page: TokenPage) -> bytes:
     """A list response body: the tokens (never a secret) and `result_info`."""
-    return orjson.dumps(
+    return dumps(
         success_body(
             [serialize_token(token) for token in page.tokens], result_info=page.info.as_dict()
         )

@@ -21,10 +21,9 @@ from collections.abc import Hashable
 from functools import partial
 from typing import NamedTuple
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 
-from servicetokens.api.envelope import render_page, serialize_token, success_body
+from servicetokens.api.envelope import dumps, render_page, serialize_token, success_body
 from servicetokens.api.prefix_memo import PrefixMemo
 from servicetokens.api.scan_lane import ScanLane
 from servicetokens.domain.credentials import Credential
@@ -257,7 +256,7 @@ class ListPages:
         return body
 
     def _keep_token(self, access: ListAccess, token_id: str, token: ServiceToken) -> bytes:
-        body = orjson.dumps(success_body(serialize_token(token)))
+        body = dumps(success_body(serialize_token(token)))
         container = access.container
         self._bodies.put(
             (container.kind, container.id, token_id), version=access.version, body=body

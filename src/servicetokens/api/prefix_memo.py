@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import orjson
 
-from servicetokens.api.envelope import serialize_token, success_body
+from servicetokens.api.envelope import dumps, serialize_token, success_body
 from servicetokens.domain.paging import ListQuery, PageInfo, SeekKey
 from servicetokens.domain.permissions import Container
 from servicetokens.usecases.caches import BoundedLru
@@ -90,7 +90,7 @@ class PrefixMemo:
     ) -> tuple[bytes, SeekKey | None, int]:
         """Keep `prefix`, read from the first match of `query`'s list (`PendingScan.prefix`),
         and cut `query`'s page from it (`page`)."""
-        fragments = [orjson.dumps(serialize_token(token)) for token in prefix.tokens]
+        fragments = [dumps(serialize_token(token)) for token in prefix.tokens]
         kept = _Prefix(prefix.version, fragments, prefix.ends, prefix.info.total_count)
         weight = sum(len(fragment) for fragment in fragments) + 64 * len(fragments)
         self._lru.put(self._key(container, query), kept, weight=weight)
@@ -106,6 +106,6 @@ def _cut(kept: _Prefix, query: ListQuery) -> tuple[bytes, SeekKey | None, int] |
     fragments = kept.fragments[start:stop]
     info = PageInfo(query.page, query.per_page, len(fragments), kept.total)
     result = orjson.Fragment(b"[" + b",".join(fragments) + b"]")
-    body = orjson.dumps(success_body(result, result_info=info.as_dict()))
+    body = dumps(success_body(result, result_info=info.as_dict()))
     end = kept.ends[start + len(fragments) - 1] if fragments else None
     return body, end, kept.total
