@@ -1,6 +1,7 @@
 """The dashboard's trust boundary: CSRF, sessions (idle, absolute, sign-out, a new
-password), isolation between accounts by every URL, and sign-in throttling that a stranger
-cannot turn into a lock-out."""
+password), where sign-in may send a person next, and sign-in throttling that a stranger
+cannot turn into a lock-out. Isolation between accounts by every URL is in
+`test_isolation.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import (
     ContainerKind,
     Grant,
@@ -24,15 +24,6 @@ from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.sign_in import SESSION_IDLE, SESSION_LIFETIME
 from tests.clocks import HandClock
 from tests.dashboard.conftest import PASSWORD, People, csrf_of, dashboard_app, sign_in
-
-
-def _token_of(service: UseCases, account: str, name: str) -> str:
-    writer = Principal(
-        PrincipalKind.API_TOKEN, "t", (Grant(ContainerKind.ACCOUNT, account, Permission.WRITE),)
-    )
-    ref = ContainerRef(ContainerKind.ACCOUNT, account, "/")
-    token, _ = service.tokens.create(writer, ref, TokenFields(name=name))
-    return token.id
 
 
 def _count(service: UseCases, account: str) -> int:
@@ -219,92 +210,7 @@ def test_a_held_secret_is_sealed_at_rest(
     assert left == 0
 
 
-# -- isolation -------------------------------------------------------------------------------
-
-
-def _urls(account: str, token_id: str) -> list[tuple[str, str]]:
-    one = f"/accounts/{account}/tokens/{token_id}"
-    return [
-        ("GET", f"/accounts/{account}/tokens"),
-        ("GET", f"/accounts/{account}/tokens?search=secret-b"),
-        ("GET", f"/accounts/{account}/tokens/new"),
-        ("POST", f"/accounts/{account}/tokens"),
-        ("GET", one),
-        ("GET", f"{one}/secret"),
-        ("GET", f"{one}/delete"),
-        ("POST", f"{one}/delete"),
-        ("POST", f"{one}/rotate"),
-        ("POST", f"{one}/refresh"),
-        ("POST", f"{one}/disable"),
-        ("POST", f"{one}/enable"),
-        ("GET", f"/accounts/{account}/audit"),
-        ("GET", f"/accounts/{account}/policies"),
-        ("GET", f"/accounts/{account}/policies/new"),
-        ("POST", f"/accounts/{account}/policies"),
-        ("GET", f"/accounts/{account}/apps"),
-        ("GET", f"/accounts/{account}/apps/new"),
-        ("POST", f"/accounts/{account}/apps"),
-        ("GET", f"/accounts/{account}/organization"),
-    ]
-
-
-def test_a_member_of_a_sees_nothing_of_b_by_any_url(
-    browser: TestClient, people: People, dash_service: UseCases
-) -> None:
-    token_b = _token_of(dash_service, people.account_b, "secret-b")
-    before = dash_service.tokens.get(
-        Principal(
-            PrincipalKind.API_TOKEN,
-            "t",
-            (Grant(ContainerKind.ACCOUNT, people.account_b, Permission.READ),),
-        ),
-        ContainerRef(ContainerKind.ACCOUNT, people.account_b, "/"),
-        token_b,
-    )
-    csrf = sign_in(browser, people.email_a)
-    for method, url in _urls(people.account_b, token_b):
-        if method == "GET":
-            response = browser.get(url)
-        else:
-            data = {
-                "csrf_token": csrf,
-                "name": "evil",
-                "grace": "0",
-                "decision": "allow",
-                "domain": "evil.example.com",
-                "confirm": "yes",
-            }
-            response = browser.post(url, data=data)
-        assert response.status_code == 404, (method, url, response.status_code)
-        assert "secret-b" not in response.text.replace("search=secret-b", "")
-        assert before.client_id not in response.text
-    after = dash_service.tokens.get(
-        Principal(
-            PrincipalKind.API_TOKEN,
-            "t",
-            (Grant(ContainerKind.ACCOUNT, people.account_b, Permission.READ),),
-        ),
-        ContainerRef(ContainerKind.ACCOUNT, people.account_b, "/"),
-        token_b,
-    )
-    assert after == before
-    assert _count(dash_service, people.account_b) == 1
-
-
-def test_a_token_of_b_is_not_found_under_a(
-    browser: TestClient, people: People, dash_service: UseCases
-) -> None:
-    token_b = _token_of(dash_service, people.account_b, "secret-b")
-    sign_in(browser, people.email_a)
-    assert browser.get(f"/accounts/{people.account_a}/tokens/{token_b}").status_code == 404
-
-
-def test_signed_out_visitors_reach_no_page(browser: TestClient, people: People) -> None:
-    for method, url in _urls(people.account_a, "0" * 8 + "-0000-0000-0000-" + "0" * 12):
-        response = browser.request(method, url, data={"name": "x"})
-        assert response.status_code in (303, 403), (method, url)
-        if response.status_code == 303:
-            assert response.headers["location"].startswith("/sign-in")
+# -- redirects ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
