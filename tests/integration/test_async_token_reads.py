@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
 from servicetokens.bootstrap import build_service
@@ -17,6 +18,7 @@ from servicetokens.config import Settings
 from servicetokens.domain.fields import TokenFields
 from servicetokens.domain.permissions import Container, ContainerKind
 from servicetokens.domain.tokens import ServiceToken, create_token
+from servicetokens.store.loop_connections import LoopConnections
 from servicetokens.usecases.facade import UseCases
 
 
@@ -133,3 +135,27 @@ def test_loops_that_closed_leave_no_session_open(pg_service: UseCases) -> None:
     finally:
         gc.enable()
     assert during - before <= 2  # the last loop's probe and read connections
+
+
+@pytest.mark.postgres
+def test_a_connection_lent_during_shutdown_is_closed_when_given_back(
+    postgres_database: str,
+) -> None:
+    """`close()` (the app's shutdown) closes the idle connections; one lent to a request at
+    that moment is closed when the request gives it back, not kept for a loop that has
+    stopped serving."""
+    connections = LoopConnections(make_url(postgres_database), size=2)
+
+    async def scenario() -> tuple[bool, bool]:
+        async with connections.connection() as lent:
+            async with connections.connection() as idle_one:
+                pass  # given back: idle
+            await lent.execute("SELECT 1")
+            await connections.close()  # shutdown while `lent` is in use
+            assert idle_one.closed
+            assert not lent.closed
+        return idle_one is lent, lent.closed
+
+    same, lent_closed = asyncio.run(scenario())
+    assert not same
+    assert lent_closed

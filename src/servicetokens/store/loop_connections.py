@@ -78,6 +78,8 @@ class _Connections:
     def __init__(self, size: int) -> None:
         self.idle: list[PgConnection] = []
         self.slots = asyncio.Semaphore(size)
+        self.closed = False
+        """Closed (the app's shutdown, or its loop ended): a connection given back is closed."""
 
 
 class LoopConnections:
@@ -116,12 +118,16 @@ class LoopConnections:
             except BaseException:
                 await _close(connection)
                 raise
-            state.idle.append(connection)
+            if state.closed:  # lent while the app shut down: nobody will take it again
+                await _close(connection)
+            else:
+                state.idle.append(connection)
 
     async def close(self) -> None:
         """Close the running loop's idle connections (the app's shutdown)."""
         state = self._loops.pop()
         if state is not None:
+            state.closed = True
             for connection in state.idle:
                 await _close(connection)
             state.idle.clear()
@@ -129,6 +135,7 @@ class LoopConnections:
 
 def _finish(state: _Connections) -> None:
     """Close a closed loop's idle connections without that loop (libpq's close)."""
+    state.closed = True
     for connection in state.idle:
         if not connection.closed:
             connection.pgconn.finish()
