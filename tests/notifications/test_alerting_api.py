@@ -208,7 +208,8 @@ def test_policy_errors(api: TestClient, notify_world: World, receiver: Receiver)
     for body, code in cases:
         error(api.post(url, json=body, headers=auth), 400, code)
     error(api.post(url, content=b"{", headers=auth), 400, 12130)
-    error(api.get(f"{url}/not-an-id", headers=auth), 404, 17902)
+    error(api.get(f"{url}/not-an-id", headers=auth), 400, 7003)
+    error(api.get(f"{url}/{'0' * 32}", headers=auth), 404, 17902)
 
 
 def test_catalogue_eligibility_and_pagerduty(api: TestClient, notify_world: World) -> None:
