@@ -1,6 +1,7 @@
 """`/accounts/{account_id}/alerting/v3/…`: Cloudflare's Notifications API for service-token
 alerts (webhook destinations, policies, available alerts, eligible destinations, history,
-and PagerDuty answered as "nothing connected"). Account scope only, as Cloudflare has it."""
+and PagerDuty answered as "nothing connected", its `connect` calls as "not entitled").
+Account scope only, as Cloudflare has it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from servicetokens.api.envelope import success
 from servicetokens.api.route_table import Route, page_response, query_param, register
 from servicetokens.api.schemas import request_body
 from servicetokens.domain.notifications.destinations import alerting_path_id
+from servicetokens.domain.notifications.errors import NotEntitled
 from servicetokens.domain.notifications.history import history_item, parse_history_query
 from servicetokens.domain.permissions import ContainerKind, Principal
 from servicetokens.usecases.authorization import ContainerRef
@@ -185,6 +187,20 @@ async def pagerduty_delete(request: Request, caller: CanWrite) -> Response:
     return await caller.call(run)
 
 
+async def pagerduty_connect(caller: CanWrite) -> Response:
+    def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        raise NotEntitled()  # PagerDuty is not delivered: nothing can be connected
+
+    return await caller.call(run)
+
+
+async def pagerduty_connect_token(caller: CanWrite, token_id: str) -> Response:
+    def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        raise NotEntitled()
+
+    return await caller.call(run)
+
+
 _WEBHOOKS = "/destinations/webhooks"
 _WEBHOOK = _WEBHOOKS + "/{webhook_id}"
 _POLICY = "/policies/{policy_id}"
@@ -213,6 +229,14 @@ ROUTES = (
     Route("DELETE", "/destinations/pagerduty",
           "destinations-with-pager-duty-delete-pager-duty-services",
           "Delete PagerDuty Services", pagerduty_delete, DeleteEnvelope),
+    Route("POST", "/destinations/pagerduty/connect",
+          "destinations-with-pager-duty-connect-pager-duty",
+          "Create PagerDuty integration token (always 400/17200 here)", pagerduty_connect,
+          IdEnvelope),
+    Route("GET", "/destinations/pagerduty/connect/{token_id}",
+          "destinations-with-pager-duty-connect-pager-duty-token",
+          "Connect PagerDuty token (always 400/17200 here)", pagerduty_connect_token,
+          IdEnvelope),
     Route("GET", _WEBHOOKS, "webhooks-list-webhooks", "List webhooks", list_webhooks,
           WebhookListEnvelope),
     Route("POST", _WEBHOOKS, "webhooks-create-a-webhook", "Create a webhook", create_webhook,
