@@ -1,6 +1,7 @@
 """A real webhook receiver on loopback for the notification tests: an aiohttp server on its
 own thread and event loop that records every request and answers with the status the test
-sets (`receiver.status = 503` takes it "down" without closing the port; `stop()` closes it).
+sets (`receiver.status = 503` takes it "down" without closing the port; `stop()` closes it),
+with the headers it sets (`receiver.answer_headers = {"Retry-After": "30"}`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Receiver:
         self.delay = delay
         """Seconds to wait before answering (a slow receiver)."""
         self.redirect_to: str | None = None
+        self.answer_headers: dict[str, str] = {}
+        """Headers sent with every answer."""
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -56,7 +59,7 @@ class Receiver:
             await asyncio.sleep(self.delay)
         if self.redirect_to is not None:
             return web.Response(status=302, headers={"Location": self.redirect_to})
-        return web.Response(status=self.status, text="ok")
+        return web.Response(status=self.status, text="ok", headers=self.answer_headers)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

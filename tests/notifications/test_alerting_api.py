@@ -12,6 +12,8 @@ from tests.api.test_service_tokens import V4
 from tests.conftest import World
 from tests.notifications.receiver import Receiver
 
+_NOT_ENTITLED = "account is not entitled to create policies for the alert type"
+
 
 def alerting(account: str) -> str:
     return f"{V4}/accounts/{account}/alerting/v3"
@@ -208,7 +210,8 @@ def test_policy_errors(api: TestClient, notify_world: World, receiver: Receiver)
     for body, code in cases:
         error(api.post(url, json=body, headers=auth), 400, code)
     error(api.post(url, content=b"{", headers=auth), 400, 12130)
-    error(api.get(f"{url}/not-an-id", headers=auth), 404, 17902)
+    error(api.get(f"{url}/not-an-id", headers=auth), 400, 7003)
+    error(api.get(f"{url}/{'0' * 32}", headers=auth), 404, 17902)
 
 
 def test_catalogue_eligibility_and_pagerduty(api: TestClient, notify_world: World) -> None:
@@ -224,6 +227,30 @@ def test_catalogue_eligibility_and_pagerduty(api: TestClient, notify_world: Worl
     assert eligible["webhook"] == [{"eligible": True, "ready": True, "type": "webhook"}]
     assert eligible["email"][0]["ready"] is False
     assert ok(api.get(f"{base}/destinations/pagerduty", headers=auth))["result"] == []
+
+
+def test_pagerduty_connect_is_not_entitled(api: TestClient, notify_world: World) -> None:
+    world = notify_world
+    base, auth = f"{alerting(world.account_a)}/destinations/pagerduty", world.bearer(world.write_a)
+    connect = f"{base}/connect"
+    assert error(api.post(connect, headers=auth), 400, 17200) == _NOT_ENTITLED
+    assert error(api.post(connect, json={}, headers=auth), 400, 17200) == _NOT_ENTITLED
+    for token in ("8c71e667571b4f61b94d9e4b12158038", "anything-at-all"):
+        assert error(api.get(f"{connect}/{token}", headers=auth), 400, 17200) == _NOT_ENTITLED
+    # Only the methods the spec lists: the others are the API's 405, with `Allow`.
+    wrong = api.get(connect, headers=auth)
+    error(wrong, 405, 10000)
+    assert wrong.headers["allow"] == "POST"
+    wrong = api.post(f"{connect}/x", headers=auth)
+    error(wrong, 405, 10000)
+    assert wrong.headers["allow"] == "GET"
+    # Connecting is a write, checked as every write is: Read, another account, none.
+    error(api.post(connect, headers=world.bearer(world.read_a)), 403, 10000)
+    error(api.get(f"{connect}/x", headers=world.bearer(world.read_a)), 403, 10000)
+    error(api.post(connect, headers=world.bearer(world.write_b)), 403, 10000)
+    error(api.post(connect), 400, 9106)
+    # Nothing was connected.
+    assert api.get(base, headers=world.bearer(world.read_a)).json()["result"] == []
 
 
 def test_accounts_are_isolated(api: TestClient, notify_world: World, receiver: Receiver) -> None:

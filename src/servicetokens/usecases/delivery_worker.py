@@ -144,8 +144,9 @@ class DeliveryWorker:
     def _failed(self, delivery: Delivery, attempt: Attempt, result: SendResult) -> RecordedAttempt:
         later = None
         if not attempt.final:
+            retry_after = result.retry_after if attempt.throttled else None
             later = self._schedule.next_attempt(
-                len(delivery.attempts) + 1, now=self._clock(), retry_after=result.retry_after
+                len(delivery.attempts) + 1, now=self._clock(), retry_after=retry_after
             )
         status = DeliveryStatus.FAILED if later is None else DeliveryStatus.RETRYING
         return RecordedAttempt(delivery, attempt, status, later)

@@ -19,6 +19,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -44,7 +46,7 @@ _USER_AGENT = f"servicetokens-notifications/{__version__}"
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """What one POST came to: the status (None: no answer), its latency, what went wrong,
-    and a `Retry-After` the receiver asked for (seconds)."""
+    and a `Retry-After` the receiver asked for (seconds from now)."""
 
     status: int | None
     latency_ms: int
@@ -101,12 +103,20 @@ def _refusal(exc: BaseException) -> str | None:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds from now: delay-seconds or an HTTP date (RFC 9110)."""
     if value is None:
         return None
     try:
         return max(0.0, float(value.strip()))
     except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if moment.tzinfo is None:  # "-0000": UTC, by RFC 5322
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, moment.timestamp() - time.time())
 
 
 class WebhookSender:

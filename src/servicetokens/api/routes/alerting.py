@@ -1,6 +1,7 @@
 """`/accounts/{account_id}/alerting/v3/…`: Cloudflare's Notifications API for service-token
 alerts (webhook destinations, policies, available alerts, eligible destinations, history,
-and PagerDuty answered as "nothing connected"). Account scope only, as Cloudflare has it."""
+and PagerDuty answered as "nothing connected", its `connect` calls as "not entitled").
+Account scope only, as Cloudflare has it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from servicetokens.api.body import decode_json
 from servicetokens.api.envelope import success
 from servicetokens.api.route_table import Route, page_response, query_param, register
 from servicetokens.api.schemas import request_body
+from servicetokens.domain.notifications.destinations import alerting_path_id
+from servicetokens.domain.notifications.errors import NotEntitled
 from servicetokens.domain.notifications.history import history_item, parse_history_query
 from servicetokens.domain.permissions import ContainerKind, Principal
 from servicetokens.usecases.authorization import ContainerRef
@@ -57,7 +60,8 @@ async def create_webhook(request: Request, caller: CanWrite) -> Response:
 
 async def get_webhook(caller: CanRead, webhook_id: str) -> Response:
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
-        return success(serialize_webhook(service.webhooks.get(principal, ref, webhook_id)))
+        found = alerting_path_id(webhook_id, path=ref.path)
+        return success(serialize_webhook(service.webhooks.get(principal, ref, found)))
 
     return await caller.call(run)
 
@@ -66,7 +70,8 @@ async def update_webhook(request: Request, caller: CanWrite, webhook_id: str) ->
     raw = await request.body()
 
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
-        webhook = service.webhooks.update(principal, ref, webhook_id, decode_json(raw))
+        found = alerting_path_id(webhook_id, path=ref.path)
+        webhook = service.webhooks.update(principal, ref, found, decode_json(raw))
         return success({"id": webhook.id})
 
     return await caller.call(run)
@@ -76,8 +81,9 @@ async def delete_webhook(request: Request, caller: CanWrite, webhook_id: str) ->
     raw = await request.body()  # none expected; accepted if empty or JSON
 
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        found = alerting_path_id(webhook_id, path=ref.path)
         decode_json(raw)
-        service.webhooks.delete(principal, ref, webhook_id)
+        service.webhooks.delete(principal, ref, found)
         return success(None)
 
     return await caller.call(run)
@@ -103,7 +109,8 @@ async def create_policy(request: Request, caller: CanWrite) -> Response:
 
 async def get_policy(caller: CanRead, policy_id: str) -> Response:
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
-        policy = service.notification_policies.get(principal, ref, policy_id)
+        found = alerting_path_id(policy_id, path=ref.path)
+        policy = service.notification_policies.get(principal, ref, found)
         return success(serialize_policy(policy))
 
     return await caller.call(run)
@@ -113,7 +120,8 @@ async def update_policy(request: Request, caller: CanWrite, policy_id: str) -> R
     raw = await request.body()
 
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
-        written = service.notification_policies.update(principal, ref, policy_id, decode_json(raw))
+        found = alerting_path_id(policy_id, path=ref.path)
+        written = service.notification_policies.update(principal, ref, found, decode_json(raw))
         return success({"id": written.policy.id}, messages=written.messages)
 
     return await caller.call(run)
@@ -123,8 +131,9 @@ async def delete_policy(request: Request, caller: CanWrite, policy_id: str) -> R
     raw = await request.body()
 
     def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        found = alerting_path_id(policy_id, path=ref.path)
         decode_json(raw)
-        service.notification_policies.delete(principal, ref, policy_id)
+        service.notification_policies.delete(principal, ref, found)
         return success(None)
 
     return await caller.call(run)
@@ -178,6 +187,20 @@ async def pagerduty_delete(request: Request, caller: CanWrite) -> Response:
     return await caller.call(run)
 
 
+async def pagerduty_connect(caller: CanWrite) -> Response:
+    def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        raise NotEntitled()  # PagerDuty is not delivered: nothing can be connected
+
+    return await caller.call(run)
+
+
+async def pagerduty_connect_token(caller: CanWrite, token_id: str) -> Response:
+    def run(service: UseCases, principal: Principal, ref: ContainerRef) -> Response:
+        raise NotEntitled()
+
+    return await caller.call(run)
+
+
 _WEBHOOKS = "/destinations/webhooks"
 _WEBHOOK = _WEBHOOKS + "/{webhook_id}"
 _POLICY = "/policies/{policy_id}"
@@ -206,6 +229,14 @@ ROUTES = (
     Route("DELETE", "/destinations/pagerduty",
           "destinations-with-pager-duty-delete-pager-duty-services",
           "Delete PagerDuty Services", pagerduty_delete, DeleteEnvelope),
+    Route("POST", "/destinations/pagerduty/connect",
+          "destinations-with-pager-duty-connect-pager-duty",
+          "Create PagerDuty integration token (always 400/17200 here)", pagerduty_connect,
+          IdEnvelope),
+    Route("GET", "/destinations/pagerduty/connect/{token_id}",
+          "destinations-with-pager-duty-connect-pager-duty-token",
+          "Connect PagerDuty token (always 400/17200 here)", pagerduty_connect_token,
+          IdEnvelope),
     Route("GET", _WEBHOOKS, "webhooks-list-webhooks", "List webhooks", list_webhooks,
           WebhookListEnvelope),
     Route("POST", _WEBHOOKS, "webhooks-create-a-webhook", "Create a webhook", create_webhook,

@@ -27,6 +27,7 @@ __all__ = [
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 """Seconds from each failed attempt to the next."""
 _JITTER = 0.2
+_THROTTLED = frozenset({429, 502, 503, 504})
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -62,6 +63,12 @@ class Attempt:
     def final(self) -> bool:
         """410 Gone: the receiver says never again."""
         return self.status == 410
+
+    @property
+    def throttled(self) -> bool:
+        """429, 502, 503 or 504: the receiver is overloaded, so the `Retry-After` it sent
+        is honoured (Standard Webhooks); other failures keep to the schedule."""
+        return self.status in _THROTTLED
 
     def as_dict(self) -> dict[str, object]:
         """The attempt as the history's `attempts_log` shows it."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from servicetokens.domain.errors import InvalidIdentifier
 from servicetokens.domain.notifications.errors import (
     InvalidAlertRequest,
     UnsupportedWebhookType,
@@ -24,6 +25,7 @@ __all__ = [
     "WebhookDestination",
     "WebhookFields",
     "alerting_id",
+    "alerting_path_id",
     "new_alerting_id",
     "parse_webhook_fields",
     "webhook_type",
@@ -31,7 +33,8 @@ __all__ = [
 
 MAX_NAME = 256
 MAX_SECRET_LENGTH = 1024
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""An alerting id as written: 32 hex digits, or a dashed UUID (either case)."""
 _SENT_TYPES = frozenset({"generic", "slack", "gchat"})
 """Types whose receivers accept the generic payload (Slack and Google Chat render `text`)."""
 
@@ -42,10 +45,19 @@ def new_alerting_id() -> str:
 
 
 def alerting_id(raw: str) -> str | None:
-    """A path id in its stored form (dashes dropped, lowercase), or None when it cannot
-    name anything."""
-    candidate = raw.replace("-", "").lower()
-    return candidate if _ID.match(candidate) and len(raw) <= 36 else None
+    """An id in its stored form (dashes dropped, lowercase), or None when it is not
+    shaped like one (32 hex digits or a dashed UUID) and so can name nothing."""
+    lowered = raw.lower()
+    return lowered.replace("-", "") if _ID.fullmatch(lowered) else None
+
+
+def alerting_path_id(raw: str, *, path: str) -> str:
+    """A webhook or policy id from the request `path`, in its stored form; one not shaped
+    like an id cannot be routed (400/7003, as a malformed account id)."""
+    found = alerting_id(raw)
+    if found is None:
+        raise InvalidIdentifier(path)
+    return found
 
 
 def webhook_type(url: str) -> str:
