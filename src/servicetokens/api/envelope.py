@@ -30,7 +30,8 @@ _JSON = "application/json"
 
 
 def dumps(content: Any) -> bytes:
-    """An API body as JSON bytes: every body the API writes goes through here.
+    """An API body as JSON bytes: every envelope the API writes goes through here (the
+    certs route writes its JWKS document, which holds no time, with orjson directly).
 
     Datetimes in it are UTC (`serialize_token` makes sure) and orjson writes them as RFC 3339
     with a `Z` and fractional seconds only when there are any: `format_timestamp`'s text
