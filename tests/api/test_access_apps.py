@@ -396,7 +396,12 @@ def test_account_and_zone_applications_are_apart(client: TestClient, world: Worl
     assert account_app["id"] not in zone_ids
 
 
-@pytest.mark.parametrize("app_id", [str(uuid.uuid4()), "nope", "0" * 32])
+# Fixed values: parallel runs (pytest-xdist) need every worker to collect the same ids.
+@pytest.mark.parametrize(
+    "app_id",
+    ["5b0c7a1e-3f6d-4e2a-9c8b-1d2e3f4a5b6c", "nope", "0" * 32],
+    ids=["unknown", "malformed", "zeros"],
+)
 def test_unknown_or_malformed_ids_are_404_12135(
     client: TestClient, world: World, app_id: str
 ) -> None:

@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 import schemathesis
+from _pytest.mark.expression import Expression
 from fastapi import FastAPI
+from hypothesis import Phase
+from schemathesis.pytest.plugin import SchemathesisCase
 
 from servicetokens.api import create_app
 from servicetokens.bootstrap import build_service
@@ -99,6 +102,41 @@ class FuzzEnv:
                 path_parameters["policy_id"] = own_policy
         elif real("policy_id") and "app_id" not in path_parameters:
             path_parameters["policy_id"] = self.real_policy()
+
+
+# The quick fuzz of `make test`: random cases only. The explicit phase (the schema's examples
+# and Schemathesis' coverage cases: every boundary and negative value of every field) is
+# built while collecting and runs hundreds of cases per operation; the deep tests of
+# `make test-slow` keep it.
+QUICK_PHASES = tuple(phase for phase in Phase if phase is not Phase.explicit)
+
+# Marks a fuzz test's items may get from the parameters of the fixtures it uses (`engine_env`).
+PARAMETER_MARKS = (frozenset(), frozenset({"postgres"}))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: Any
+) -> Iterator[None] | Any:
+    """Leave out a Schemathesis test that `-m` deselects before Schemathesis builds it.
+
+    Schemathesis builds each operation's explicit and coverage-phase cases while collecting
+    (tens of seconds per test function, paid again by every pytest-xdist worker), before `-m`
+    deselects anything: `make test` would build the deep fuzz it never runs, and
+    `make test-slow` the quick one. A test none of whose items the expression could select
+    (with or without the marks its fixtures' parameters add) is not collected at all."""
+    result = yield
+    expression = collector.config.option.markexpr
+    if not expression or not isinstance(result, SchemathesisCase):
+        return result
+    marks = [*getattr(collector.obj, "pytestmark", []), *getattr(obj, "pytestmark", [])]
+    own = {mark.name for mark in marks}
+    compiled = Expression.compile(expression)
+    for extra in PARAMETER_MARKS:
+        names = own | extra
+        if compiled.evaluate(lambda name, /, **_: name in names):
+            return result
+    return []
 
 
 def _env(database_url: str) -> Iterator[FuzzEnv]:

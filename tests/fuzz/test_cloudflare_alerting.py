@@ -36,7 +36,7 @@ from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from tests.conftest import World, make_world
-from tests.fuzz.conftest import SPEC_DIR, v4_envelope
+from tests.fuzz.conftest import QUICK_PHASES, SPEC_DIR, v4_envelope
 from tests.notifications.receiver import Receiver
 
 ALERTING_SPEC = SPEC_DIR / "cloudflare-alerting.openapi.json"
@@ -169,12 +169,21 @@ def alerting_env(
     service.close()
 
 
-@schema.parametrize()
-@settings(max_examples=15, **_SETTINGS)
-def test_alerting_contract(case: schemathesis.Case, alerting_env: AlertingEnv) -> None:
-    alerting_env.aim(case)
+def _run(case: schemathesis.Case, env: AlertingEnv) -> None:
+    env.aim(case)
     negative = case.meta is not None and case.meta.generation.mode.is_negative
     checks = [c for c in CHECKS if not (negative and c is success_schema_conformance)]
-    case.call_and_validate(
-        app=alerting_env.app, base_url=BASE_URL, headers=alerting_env.headers, checks=checks
-    )
+    case.call_and_validate(app=env.app, base_url=BASE_URL, headers=env.headers, checks=checks)
+
+
+@schema.parametrize()
+@settings(max_examples=15, phases=QUICK_PHASES, **_SETTINGS)
+def test_alerting_contract(case: schemathesis.Case, alerting_env: AlertingEnv) -> None:
+    _run(case, alerting_env)
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=15, **_SETTINGS)  # and the explicit phase: the spec's coverage cases
+def test_alerting_contract_deep(case: schemathesis.Case, alerting_env: AlertingEnv) -> None:
+    _run(case, alerting_env)

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.conftest import CLOUDFLARE_SPEC, FuzzEnv, v4_envelope
+from tests.fuzz.conftest import CLOUDFLARE_SPEC, FuzzEnv, QUICK_PHASES, v4_envelope
 
 schema = schemathesis.openapi.from_path(CLOUDFLARE_SPEC)
 # Credentials come from the test (a real Write token), not from generated security headers.
@@ -36,7 +36,7 @@ def _run(case: schemathesis.Case, env: FuzzEnv) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=10, **_SETTINGS)
+@settings(max_examples=10, phases=QUICK_PHASES, **_SETTINGS)
 def test_cloudflare_contract(case: schemathesis.Case, fuzz_env: FuzzEnv) -> None:
     _run(case, fuzz_env)
 

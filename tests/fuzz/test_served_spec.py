@@ -27,7 +27,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_use_cases
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from tests.fuzz.conftest import FuzzEnv, v4_envelope
+from tests.fuzz.conftest import FuzzEnv, QUICK_PHASES, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"
 
@@ -99,7 +99,7 @@ def test_served_document_declares_every_path_parameter() -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=10, **_SETTINGS)
+@settings(max_examples=10, phases=QUICK_PHASES, **_SETTINGS)
 def test_served_contract(case: schemathesis.Case, fuzz_env: FuzzEnv) -> None:
     _run(case, fuzz_env, SAFETY + CONFORMANCE)
 
