@@ -134,7 +134,7 @@ def pytest_pycollect_makeitem(
     compiled = Expression.compile(expression)
     for extra in PARAMETER_MARKS:
         names = own | extra
-        if compiled.evaluate(lambda name, /, **_: name in names):
+        if compiled.evaluate(lambda name, /, names=names, **_: name in names):
             return result
     return []
 

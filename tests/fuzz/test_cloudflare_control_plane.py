@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.conftest import CONTROL_PLANE_SPEC, FuzzEnv, QUICK_PHASES, v4_envelope
+from tests.fuzz.conftest import CONTROL_PLANE_SPEC, QUICK_PHASES, FuzzEnv, v4_envelope
 
 schema = schemathesis.openapi.from_path(CONTROL_PLANE_SPEC)
 # Credentials come from the test (a real Write token), not from generated security headers.

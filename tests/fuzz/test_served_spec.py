@@ -27,7 +27,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_use_cases
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from tests.fuzz.conftest import FuzzEnv, QUICK_PHASES, v4_envelope
+from tests.fuzz.conftest import QUICK_PHASES, FuzzEnv, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"
 
