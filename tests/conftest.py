@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -40,6 +41,15 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: count only tests that would run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     prerequisites.select(config, items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    prerequisites.hand_over(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: a worker finished
+def pytest_testnodedown(node: Any, error: object) -> None:
+    prerequisites.take_over(node.config, getattr(node, "workeroutput", {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

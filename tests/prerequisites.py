@@ -297,7 +297,29 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 def summary(config: pytest.Config) -> list[str]:
     """One line per missing prerequisite: what was skipped and how to enable it. (Under
-    `SERVICETOKENS_TEST_REQUIRE_ALL` the failing items say it instead.)"""
+    `SERVICETOKENS_TEST_REQUIRE_ALL` the failing items say it instead.)
+
+    Under pytest-xdist the workers collect and the controller prints: each worker hands its
+    lines over (`hand_over`, `take_over`), and the controller prints each line once."""
     if require_all():
         return []
-    return [f"SKIPPED {gap.line()}" for gap in config.stash.get(_MISSING, [])]
+    lines = [f"SKIPPED {gap.line()}" for gap in config.stash.get(_MISSING, [])]
+    lines += config.stash.get(_HANDED_OVER, [])
+    return list(dict.fromkeys(lines))
+
+
+_HANDED_OVER = pytest.StashKey[list[str]]()
+WORKER_OUTPUT_KEY = "servicetokens_missing_prerequisites"
+
+
+def hand_over(config: pytest.Config) -> None:
+    """In a pytest-xdist worker: give the controller this worker's summary lines."""
+    output: dict[str, Any] | None = getattr(config, "workeroutput", None)
+    if output is not None:
+        output[WORKER_OUTPUT_KEY] = summary(config)
+
+
+def take_over(config: pytest.Config, worker_output: dict[str, Any]) -> None:
+    """In the pytest-xdist controller: keep a finished worker's summary lines."""
+    lines = config.stash.setdefault(_HANDED_OVER, [])
+    lines.extend(worker_output.get(WORKER_OUTPUT_KEY, []))
