@@ -8,6 +8,7 @@ database, is handed to `case.call_and_validate(app=...)` from a module-scoped fi
 
 from __future__ import annotations
 
+import os
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -102,6 +103,16 @@ class FuzzEnv:
                 path_parameters["policy_id"] = own_policy
         elif real("policy_id") and "app_id" not in path_parameters:
             path_parameters["policy_id"] = self.real_policy()
+
+
+# How deep `make test-slow` fuzzes: a factor on each deep test's number of random cases
+# (1 fits CI's time on a two-CPU machine; 3 is about the depth of earlier releases).
+DEPTH_VARIABLE = "SERVICETOKENS_TEST_FUZZ_DEPTH"
+
+
+def deep(examples: int) -> int:
+    """A deep fuzz test's number of random cases, scaled by `SERVICETOKENS_TEST_FUZZ_DEPTH`."""
+    return max(1, round(examples * float(os.environ.get(DEPTH_VARIABLE) or 1)))
 
 
 # The quick fuzz of `make test`: random cases only. The explicit phase (the schema's examples

@@ -36,7 +36,7 @@ from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from tests.conftest import World, make_world
-from tests.fuzz.conftest import QUICK_PHASES, SPEC_DIR, v4_envelope
+from tests.fuzz.conftest import QUICK_PHASES, SPEC_DIR, deep, v4_envelope
 from tests.notifications.receiver import Receiver
 
 ALERTING_SPEC = SPEC_DIR / "cloudflare-alerting.openapi.json"
@@ -184,6 +184,6 @@ def test_alerting_contract(case: schemathesis.Case, alerting_env: AlertingEnv) -
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=15, **_SETTINGS)  # and the explicit phase: the spec's coverage cases
+@settings(max_examples=deep(15), **_SETTINGS)  # and the explicit phase: the spec's coverage cases
 def test_alerting_contract_deep(case: schemathesis.Case, alerting_env: AlertingEnv) -> None:
     _run(case, alerting_env)

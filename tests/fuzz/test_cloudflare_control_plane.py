@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.conftest import CONTROL_PLANE_SPEC, QUICK_PHASES, FuzzEnv, v4_envelope
+from tests.fuzz.conftest import CONTROL_PLANE_SPEC, QUICK_PHASES, FuzzEnv, deep, v4_envelope
 
 schema = schemathesis.openapi.from_path(CONTROL_PLANE_SPEC)
 # Credentials come from the test (a real Write token), not from generated security headers.
@@ -52,8 +52,8 @@ def test_control_plane_contract(case: schemathesis.Case, fuzz_env: FuzzEnv) -> N
 
 @pytest.mark.slow
 @schema.parametrize()
-# 100, not the token suite's 300: generating from the applications' schema (13 app types,
+# 40, not the token suite's 100: generating from the applications' schema (13 app types,
 # each with every rule shape) takes most of a minute per 100 cases.
-@settings(max_examples=100, **_SETTINGS)
+@settings(max_examples=deep(40), **_SETTINGS)
 def test_control_plane_contract_deep(case: schemathesis.Case, engine_env: FuzzEnv) -> None:
     _run(case, engine_env)

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.conftest import CLOUDFLARE_SPEC, QUICK_PHASES, FuzzEnv, v4_envelope
+from tests.fuzz.conftest import CLOUDFLARE_SPEC, QUICK_PHASES, FuzzEnv, deep, v4_envelope
 
 schema = schemathesis.openapi.from_path(CLOUDFLARE_SPEC)
 # Credentials come from the test (a real Write token), not from generated security headers.
@@ -43,6 +43,6 @@ def test_cloudflare_contract(case: schemathesis.Case, fuzz_env: FuzzEnv) -> None
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=300, **_SETTINGS)
+@settings(max_examples=deep(100), **_SETTINGS)
 def test_cloudflare_contract_deep(case: schemathesis.Case, engine_env: FuzzEnv) -> None:
     _run(case, engine_env)

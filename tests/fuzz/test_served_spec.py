@@ -27,7 +27,7 @@ from servicetokens.api import create_app
 from servicetokens.bootstrap import build_use_cases
 from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
-from tests.fuzz.conftest import QUICK_PHASES, FuzzEnv, v4_envelope
+from tests.fuzz.conftest import QUICK_PHASES, FuzzEnv, deep, v4_envelope
 
 OPENAPI_PATH = "/client/v4/openapi.json"
 
@@ -106,6 +106,6 @@ def test_served_contract(case: schemathesis.Case, fuzz_env: FuzzEnv) -> None:
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=150, **_SETTINGS)  # every served operation, both engines: CI time
+@settings(max_examples=deep(50), **_SETTINGS)  # every served operation, both engines: CI time
 def test_served_contract_deep(case: schemathesis.Case, engine_env: FuzzEnv) -> None:
     _run(case, engine_env, SAFETY + CONFORMANCE)

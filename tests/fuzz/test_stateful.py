@@ -32,7 +32,7 @@ from starlette.testclient import TestClient
 
 from servicetokens.domain.tokens import verify_secret
 from tests.conftest import World, make_world
-from tests.fuzz.conftest import CLOUDFLARE_SPEC, FuzzEnv, check_envelope
+from tests.fuzz.conftest import CLOUDFLARE_SPEC, FuzzEnv, check_envelope, deep
 
 CLOUDFLARE = schemathesis.openapi.from_path(CLOUDFLARE_SPEC)
 V4 = "/client/v4"
@@ -245,4 +245,4 @@ def test_token_lifecycles(fuzz_env: FuzzEnv) -> None:
 
 @pytest.mark.slow
 def test_token_lifecycles_deep(engine_env: FuzzEnv) -> None:
-    _run(engine_env, examples=150, steps=50)
+    _run(engine_env, examples=deep(60), steps=50)

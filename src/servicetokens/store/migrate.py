@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +25,7 @@ def _config() -> Config:
     return config
 
 
+@functools.cache  # the scripts are read (and imported) once per process, not per engine
 def head_revision() -> str:
     """The newest revision this code knows."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
