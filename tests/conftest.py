@@ -65,13 +65,19 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextmanager
-def own_postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards: for servers whose background jobs
-    (the webhook worker's lease, say) must not meet another test's server on the session's
-    shared database."""
-    name = f"st_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+def own_postgres_database(prefix: str = "st_test") -> Iterator[str]:
+    """A fresh PostgreSQL database `<prefix>_<random>`, dropped afterwards: for servers whose
+    background jobs (the webhook worker's lease, say) must not meet another test's server on
+    the session's shared database, and for tests that count a whole table.
+
+    Its commits do not wait for the WAL to reach the disk (`synchronous_commit = off`: about
+    3 ms less per commit here). What that gives up is only the last commits if the
+    PostgreSQL server itself crashes; no test crashes this server (the outage suite runs a
+    private cluster), and every commit is still seen at once by every other session."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         yield prerequisites.database_url(name)
     finally:

@@ -9,23 +9,20 @@ caller's previous page ended instead (docs/compatibility.md, *Walking a list*).
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from bench.harness import Server
 from bench.seed import seed
 from cloudflare import Cloudflare
 
 from servicetokens.store.engine import make_engine
-from tests import prerequisites
 from tests.conformance.conftest import API_PREFIX
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import own_postgres_database
 
 COUNT = 100_000
 
@@ -35,14 +32,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'walk.db'}"
         return
-    name = f"st_walk_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield prerequisites.database_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_walk") as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ gate forwarded), streams large answers on `/stream/N`, and hashes request bodies
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 from bench.harness import ServerThread
 
@@ -41,9 +39,7 @@ from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
-from tests import prerequisites
-
-PG_ADMIN = prerequisites.admin_url()
+from tests.conftest import own_postgres_database
 
 
 async def upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -204,15 +200,9 @@ def start_gate(tenant: Tenant, upstream: str) -> Iterator[GateFactory]:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database `st_gate_<random>` for this run, dropped afterwards."""
-    name = f"st_gate_{secrets.token_hex(5)}"
     # Reachability was checked at collection (tests/prerequisites.py): a failure here is real.
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield prerequisites.database_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_gate") as url:
+        yield url
 
 
 def creds(client_id: str, secret: str) -> dict[str, str]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
 from servicetokens.bootstrap import build_service
@@ -20,9 +20,8 @@ from servicetokens.domain.tokens import ServiceToken
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
 from servicetokens.usecases.inactivity import InactiveTokens
-from tests import prerequisites
 from tests.clocks import HandClock
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import own_postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -30,22 +29,16 @@ def use_cases(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UseCases]:
     """A database of this test's own: the job reads every organization in it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('inactivity') / 'st.db'}"
-        name = None
-    else:
-        name = f"st_inact_{secrets.token_hex(6)}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = prerequisites.database_url(name)
-    built = build_service(Settings(database_url=url, pool_size=4))
-    try:
-        yield built
-    finally:
-        built.close()
-        if name is not None:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('inactivity') / 'st.db'}"
+        else:
+            url = stack.enter_context(own_postgres_database("st_inact"))
+        built = build_service(Settings(database_url=url, pool_size=4))
+        try:
+            yield built
+        finally:
+            built.close()
 
 
 class Account:

@@ -3,11 +3,9 @@ trigrams a term shares with most names (`store/trigrams.py`); the whole term sti
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 
-import psycopg
 import pytest
 
 from servicetokens.bootstrap import build_service
@@ -19,8 +17,7 @@ from servicetokens.domain.tokens import create_token
 from servicetokens.store.search import SearchPlan, choose_plan, list_statements
 from servicetokens.store.trigrams import TrigramSample, words_of
 from servicetokens.usecases.facade import UseCases
-from tests import prerequisites
-from tests.conftest import PG_ADMIN_URL, make_world
+from tests.conftest import make_world, own_postgres_database
 
 pytestmark = pytest.mark.postgres
 
@@ -28,16 +25,12 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def postgres_service() -> Iterator[UseCases]:
     """A database of its own: the sample must see this test's keys, not other tests'."""
-    name = f"st_words_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    service = build_service(Settings(database_url=prerequisites.database_url(name), pool_size=2))
-    try:
-        yield service
-    finally:
-        service.database.engine.dispose()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_words") as url:
+        service = build_service(Settings(database_url=url, pool_size=2))
+        try:
+            yield service
+        finally:
+            service.database.engine.dispose()
 
 
 def test_words_are_runs_of_letters_or_digits() -> None:

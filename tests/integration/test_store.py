@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -26,8 +24,7 @@ from servicetokens.store.schema import metadata
 from servicetokens.store.search import list_statements
 from servicetokens.usecases.authorization import ContainerRef
 from servicetokens.usecases.facade import UseCases
-from tests import prerequisites
-from tests.conftest import PG_ADMIN_URL, make_world
+from tests.conftest import make_world, own_postgres_database
 
 # Engine-specific search indexes (migrations 0005 and 0006) and the expression index of 0013
 # are not in the shared metadata.
@@ -57,14 +54,8 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    name = f"st_upgrade_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield prerequisites.database_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_upgrade") as url:
+        yield url
 
 
 def test_concurrent_upgrades_do_not_race(fresh_database_url: str) -> None:

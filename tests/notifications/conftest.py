@@ -3,12 +3,10 @@ loopback), a hand-moved clock, an API client, a world of credentials, and a rece
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -18,9 +16,8 @@ from servicetokens.store.database import Database
 from servicetokens.store.engine import make_engine
 from servicetokens.store.migrate import upgrade
 from servicetokens.usecases.facade import UseCases
-from tests import prerequisites
 from tests.clocks import HandClock
-from tests.conftest import World, make_world
+from tests.conftest import World, make_world, own_postgres_database
 from tests.notifications.receiver import Receiver
 
 
@@ -37,14 +34,8 @@ def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'notify.db'}"
         return
-    name = f"st_notify_{secrets.token_hex(6)}"
-    with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield prerequisites.database_url(name)
-    finally:
-        with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_notify") as url:
+        yield url
 
 
 @pytest.fixture

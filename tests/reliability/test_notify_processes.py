@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 from collections import defaultdict
@@ -22,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from bench.harness import Server
 from sqlalchemy import select
@@ -34,7 +32,7 @@ from servicetokens.config import (
 )
 from servicetokens.store.engine import make_engine
 from servicetokens.store.schema import alert_deliveries
-from tests import prerequisites
+from tests.conftest import own_postgres_database
 from tests.notifications.receiver import Received, Receiver
 from tests.reliability.live import cli_json
 
@@ -60,14 +58,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'notify.db'}"
         return
-    name = f"st_notify_{secrets.token_hex(6)}"
-    with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield prerequisites.database_url(name)
-    finally:
-        with psycopg.connect(prerequisites.admin_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("st_notify") as url:
+        yield url
 
 
 class Account:
