@@ -36,11 +36,17 @@ os.environ.setdefault(KEK_ENV, KeyEncryptionKey.generate().encoded())
 def pytest_configure(config: pytest.Config) -> None:
     for marker in prerequisites.MARKERS:
         config.addinivalue_line("markers", marker)
+    config.addinivalue_line(
+        "markers", "starts_early: a long test of fixed length (the soak): run first, beside the rest"
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: count only tests that would run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     prerequisites.select(config, items)
+    # Long tests of fixed length first, so that pytest-xdist runs them beside the rest
+    # rather than after it (a stable sort: the order is otherwise unchanged).
+    items.sort(key=lambda item: item.get_closest_marker("starts_early") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

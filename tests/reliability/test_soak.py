@@ -26,7 +26,7 @@ from bench.harness import Server
 
 from tests.reliability.live import NO_UPSTREAM, cli_json, rss_bytes
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.starts_early]
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "50"))
