@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in prerequisites.MARKERS:
         config.addinivalue_line("markers", marker)
     config.addinivalue_line(
-        "markers", "starts_early: a long test of fixed length (the soak): run first, beside the rest"
+        "markers", "starts_early: a long test of fixed length (the soak), run first beside the rest"
     )
 
 
