@@ -1,5 +1,6 @@
-"""The dashboard from the command line: `users set-password` (stdin), and the first
-`servicetokens serve` printing the dashboard's URL and an administrator's login once."""
+"""The dashboard from the command line: `users set-password` (stdin), `users end-sessions`,
+and the first `servicetokens serve` printing the dashboard's URL and an administrator's
+login once."""
 
 from __future__ import annotations
 
@@ -59,6 +60,45 @@ def test_set_password_refusals(tmp_path: Path) -> None:
         )
         assert done.returncode == 1
         assert message in done.stderr
+
+
+def test_end_sessions_signs_the_user_out_everywhere_and_says_how_often(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    service = build_service(Settings(database_url=db, pool_size=2))
+    try:
+        account = service.admin.create_account("acme")
+        for email in ("ops@example.com", "other@example.com"):
+            service.admin.create_user(email, account_id=account)
+            service.people.set_password(email, "a long enough password")
+        laptop, phone, colleague = (
+            service.people.sign_in(email, "a long enough password", origin="127.0.0.1", device=None)
+            for email in ("ops@example.com", "ops@example.com", "other@example.com")
+        )
+        ended = run_json(db, "users", "end-sessions", "Ops@Example.com")
+        assert ended == {"email": "ops@example.com", "sessions_ended": 2}
+        assert service.people.resume(laptop.session_id) is None
+        assert service.people.resume(phone.session_id) is None
+        assert service.people.resume(colleague.session_id) is not None
+        (entry,) = [
+            e for e in service.admin.audit_log(limit=1000) if e.action == "user.end_sessions"
+        ]
+        assert (entry.target, entry.actor_kind, entry.detail) == (
+            "ops@example.com",
+            "cli",
+            {"sessions": 2},
+        )
+    finally:
+        service.close()
+    refused = subprocess.run(
+        [*CLI, "--database", db, "users", "end-sessions", "nobody@example.com", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "no user nobody@example.com" in refused.stderr
+    assert refused.stdout == ""
 
 
 def test_the_first_serve_prints_the_dashboard_login_once(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The dashboard's trust boundary: CSRF, sessions (idle, absolute, sign-out, a new
-password), where sign-in may send a person next, and sign-in throttling that a stranger
-cannot turn into a lock-out. Isolation between accounts by every URL is in
-`test_isolation.py`."""
+password, ended by the operator), where sign-in may send a person next, and sign-in
+throttling that a stranger cannot turn into a lock-out. Isolation between accounts by every
+URL is in `test_isolation.py`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from servicetokens.domain.errors import ValidationError
 from servicetokens.domain.permissions import (
     ContainerKind,
     Grant,
@@ -130,6 +131,52 @@ def test_a_new_password_ends_every_session(
     sign_in(browser, people.email_a)
     dash_service.people.set_password(people.email_a, "another long password")
     assert browser.get(f"/accounts/{people.account_a}/tokens").status_code == 303
+
+
+def test_ending_a_users_sessions_signs_out_each_of_their_browsers_and_no_one_elses(
+    people: People, dash_service: UseCases, clock: HandClock
+) -> None:
+    mine = f"/accounts/{people.account_a}/tokens"
+    theirs = f"/accounts/{people.account_b}/tokens"
+    with (
+        dashboard_app(dash_service) as laptop,
+        dashboard_app(dash_service) as phone,
+        dashboard_app(dash_service) as colleague,
+    ):
+        sign_in(laptop, people.email_a)
+        sign_in(phone, people.email_a)
+        sign_in(colleague, people.email_b)
+        # A session already over (idle past its end) is not counted as one this ends.
+        with dashboard_app(dash_service) as forgotten:
+            sign_in(forgotten, people.email_a)
+            clock.advance(SESSION_IDLE - timedelta(minutes=2))
+            assert laptop.get(mine).status_code == 200
+            assert phone.get(mine).status_code == 200
+            assert colleague.get(theirs).status_code == 200
+            clock.advance(timedelta(minutes=3))
+            assert forgotten.get(mine).status_code == 303
+
+        assert dash_service.admin.end_user_sessions(people.email_a.upper()) == 2
+        for browser in (laptop, phone):
+            response = browser.get(mine)
+            assert response.status_code == 303
+            assert response.headers["location"].startswith("/sign-in")
+        assert colleague.get(theirs).status_code == 200
+        with dash_service.database.read() as tx:
+            (entry,) = tx.audit.entries(
+                account_id=None,
+                since=None,
+                limit=10,
+                target=people.email_a,
+                action="user.end_sessions",
+            )
+        assert entry.actor_kind == "cli"
+        assert entry.detail == {"sessions": 2}
+        # The password is unchanged: the person signs in again as before.
+        sign_in(laptop, people.email_a)
+        assert laptop.get(mine).status_code == 200
+    with pytest.raises(ValidationError, match=r"no user nobody@example\.com"):
+        dash_service.admin.end_user_sessions("Nobody@Example.com")
 
 
 def test_a_removed_membership_takes_effect_at_once(

@@ -175,6 +175,19 @@ def users_set_password(ctx: typer.Context, email: str) -> None:
     console.print(f"password set for {escape(email.strip().lower())}")
 
 
+@users_app.command("end-sessions")
+def users_end_sessions(ctx: typer.Context, email: str, as_json: JsonFlag = False) -> None:
+    """End every dashboard session of a user (a stolen laptop, a departing person); their
+    password, key and memberships stay. Prints how many sessions ended."""
+    with refusals():
+        ended = admin_for(ctx).end_user_sessions(email)
+    emit(
+        {"email": email.strip().lower(), "sessions_ended": ended},
+        as_json=as_json,
+        title="dashboard sessions ended",
+    )
+
+
 @users_app.command("rotate-key")
 def users_rotate_key(
     ctx: typer.Context, email: str, account: AccountOption, as_json: JsonFlag = False

@@ -1,4 +1,5 @@
-"""Administration use cases (the CLI's): accounts, zones, API tokens, users, the audit log.
+"""Administration use cases (the CLI's): accounts, zones, API tokens, users (and their
+dashboard sessions), the audit log.
 
 These run with the operator's authority (whoever can reach the database), so they take no
 principal; each is recorded in the audit log with the operating-system user as the actor
@@ -257,6 +258,23 @@ class Admin:
                 user_deleted=deleted,
             )
         return deleted
+
+    def end_user_sessions(self, email: str) -> int:
+        """End every dashboard session of an existing user (a stolen laptop, a departing
+        person) without touching their password, key or memberships; how many were alive.
+        Each ended browser is sent to sign-in on its next page."""
+        email = normal_email(email)
+        with self._database.write() as tx:
+            if tx.principals.user(email) is None:
+                raise ValidationError(f"no user {email}")
+            now = self._clock()
+            # Dead sessions go first, so the count is of the sessions this ended.
+            tx.dashboard.delete_dead_sessions(email, now=now)
+            ended = tx.dashboard.revoke_user_sessions(email, now=now)
+            record_operator_change(
+                tx, "user.end_sessions", now=now, account_id=None, target=email, sessions=ended
+            )
+        return ended
 
     def any_account(self) -> bool:
         """Whether the database holds any account yet."""
